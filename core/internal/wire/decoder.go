@@ -1,0 +1,100 @@
+package wire
+
+// Decoder splits a TCP byte stream into validated frames. The zero value is
+// ready to use once DataLimit is set. A Decoder is owned by one goroutine.
+type Decoder struct {
+	// DataLimit is the largest DATA payload accepted.
+	DataLimit uint32
+	// CompressionOn permits the COMPRESSED flag on DATA frames.
+	CompressionOn bool
+
+	// pending holds the start of a frame that has not fully arrived yet.
+	pending []byte
+	// need is the total size of the frame in pending once its header is known.
+	need int
+}
+
+// retainLimit bounds the carry-over buffer kept between frames, so one large
+// message does not pin its memory for the life of the connection.
+const retainLimit = 64 << 10
+
+// Buffered reports how many bytes of an incomplete frame are held.
+func (d *Decoder) Buffered() int { return len(d.pending) }
+
+// Feed consumes b and calls fn for every complete frame, in order. The payload
+// passed to fn aliases b or the decoder's buffer: it is valid only until fn
+// returns. Feed stops at the first error, from validation or from fn.
+func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
+	if len(d.pending) > 0 {
+		var err error
+		if b, err = d.complete(b, fn); err != nil || len(d.pending) > 0 {
+			return err
+		}
+	}
+	for len(b) >= HeaderSize {
+		h, err := ParseHeader(b, d.DataLimit, d.CompressionOn)
+		if err != nil {
+			return err
+		}
+		end := HeaderSize + int(h.Length)
+		if len(b) < end {
+			break
+		}
+		if err := fn(h, b[HeaderSize:end]); err != nil {
+			return err
+		}
+		b = b[end:]
+	}
+	if len(b) > 0 {
+		d.hold(b)
+	}
+	return nil
+}
+
+// hold starts carrying an incomplete frame; its header, if whole, was valid.
+func (d *Decoder) hold(b []byte) {
+	d.need = 0
+	if len(b) >= HeaderSize {
+		d.need = HeaderSize + int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+		if cap(d.pending) < d.need {
+			d.pending = make([]byte, 0, d.need)
+		}
+	}
+	d.pending = append(d.pending[:0], b...)
+}
+
+// complete tops up the pending frame from b and delivers it when whole,
+// returning what is left of b.
+func (d *Decoder) complete(b []byte, fn func(Header, []byte) error) ([]byte, error) {
+	if d.need == 0 {
+		n := min(HeaderSize-len(d.pending), len(b))
+		d.pending = append(d.pending, b[:n]...)
+		b = b[n:]
+		if len(d.pending) < HeaderSize {
+			return b, nil
+		}
+		h, err := ParseHeader(d.pending, d.DataLimit, d.CompressionOn)
+		if err != nil {
+			return nil, err
+		}
+		d.need = HeaderSize + int(h.Length)
+		if cap(d.pending) < d.need {
+			d.pending = append(make([]byte, 0, d.need), d.pending...)
+		}
+	}
+	n := min(d.need-len(d.pending), len(b))
+	d.pending = append(d.pending, b[:n]...)
+	b = b[n:]
+	if len(d.pending) < d.need {
+		return b, nil
+	}
+	h, err := ParseHeader(d.pending, d.DataLimit, d.CompressionOn)
+	if err == nil {
+		err = fn(h, d.pending[HeaderSize:d.need])
+	}
+	d.pending, d.need = d.pending[:0], 0
+	if cap(d.pending) > retainLimit {
+		d.pending = nil
+	}
+	return b, err
+}

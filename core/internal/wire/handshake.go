@@ -1,0 +1,207 @@
+package wire
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// Hello is the client's handshake offer (docs/protocol.md section 3.1).
+type Hello struct {
+	MinVersion uint16
+	MaxVersion uint16
+	MaxMessage uint32
+	ClientID   string
+	Codecs     []byte
+	Transforms []string
+}
+
+// Welcome is the server's handshake answer (docs/protocol.md section 3.2).
+type Welcome struct {
+	Version     uint16
+	MaxMessage  uint32
+	SessionID   uint64
+	Codec       byte
+	MinCompress uint32
+	Transforms  []string
+}
+
+// reader walks a payload; the first short read or bad field latches an error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(reason string) {
+	if r.err == nil {
+		r.err = protoErr("%s", reason)
+	}
+	r.b = nil
+}
+
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.b) < n {
+		r.fail("truncated " + what)
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u8(what string) byte {
+	if v := r.take(1, what); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) u16(what string) uint16 {
+	if v := r.take(2, what); v != nil {
+		return binary.BigEndian.Uint16(v)
+	}
+	return 0
+}
+
+func (r *reader) u32(what string) uint32 {
+	if v := r.take(4, what); v != nil {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) u64(what string) uint64 {
+	if v := r.take(8, what); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *reader) str(n int, what string) string {
+	v := r.take(n, what)
+	if r.err == nil && !utf8.Valid(v) {
+		r.fail(what + " is not UTF-8")
+	}
+	return string(v)
+}
+
+func (r *reader) names(what string) []string {
+	n := int(r.u8(what + " count"))
+	if n > MaxListLen {
+		r.fail("too many " + what)
+	}
+	var out []string
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str(int(r.u8(what+" name length")), what+" name")
+		if name == "" && r.err == nil {
+			r.fail("empty " + what + " name")
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// extensions validates the trailing TLVs; unknown tags are skipped.
+func (r *reader) extensions() {
+	for r.err == nil && len(r.b) > 0 {
+		r.u16("extension tag")
+		r.take(int(r.u16("extension length")), "extension")
+	}
+}
+
+func appendNames(dst []byte, names []string) []byte {
+	dst = append(dst, byte(len(names)))
+	for _, n := range names {
+		dst = append(dst, byte(len(n)))
+		dst = append(dst, n...)
+	}
+	return dst
+}
+
+// AppendHello encodes h. Callers validate lengths first (see Hello.Validate).
+func AppendHello(dst []byte, h *Hello) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, h.MinVersion)
+	dst = binary.BigEndian.AppendUint16(dst, h.MaxVersion)
+	dst = binary.BigEndian.AppendUint32(dst, h.MaxMessage)
+	dst = append(dst, byte(len(h.ClientID)))
+	dst = append(dst, h.ClientID...)
+	dst = append(dst, byte(len(h.Codecs)))
+	dst = append(dst, h.Codecs...)
+	return appendNames(dst, h.Transforms)
+}
+
+// Validate reports whether h can be encoded.
+func (h *Hello) Validate() error {
+	switch {
+	case len(h.ClientID) > MaxClientIDLen:
+		return protoErr("client id longer than %d bytes", MaxClientIDLen)
+	case !utf8.ValidString(h.ClientID):
+		return protoErr("client id is not UTF-8")
+	case len(h.Codecs) > MaxListLen || len(h.Transforms) > MaxListLen:
+		return protoErr("too many codecs or transforms")
+	}
+	for _, t := range h.Transforms {
+		if t == "" || len(t) > 255 {
+			return protoErr("transform name must be 1 to 255 bytes")
+		}
+	}
+	return nil
+}
+
+// ParseHello decodes a HELLO payload.
+func ParseHello(p []byte) (*Hello, error) {
+	r := &reader{b: p}
+	h := &Hello{
+		MinVersion: r.u16("min version"),
+		MaxVersion: r.u16("max version"),
+		MaxMessage: r.u32("max message"),
+	}
+	h.ClientID = r.str(int(r.u8("client id length")), "client id")
+	n := int(r.u8("codec count"))
+	if n > MaxListLen {
+		r.fail("too many codecs")
+	}
+	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
+	h.Transforms = r.names("transforms")
+	r.extensions()
+	if r.err == nil && (h.MinVersion == 0 || h.MinVersion > h.MaxVersion) {
+		r.fail("bad version range")
+	}
+	return h, r.err
+}
+
+// AppendWelcome encodes w.
+func AppendWelcome(dst []byte, w *Welcome) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, w.Version)
+	dst = binary.BigEndian.AppendUint32(dst, w.MaxMessage)
+	dst = binary.BigEndian.AppendUint64(dst, w.SessionID)
+	dst = append(dst, w.Codec)
+	dst = binary.BigEndian.AppendUint32(dst, w.MinCompress)
+	return appendNames(dst, w.Transforms)
+}
+
+// ParseWelcome decodes a WELCOME payload.
+func ParseWelcome(p []byte) (*Welcome, error) {
+	r := &reader{b: p}
+	w := &Welcome{
+		Version:     r.u16("version"),
+		MaxMessage:  r.u32("max message"),
+		SessionID:   r.u64("session id"),
+		Codec:       r.u8("codec"),
+		MinCompress: r.u32("min compress"),
+	}
+	w.Transforms = r.names("transforms")
+	r.extensions()
+	if r.err == nil && w.SessionID == 0 {
+		r.fail("zero session id")
+	}
+	return w, r.err
+}
+
+// NegotiateVersion picks the version for a client range, or false if none.
+func NegotiateVersion(clientMin, clientMax uint16) (uint16, bool) {
+	v := min(clientMax, uint16(Version))
+	return v, v >= max(clientMin, uint16(MinVersion))
+}
