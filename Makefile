@@ -1,17 +1,37 @@
 # netsys build. `make` builds everything; `make test` runs every suite;
 # `make demo` runs the multi-language demo; `make bench` runs the benchmarks.
+#
+# Each part of the tree owns a fragment in mk/ that appends its targets to
+# BUILD_TARGETS, TEST_TARGETS, DEMO_TARGETS and BENCH_TARGETS, so the parts
+# can grow without editing this file.
 GO        ?= go
-BUILD     ?= build
+BUILD     ?= $(CURDIR)/build
 PREFIX    ?= /usr/local
-GOFLAGS   ?=
 FUZZTIME  ?= 5s
 
-.PHONY: all test test-go test-cross fuzz demo bench clean help
+BUILD_TARGETS := build-go
+TEST_TARGETS  := test-go test-cross fuzz
+DEMO_TARGETS  := demo-go
+BENCH_TARGETS := bench-go
 
-all: ## Build everything
+.PHONY: all test demo bench clean help build-go test-go test-cross fuzz demo-go bench-go
+
+# The default goal must come before the fragments' rules.
+all: build
+
+-include $(sort $(wildcard mk/*.mk))
+
+.PHONY: build
+build: $(BUILD_TARGETS) ## Build everything
+
+test: build $(TEST_TARGETS) ## Build everything and run every test suite
+
+demo: build $(DEMO_TARGETS) ## Run the demo: servers and clients in several languages
+
+bench: build $(BENCH_TARGETS) ## Run the benchmarks
+
+build-go:
 	$(GO) build ./...
-
-test: test-go test-cross fuzz ## Build everything and run every test suite
 
 test-go: ## go vet and the race-enabled Go tests
 	$(GO) vet ./...
@@ -25,14 +45,14 @@ fuzz: ## Run each fuzz target briefly (seed corpora are committed)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./core/internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./core/internal/wire
 
-demo: ## Run the demo: a server and clients exchanging messages
+demo-go:
 	$(GO) run ./examples/go/demo
 
-bench: ## Run the benchmarks
+bench-go: ## Go micro-benchmarks of the core
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./core/...
 
 clean: ## Remove build outputs
 	rm -rf $(BUILD)
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

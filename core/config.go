@@ -1,0 +1,168 @@
+package core
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Codec names a compression codec negotiated in the handshake.
+type Codec string
+
+// Compression codecs. S2 is the default when compression is on: it
+// compresses within a few percent of zstd's fastest level on
+// JSON-like messages at several times its speed (docs/benchmarks.md).
+const (
+	CodecS2   Codec = "s2"
+	CodecZstd Codec = "zstd"
+)
+
+// Defaults applied to zero fields of ServerConfig and ClientConfig.
+const (
+	DefaultPort              = 8080
+	DefaultMaxConnections    = 1000
+	DefaultMessageSizeLimit  = 1 << 20
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultSendQueueLimit    = 8 << 20
+	DefaultShutdownTimeout   = 5 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
+	DefaultMinCompressSize   = 256
+	DefaultReconnectInterval = 500 * time.Millisecond
+	DefaultReconnectMax      = 30 * time.Second
+	DefaultReconnectQueue    = 10000
+)
+
+// TransportConfig holds the settings servers and clients share. Zero values
+// mean "use the default".
+type TransportConfig struct {
+	// MessageSizeLimit is the largest message accepted from the peer, after
+	// decompression (default 1 MiB). Larger frames close the connection with
+	// "message too large".
+	MessageSizeLimit int
+	// SendQueueLimit is the high-water mark, in bytes, of a connection's
+	// outbound queue (default 8 MiB). Send fails with ErrBackpressure past it.
+	SendQueueLimit int
+	// DisableNoDelay leaves Nagle's algorithm on (TCP_NODELAY is set by default).
+	DisableNoDelay bool
+	// DisableKeepAlive turns SO_KEEPALIVE off (on by default).
+	DisableKeepAlive bool
+	// ReceiveBufferSize and SendBufferSize set SO_RCVBUF and SO_SNDBUF when > 0.
+	ReceiveBufferSize int
+	SendBufferSize    int
+	// IdleTimeout closes a connection that received nothing for this long; a
+	// PING is sent after half of it. Zero disables it.
+	IdleTimeout time.Duration
+	// Compression lists the codecs this side enables, in order of preference.
+	// Empty means no compression.
+	Compression []Codec
+	// MinCompressSize: smaller messages are sent uncompressed (default 256).
+	MinCompressSize int
+	// Transforms names registered transforms (RegisterTransform). A client
+	// requests them in this order; a server accepts any of them.
+	Transforms []string
+	// ShutdownTimeout bounds how long a graceful stop flushes queued data.
+	ShutdownTimeout time.Duration
+}
+
+// ServerConfig configures a Server. Zero values mean "use the default".
+type ServerConfig struct {
+	TransportConfig
+	// Port to listen on; 0 picks an ephemeral port (read it with Port()).
+	// NewServer does not apply DefaultPort: callers that want 8080 say so.
+	Port int
+	// BindAddress to listen on (default "0.0.0.0"; "::" for all IPv6).
+	BindAddress string
+	// MaxConnections beyond which new connections get REJECT "server full".
+	MaxConnections int
+	// HandshakeTimeout closes connections that send no HELLO in time (10 s).
+	HandshakeTimeout time.Duration
+	// Loops is the number of event loops (default: one per CPU).
+	Loops int
+	// SpinBeforeWait makes idle loops poll without sleeping for this long
+	// before blocking in epoll_wait: lower latency for more CPU. Zero is off.
+	SpinBeforeWait time.Duration
+}
+
+// ClientConfig configures a Client. Zero values mean "use the default".
+type ClientConfig struct {
+	TransportConfig
+	// ClientID is sent in HELLO (at most 255 bytes of UTF-8).
+	ClientID string
+	// ConnectTimeout bounds Connect, including the handshake (10 s).
+	ConnectTimeout time.Duration
+	// AutoReconnect re-dials after an unexpected disconnect, with exponential
+	// backoff from ReconnectInterval to ReconnectMaxInterval and ±20% jitter.
+	AutoReconnect        bool
+	ReconnectInterval    time.Duration
+	ReconnectMaxInterval time.Duration
+	// ReconnectQueueLimit bounds the messages queued while disconnected
+	// (default 10000); past it Send fails with ErrBackpressure.
+	ReconnectQueueLimit int
+	// Engine runs the connection; nil means the process-wide shared engine.
+	Engine *Engine
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (c TransportConfig) withDefaults() (TransportConfig, error) {
+	c.MessageSizeLimit = orDefault(c.MessageSizeLimit, DefaultMessageSizeLimit)
+	c.SendQueueLimit = orDefault(c.SendQueueLimit, DefaultSendQueueLimit)
+	c.MinCompressSize = orDefault(c.MinCompressSize, DefaultMinCompressSize)
+	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	switch {
+	case c.MessageSizeLimit < 0 || c.MessageSizeLimit > 1<<30:
+		return c, fmt.Errorf("%w: message size limit %d outside 1..1GiB", ErrInvalidArgument, c.MessageSizeLimit)
+	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.IdleTimeout < 0, c.MinCompressSize < 0:
+		return c, fmt.Errorf("%w: negative size or timeout", ErrInvalidArgument)
+	}
+	for _, codec := range c.Compression {
+		if codecID(codec) == 0 {
+			return c, fmt.Errorf("%w: unknown codec %q", ErrInvalidArgument, codec)
+		}
+	}
+	for _, name := range c.Transforms {
+		if lookupTransform(name) == nil {
+			return c, fmt.Errorf("%w: transform %q is not registered", ErrInvalidArgument, name)
+		}
+	}
+	return c, nil
+}
+
+func (c ServerConfig) withDefaults() (ServerConfig, error) {
+	var err error
+	if c.TransportConfig, err = c.TransportConfig.withDefaults(); err != nil {
+		return c, err
+	}
+	c.BindAddress = orDefault(c.BindAddress, "0.0.0.0")
+	c.MaxConnections = orDefault(c.MaxConnections, DefaultMaxConnections)
+	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.Loops = orDefault(c.Loops, runtime.NumCPU())
+	if c.Port < 0 || c.Port > 65535 || c.MaxConnections < 0 || c.Loops < 0 || c.HandshakeTimeout < 0 {
+		return c, fmt.Errorf("%w: port, max connections, loops or timeout out of range", ErrInvalidArgument)
+	}
+	return c, nil
+}
+
+func (c ClientConfig) withDefaults() (ClientConfig, error) {
+	var err error
+	if c.TransportConfig, err = c.TransportConfig.withDefaults(); err != nil {
+		return c, err
+	}
+	c.ConnectTimeout = orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+	c.ReconnectInterval = orDefault(c.ReconnectInterval, DefaultReconnectInterval)
+	c.ReconnectMaxInterval = orDefault(c.ReconnectMaxInterval, DefaultReconnectMax)
+	c.ReconnectQueueLimit = orDefault(c.ReconnectQueueLimit, DefaultReconnectQueue)
+	if len(c.ClientID) > 255 {
+		return c, fmt.Errorf("%w: client id longer than 255 bytes", ErrInvalidArgument)
+	}
+	if c.ConnectTimeout < 0 || c.ReconnectInterval < 0 || c.ReconnectQueueLimit < 0 {
+		return c, fmt.Errorf("%w: negative timeout or limit", ErrInvalidArgument)
+	}
+	return c, nil
+}

@@ -1,0 +1,106 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/netsys/netsys/core/internal/wire"
+)
+
+// Sentinel errors. Every error returned by this package matches one of them
+// with errors.Is, so callers (and the C ABI) can map failures to codes.
+var (
+	// ErrClosed: the server, client or session is stopped or closing.
+	ErrClosed = errors.New("netsys: closed")
+	// ErrTimeout: an operation did not finish within its deadline.
+	ErrTimeout = errors.New("netsys: timeout")
+	// ErrTooLarge: a message exceeds the local or the peer's size limit.
+	ErrTooLarge = errors.New("netsys: message too large")
+	// ErrBackpressure: the connection's outbound queue is at its high-water mark.
+	ErrBackpressure = errors.New("netsys: send queue full")
+	// ErrServerFull: the server refused the connection at max_connections.
+	ErrServerFull = errors.New("netsys: server full")
+	// ErrProtocol: the peer violated the wire protocol.
+	ErrProtocol = errors.New("netsys: protocol error")
+	// ErrRejected: the server answered the handshake with REJECT.
+	ErrRejected = errors.New("netsys: connection rejected")
+	// ErrInvalidArgument: a parameter is out of range or malformed.
+	ErrInvalidArgument = errors.New("netsys: invalid argument")
+	// ErrNotConnected: the client has no open connection and no reconnect queue.
+	ErrNotConnected = errors.New("netsys: not connected")
+	// ErrNotRunning: the server or client has not been started.
+	ErrNotRunning = errors.New("netsys: not running")
+	// ErrAlreadyRunning: Start or Connect was called on a running object.
+	ErrAlreadyRunning = errors.New("netsys: already running")
+	// ErrNotFound: no session has the given id.
+	ErrNotFound = errors.New("netsys: not found")
+	// ErrNotDelivered: a message accepted by Send could not be delivered.
+	ErrNotDelivered = errors.New("netsys: message not delivered")
+	// ErrTransform: a compression codec or transform failed on a message.
+	ErrTransform = errors.New("netsys: transform failed")
+)
+
+// Error carries the operation, the peer and the reason of a failure and
+// wraps one of the sentinel errors above.
+type Error struct {
+	Op     string // operation, e.g. "listen", "connect", "read"
+	Addr   string // peer or local address, if any
+	Kind   error  // one of the sentinels
+	Reason string // human readable detail (the close reason on the wire)
+	Err    error  // underlying cause, e.g. a syscall error
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Addr != "" {
+		s += " " + e.Addr
+	}
+	s += ": " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap exposes both the sentinel kind and the cause to errors.Is/As.
+func (e *Error) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.Kind, e.Err}
+	}
+	return []error{e.Kind}
+}
+
+func newError(op, addr string, kind error, reason string, cause error) *Error {
+	if reason == "" {
+		reason = kind.Error()
+	}
+	return &Error{Op: op, Addr: addr, Kind: kind, Reason: reason, Err: cause}
+}
+
+// UndeliveredError reports messages accepted by Send that never reached the
+// peer: sent before a REJECT, or still queued when a connection ended.
+type UndeliveredError struct {
+	Count  int    // number of messages lost
+	Reason string // why they were not delivered
+}
+
+func (e *UndeliveredError) Error() string {
+	return fmt.Sprintf("netsys: %d message(s) not delivered: %s", e.Count, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrNotDelivered) true.
+func (e *UndeliveredError) Unwrap() error { return ErrNotDelivered }
+
+// kindOfWireError maps a decoder failure to a sentinel and a close code.
+func kindOfWireError(err error) (kind error, code uint16, reason string) {
+	var pe *wire.ProtocolError
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return ErrTooLarge, wire.CloseTooLarge, "message too large"
+	case errors.As(err, &pe):
+		return ErrProtocol, wire.CloseProtocolError, pe.Reason
+	case errors.Is(err, ErrTransform):
+		return ErrTransform, wire.CloseInternal, err.Error()
+	}
+	return ErrProtocol, wire.CloseProtocolError, err.Error()
+}
