@@ -38,6 +38,9 @@ var (
 	ErrNotDelivered = errors.New("netsys: message not delivered")
 	// ErrTransform: a compression codec or transform failed on a message.
 	ErrTransform = errors.New("netsys: transform failed")
+	// ErrHandlerPanic: a user handler panicked; the loop and the connection
+	// carry on, and the panic is reported through OnError.
+	ErrHandlerPanic = errors.New("netsys: handler panicked")
 )
 
 // Error carries the operation, the peer and the reason of a failure and

@@ -1,5 +1,7 @@
 package wire
 
+import "errors"
+
 // Decoder splits a TCP byte stream into validated frames. The zero value is
 // ready to use once DataLimit is set. A Decoder is owned by one goroutine.
 type Decoder struct {
@@ -18,6 +20,17 @@ type Decoder struct {
 // message does not pin its memory for the life of the connection.
 const retainLimit = 64 << 10
 
+// ErrSuspend, returned by a frame callback, stops Feed after that frame and
+// keeps the rest of the input for Replay: reading was paused mid-buffer.
+var ErrSuspend = errors.New("wire: suspended")
+
+// Replay feeds again the input kept by a suspended Feed.
+func (d *Decoder) Replay(fn func(Header, []byte) error) error {
+	rest := d.pending
+	d.pending, d.need = nil, 0
+	return d.Feed(rest, fn)
+}
+
 // Buffered reports how many bytes of an incomplete frame are held.
 func (d *Decoder) Buffered() int { return len(d.pending) }
 
@@ -28,6 +41,9 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 	if len(d.pending) > 0 {
 		var err error
 		if b, err = d.complete(b, fn); err != nil || len(d.pending) > 0 {
+			if err == ErrSuspend && len(b) > 0 {
+				d.pending, d.need = append(d.pending, b...), 0
+			}
 			return err
 		}
 	}
@@ -40,10 +56,14 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		if len(b) < end {
 			break
 		}
-		if err := fn(h, b[HeaderSize:end]); err != nil {
+		err = fn(h, b[HeaderSize:end])
+		b = b[end:]
+		if err != nil {
+			if err == ErrSuspend && len(b) > 0 {
+				d.pending, d.need = append([]byte(nil), b...), 0
+			}
 			return err
 		}
-		b = b[end:]
 	}
 	if len(b) > 0 {
 		d.hold(b)

@@ -1,0 +1,549 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netsys/netsys/core/internal/sock"
+	"github.com/netsys/netsys/core/internal/wire"
+)
+
+// Client is one netsys connection to a server, with optional automatic
+// reconnection. All methods are safe for concurrent use, including from
+// inside its handlers, which run on the connection's event loop.
+type Client struct {
+	cfg ClientConfig
+	eng *Engine
+
+	mu        sync.Mutex
+	running   bool
+	host      string
+	port      int
+	c         *conn    // current connection, dialing, handshaking or open
+	ready     *conn    // the connection Send may write to directly
+	queue     [][]byte // messages waiting for a connection
+	attempt   int      // consecutive failed reconnect attempts
+	timer     *time.Timer
+	done      chan struct{}
+	connected atomic.Bool
+	sessionID atomic.Uint64
+
+	stats      traffic
+	reconnects atomic.Uint64
+
+	onMessage    atomic.Pointer[func([]byte)]
+	onConnect    atomic.Pointer[func()]
+	onDisconnect atomic.Pointer[func(string)]
+	onError      atomic.Pointer[func(error)]
+}
+
+// NewClient creates a client; nothing is dialed until Connect.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	eng := cfg.Engine
+	if eng == nil {
+		if eng, err = DefaultEngine(); err != nil {
+			return nil, err
+		}
+	}
+	return &Client{cfg: cfg, eng: eng}, nil
+}
+
+// ClientID returns the id sent in HELLO.
+func (cl *Client) ClientID() string { return cl.cfg.ClientID }
+
+// OnMessage sets the message handler; the slice is valid only during the call.
+func (cl *Client) OnMessage(fn func([]byte)) { storeHandler(&cl.onMessage, fn) }
+
+// OnConnect sets the handler called after each successful handshake
+// (including reconnects).
+func (cl *Client) OnConnect(fn func()) { storeHandler(&cl.onConnect, fn) }
+
+// OnDisconnect sets the handler called when an open connection ends.
+func (cl *Client) OnDisconnect(fn func(reason string)) { storeHandler(&cl.onDisconnect, fn) }
+
+// OnError sets the handler for failures: failed (re)connects, rejects,
+// protocol errors, undelivered messages (*UndeliveredError), handler panics.
+func (cl *Client) OnError(fn func(error)) { storeHandler(&cl.onError, fn) }
+
+// Connect dials host:port and returns once the server has welcomed the
+// client, or with the reason it did not (ErrRejected, ErrServerFull,
+// ErrTimeout, a dial error). On failure the client is stopped again, even
+// with AutoReconnect (which applies to connections lost later).
+func (cl *Client) Connect(host string, port int) error {
+	result, err := cl.start(host, port)
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-result:
+	case <-time.After(cl.cfg.ConnectTimeout + time.Second):
+		err = newError("connect", net.JoinHostPort(host, strconv.Itoa(port)), ErrTimeout, "connect timeout", nil)
+	}
+	if err != nil {
+		cl.halt()
+	}
+	return err
+}
+
+// ConnectAsync starts connecting and returns at once (the original
+// start_client semantics). The outcome arrives through OnConnect or OnError;
+// with AutoReconnect a failed first attempt is retried.
+func (cl *Client) ConnectAsync(host string, port int) error {
+	_, err := cl.start(host, port)
+	return err
+}
+
+func (cl *Client) start(host string, port int) (<-chan error, error) {
+	if port <= 0 || port > 65535 || host == "" {
+		return nil, newError("connect", host, ErrInvalidArgument, "host must be set and port in 1..65535", nil)
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.running {
+		return nil, newError("connect", host, ErrAlreadyRunning, "client is running", nil)
+	}
+	cl.running, cl.host, cl.port, cl.attempt = true, host, port, 0
+	cl.done = make(chan struct{})
+	result := make(chan error, 1)
+	go cl.dial(result)
+	return result, nil
+}
+
+// dial resolves and connects, trying each address in turn; it runs on a
+// short-lived goroutine because name resolution blocks.
+func (cl *Client) dial(result chan<- error) {
+	cl.mu.Lock()
+	host, port := cl.host, cl.port
+	cl.mu.Unlock()
+	target := net.JoinHostPort(host, strconv.Itoa(port))
+	addrs, err := resolve(host, port, cl.cfg.ConnectTimeout)
+	if err != nil {
+		cl.dialFailed(result, newError("connect", target, ErrInvalidArgument, "cannot resolve "+host, err))
+		return
+	}
+	for _, addr := range addrs {
+		outcome := make(chan error, 1)
+		if !cl.dialOne(addr, outcome) {
+			return // stopped meanwhile
+		}
+		if err = <-outcome; err == nil {
+			result <- nil
+			return
+		}
+		if errors.Is(err, ErrRejected) || errors.Is(err, ErrServerFull) || errors.Is(err, ErrClosed) && !cl.isRunning() {
+			break // the server answered: another address will not help
+		}
+	}
+	cl.dialFailed(result, err)
+}
+
+func (cl *Client) dialFailed(result chan<- error, err error) {
+	result <- err
+	cl.reportError(err)
+	cl.mu.Lock()
+	retry := cl.running && cl.cfg.AutoReconnect
+	cl.mu.Unlock()
+	if retry {
+		cl.scheduleReconnect()
+	}
+}
+
+func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.AddrPort{netip.AddrPortFrom(a, uint16(port))}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.AddrPort, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+	}
+	return out, nil
+}
+
+// dialOne starts one connection attempt; outcome receives its result.
+func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
+	fd, err := sock.Connect(addr)
+	if err != nil {
+		outcome <- newError("connect", addr.String(), ErrClosed, "connect failed", err)
+		return true
+	}
+	l := cl.eng.pick()
+	c := newConn(l, fd, cl, &cl.cfg.TransportConfig, stConnecting)
+	c.remote = addr
+	c.outcome = outcome
+	hello := &wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.Version,
+		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms}
+	for _, codec := range cl.cfg.Compression {
+		hello.Codecs = append(hello.Codecs, codecID(codec))
+	}
+	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
+
+	cl.mu.Lock()
+	if !cl.running {
+		cl.mu.Unlock()
+		l.nconns.Add(-1)
+		sock.Close(fd)
+		return false
+	}
+	cl.c = c
+	if len(cl.cfg.Transforms) == 0 {
+		// Early data: messages may follow HELLO at once (no round trip).
+		cl.drainQueueLocked(c)
+		cl.ready = c
+	}
+	cl.mu.Unlock()
+	ok := l.post(func() {
+		if err := c.attach(); err != nil {
+			c.state.Store(stClosed)
+			cl.closed(c, ErrClosed, "cannot poll: "+err.Error(), 0)
+			return
+		}
+		c.deadline = l.now.Add(cl.cfg.ConnectTimeout)
+	})
+	if !ok {
+		sock.Close(fd)
+		outcome <- newError("connect", addr.String(), ErrClosed, "engine closed", nil)
+	}
+	return true
+}
+
+// tcpConnected runs when the socket becomes writable during connect.
+func (cl *Client) tcpConnected(c *conn) {
+	if err := sock.ConnectResult(c.fd); err != nil {
+		c.finish(ErrClosed, err.Error())
+		return
+	}
+	opts := sock.Options{NoDelay: !cl.cfg.DisableNoDelay, KeepAlive: !cl.cfg.DisableKeepAlive,
+		RecvBuf: cl.cfg.ReceiveBufferSize, SendBuf: cl.cfg.SendBufferSize}
+	if err := opts.Apply(c.fd); err != nil {
+		c.finish(ErrClosed, err.Error())
+		return
+	}
+	c.local = sock.LocalAddr(c.fd)
+	c.state.Store(stHandshake)
+	c.wantWrite = false
+	c.loop.poller.Modify(c.fd, true, false)
+	c.flush()
+}
+
+// handshake processes WELCOME or REJECT.
+func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
+	switch h.Type {
+	case wire.TypeWelcome:
+		w, err := wire.ParseWelcome(p)
+		if err != nil {
+			return err
+		}
+		if err := cl.checkWelcome(w); err != nil {
+			return err
+		}
+		xforms := make([]Transform, len(w.Transforms))
+		for i, name := range w.Transforms {
+			xforms[i] = lookupTransform(name)
+		}
+		c.params.Store(&connParams{codec: w.Codec, minCompress: int(w.MinCompress), xforms: xforms, peerMax: int(w.MaxMessage)})
+		c.dec.CompressionOn = w.Codec != wire.CodecNone
+		c.state.Store(stOpen)
+		c.wasOpen = true
+		c.deadline = time.Time{}
+		cl.welcomed(c, w)
+		return nil
+	case wire.TypeReject, wire.TypeClose:
+		code, reason, err := wire.ParseCodeReason(p)
+		if err != nil {
+			return err
+		}
+		kind := ErrRejected
+		if code == wire.RejectServerFull {
+			kind = ErrServerFull
+		}
+		c.finish(kind, reason)
+		return errStopFeed
+	}
+	return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+}
+
+func (cl *Client) checkWelcome(w *wire.Welcome) error {
+	if len(w.Transforms) != len(cl.cfg.Transforms) {
+		return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+	}
+	for i, name := range w.Transforms {
+		if name != cl.cfg.Transforms[i] || lookupTransform(name) == nil {
+			return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+		}
+	}
+	if w.Codec == wire.CodecNone {
+		return nil
+	}
+	for _, codec := range cl.cfg.Compression {
+		if codecID(codec) == w.Codec {
+			return nil
+		}
+	}
+	return &wire.ProtocolError{Reason: "WELCOME chose a codec that was not offered"}
+}
+
+func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
+	cl.mu.Lock()
+	cl.drainQueueLocked(c)
+	cl.ready = c
+	reconnect := cl.attempt > 0 || cl.stats.msgsRecv.Load() > 0 || cl.reconnects.Load() > 0 || c.reconnect
+	cl.attempt = 0
+	cl.mu.Unlock()
+	if reconnect {
+		cl.reconnects.Add(1)
+	}
+	cl.sessionID.Store(w.SessionID)
+	cl.connected.Store(true)
+	if c.outcome != nil {
+		c.outcome <- nil
+		c.outcome = nil
+	}
+	if fn := cl.onConnect.Load(); fn != nil {
+		cl.guard(func() { (*fn)() })
+	}
+}
+
+// drainQueueLocked moves queued messages into c, in order (cl.mu held).
+func (cl *Client) drainQueueLocked(c *conn) {
+	for i, msg := range cl.queue {
+		if err := c.send(msg, 0, true); err != nil {
+			cl.queue = cl.queue[i:]
+			return
+		}
+		cl.stats.sent(len(msg))
+	}
+	cl.queue = nil
+}
+
+func (cl *Client) deliver(c *conn, msg []byte) {
+	if fn := cl.onMessage.Load(); fn != nil {
+		cl.guard(func() { (*fn)(msg) })
+	}
+}
+
+func (cl *Client) countRecv(c *conn, msgs, bytes uint64) { cl.stats.recv(msgs, bytes, c.loop.now) }
+
+func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
+	cl.mu.Lock()
+	current := cl.c == c
+	if current {
+		cl.c, cl.ready = nil, nil
+		cl.connected.Store(false)
+	}
+	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen
+	cl.mu.Unlock()
+	if c.outcome != nil {
+		c.outcome <- newError("connect", c.remote.String(), kind, reason, nil)
+		c.outcome = nil
+	}
+	if undelivered > 0 {
+		cl.reportError(&UndeliveredError{Count: undelivered, Reason: reason})
+	}
+	if !c.wasOpen {
+		return
+	}
+	if !errors.Is(kind, ErrClosed) {
+		cl.stats.errors.Add(1)
+		cl.reportError(newError("read", c.remote.String(), kind, reason, nil))
+	}
+	if fn := cl.onDisconnect.Load(); fn != nil {
+		cl.guard(func() { (*fn)(reason) })
+	}
+	if retry {
+		cl.scheduleReconnect()
+	}
+}
+
+// scheduleReconnect dials again after an exponential backoff with ±20% jitter.
+func (cl *Client) scheduleReconnect() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if !cl.running || cl.timer != nil {
+		return
+	}
+	delay := cl.cfg.ReconnectInterval << min(cl.attempt, 16)
+	delay = min(delay, cl.cfg.ReconnectMaxInterval)
+	delay = time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
+	cl.attempt++
+	cl.timer = time.AfterFunc(delay, func() {
+		cl.mu.Lock()
+		cl.timer = nil
+		run := cl.running
+		cl.mu.Unlock()
+		if run {
+			cl.dial(make(chan error, 1))
+		}
+	})
+}
+
+// Send queues msg. While the client is reconnecting, messages wait in a
+// bounded queue and go out in order once the server welcomes it again.
+func (cl *Client) Send(msg []byte) error { return cl.SendTimeout(msg, 0) }
+
+// SendTimeout is Send that waits up to timeout for room in a full queue.
+func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
+	cl.mu.Lock()
+	c := cl.ready
+	if c == nil {
+		err := cl.enqueueLocked(msg)
+		cl.mu.Unlock()
+		return err
+	}
+	cl.mu.Unlock()
+	if err := c.send(msg, timeout, false); err != nil {
+		cl.stats.errors.Add(1)
+		return err
+	}
+	cl.stats.sent(len(msg))
+	return nil
+}
+
+func (cl *Client) enqueueLocked(msg []byte) error {
+	switch {
+	case !cl.running:
+		return newError("send", "", ErrNotConnected, "client is not connected", nil)
+	case len(msg) > cl.cfg.MessageSizeLimit:
+		return newError("send", "", ErrTooLarge, "", nil)
+	case len(cl.queue) >= cl.cfg.ReconnectQueueLimit:
+		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d messages)", len(cl.queue)), nil)
+	}
+	cl.queue = append(cl.queue, append([]byte(nil), msg...))
+	return nil
+}
+
+// Stop closes the connection gracefully (queued messages are flushed, then
+// CLOSE), cancels reconnection and reports messages that could not be
+// delivered through OnError. It is idempotent; called from a handler it
+// returns at once and completes when the handler returns.
+func (cl *Client) Stop() error {
+	cl.halt()
+	return nil
+}
+
+func (cl *Client) halt() {
+	cl.mu.Lock()
+	if !cl.running {
+		cl.mu.Unlock()
+		return
+	}
+	cl.running = false
+	if cl.timer != nil {
+		cl.timer.Stop()
+		cl.timer = nil
+	}
+	c, queued, done := cl.c, len(cl.queue), cl.done
+	cl.queue, cl.ready = nil, nil
+	cl.mu.Unlock()
+	if queued > 0 {
+		cl.reportError(&UndeliveredError{Count: queued, Reason: "client stopped before reconnecting"})
+	}
+	finish := func() {
+		if c != nil {
+			for c.state.Load() != stClosed {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		close(done)
+	}
+	if c != nil {
+		c.runOnLoop(func() { c.beginClose(wire.CloseNormal, "client stopped", ErrClosed) })
+	}
+	if cl.eng.onLoop() {
+		go finish()
+		return
+	}
+	finish()
+}
+
+// Wait blocks until the client is stopped; at once if it never started.
+func (cl *Client) Wait() {
+	cl.mu.Lock()
+	done := cl.done
+	cl.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// IsConnected reports whether the client has an open, welcomed connection.
+func (cl *Client) IsConnected() bool { return cl.connected.Load() }
+
+// IsRunning reports whether the client is between Connect and Stop.
+func (cl *Client) IsRunning() bool { return cl.isRunning() }
+
+func (cl *Client) isRunning() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.running
+}
+
+// SessionID is the id the server gave the current (or last) connection.
+func (cl *Client) SessionID() uint64 { return cl.sessionID.Load() }
+
+// PauseReading stops reading from the server (TCP backpressure).
+func (cl *Client) PauseReading() { cl.withConn(func(c *conn) { c.setReadPaused(true) }) }
+
+// ResumeReading undoes PauseReading.
+func (cl *Client) ResumeReading() { cl.withConn(func(c *conn) { c.setReadPaused(false) }) }
+
+func (cl *Client) withConn(fn func(*conn)) {
+	cl.mu.Lock()
+	c := cl.c
+	cl.mu.Unlock()
+	if c != nil {
+		c.runOnLoop(func() { fn(c) })
+	}
+}
+
+// Statistics returns the client's counters.
+func (cl *Client) Statistics() ClientStatistics {
+	return ClientStatistics{
+		MessagesSent:     cl.stats.msgsSent.Load(),
+		MessagesReceived: cl.stats.msgsRecv.Load(),
+		BytesSent:        cl.stats.bytesSent.Load(),
+		BytesReceived:    cl.stats.bytesRecv.Load(),
+		Errors:           cl.stats.errors.Load(),
+		Reconnects:       cl.reconnects.Load(),
+		LastMessageTime:  unixTime(cl.stats.lastMessage.Load()),
+	}
+}
+
+func (cl *Client) reportError(err error) {
+	if fn := cl.onError.Load(); fn != nil {
+		cl.guard(func() { (*fn)(err) })
+	}
+}
+
+// guard runs a user handler; a panic is reported through OnError instead
+// of killing the event loop.
+func (cl *Client) guard(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			if h := cl.onError.Load(); h != nil {
+				func() {
+					defer func() { recover() }()
+					(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
+				}()
+			}
+		}
+	}()
+	fn()
+}

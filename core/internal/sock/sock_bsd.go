@@ -1,0 +1,51 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package sock
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+func socket(family int) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, err
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Accept takes one pending connection from a listening socket.
+func Accept(fd int) (int, unix.Sockaddr, error) {
+	nfd, sa, err := unix.Accept(fd)
+	if err != nil {
+		return -1, nil, err
+	}
+	unix.CloseOnExec(nfd)
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return -1, nil, err
+	}
+	return nfd, sa, nil
+}
+
+// Write sends b; SO_NOSIGPIPE (set in Apply) keeps SIGPIPE away.
+func Write(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
+func noSigPipe(fd int) error {
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_NOSIGPIPE, 1))
+}

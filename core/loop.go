@@ -1,0 +1,222 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netsys/netsys/core/internal/poll"
+)
+
+const (
+	readBufferSize = 64 << 10
+	// maxReadsPerEvent bounds back-to-back reads of one busy socket so the
+	// other connections of the loop are not starved.
+	maxReadsPerEvent = 8
+	tickInterval     = 100 * time.Millisecond
+)
+
+// fdHandler is what a loop dispatches readiness to: a connection or a listener.
+type fdHandler interface {
+	onReadable()
+	onWritable()
+}
+
+// loop is one event loop: a poller, the connections it owns, and a queue of
+// tasks other goroutines hand it.
+type loop struct {
+	eng    *Engine
+	id     int
+	poller *poll.Poller
+	spin   time.Duration
+	goid   atomic.Int64
+	nconns atomic.Int32
+
+	// Owned by the loop goroutine.
+	fds     map[int]fdHandler
+	conns   map[*conn]struct{}
+	readBuf []byte
+	events  []poll.Event
+	now     time.Time
+	closing bool
+	// scratchBufs receive decompressed and decoded messages, alternately.
+	scratchBufs [2][]byte
+
+	// Shared with other goroutines, under mu.
+	mu       sync.Mutex
+	tasks    []func()
+	dirty    []*conn
+	exited   bool
+	sleeping atomic.Bool
+	wakeSent atomic.Bool
+}
+
+func newLoop(e *Engine, id int, spin time.Duration) (*loop, error) {
+	p, err := poll.New()
+	if err != nil {
+		return nil, err
+	}
+	return &loop{
+		eng: e, id: id, poller: p, spin: spin,
+		fds:     make(map[int]fdHandler),
+		conns:   make(map[*conn]struct{}),
+		readBuf: make([]byte, readBufferSize),
+		events:  make([]poll.Event, poll.MaxEvents),
+		now:     time.Now(),
+	}, nil
+}
+
+// post runs fn on the loop goroutine at its next iteration. It reports false
+// if the loop has exited and fn will never run.
+func (l *loop) post(fn func()) bool {
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		return false
+	}
+	l.tasks = append(l.tasks, fn)
+	l.mu.Unlock()
+	l.wake()
+	return true
+}
+
+// markDirty asks the loop to flush c at the end of its iteration.
+func (l *loop) markDirty(c *conn) {
+	l.mu.Lock()
+	l.dirty = append(l.dirty, c)
+	l.mu.Unlock()
+	l.wake()
+}
+
+// wake interrupts the poller, but only if the loop is (about to be) asleep
+// and nobody woke it already: a busy loop picks the work up by itself.
+func (l *loop) wake() {
+	if l.sleeping.Load() && l.wakeSent.CompareAndSwap(false, true) {
+		l.poller.Wake()
+	}
+}
+
+func (l *loop) run(ready chan<- struct{}) {
+	defer l.eng.wg.Done()
+	l.goid.Store(goid())
+	ready <- struct{}{}
+	var tasks []func()
+	var dirty []*conn
+	nextTick := time.Now().Add(tickInterval)
+	for {
+		l.mu.Lock()
+		tasks, l.tasks = l.tasks, tasks[:0]
+		l.mu.Unlock()
+		for i, fn := range tasks {
+			fn()
+			tasks[i] = nil
+		}
+		l.mu.Lock()
+		dirty, l.dirty = l.dirty, dirty[:0]
+		l.mu.Unlock()
+		for i, c := range dirty {
+			c.flush()
+			dirty[i] = nil
+		}
+		if l.closing && len(l.conns) == 0 {
+			l.mu.Lock()
+			l.exited = len(l.tasks) == 0
+			l.mu.Unlock()
+			if l.exited {
+				break
+			}
+			continue
+		}
+		n := l.wait(nextTick)
+		for _, ev := range l.events[:n] {
+			h := l.fds[ev.Fd]
+			if h == nil {
+				continue
+			}
+			if ev.Writable {
+				h.onWritable()
+			}
+			if ev.Readable && l.fds[ev.Fd] == h {
+				h.onReadable()
+			}
+		}
+		if l.now.After(nextTick) {
+			nextTick = l.now.Add(tickInterval)
+			for c := range l.conns {
+				c.tick(l.now)
+			}
+		}
+	}
+	l.poller.Close()
+	l.goid.Store(0)
+}
+
+// wait polls for events, spinning first if configured, and sleeps in the
+// poller only when there is no queued work.
+func (l *loop) wait(nextTick time.Time) int {
+	if l.spin > 0 {
+		deadline := time.Now().Add(l.spin)
+		for {
+			n, _ := l.poller.Wait(l.events, 0)
+			l.now = time.Now()
+			if n > 0 || l.hasWork() || l.now.After(deadline) {
+				return n
+			}
+		}
+	}
+	l.sleeping.Store(true)
+	timeout := int(time.Until(nextTick)/time.Millisecond) + 1
+	if l.hasWork() {
+		timeout = 0
+	}
+	n, _ := l.poller.Wait(l.events, timeout)
+	l.sleeping.Store(false)
+	l.wakeSent.Store(false)
+	l.now = time.Now()
+	return n
+}
+
+func (l *loop) hasWork() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tasks) > 0 || len(l.dirty) > 0
+}
+
+func (l *loop) register(fd int, h fdHandler, write bool) error {
+	if err := l.poller.Add(fd, true, write); err != nil {
+		return err
+	}
+	l.fds[fd] = h
+	return nil
+}
+
+func (l *loop) unregister(fd int) {
+	delete(l.fds, fd)
+	l.poller.Delete(fd)
+}
+
+// shutdown closes every connection of the loop at once (the graceful part
+// of a stop happened before) and lets run exit.
+func (l *loop) shutdown() {
+	l.closing = true
+	for c := range l.conns {
+		c.abort("engine stopped")
+	}
+	for fd, h := range l.fds {
+		if ln, ok := h.(*listener); ok {
+			ln.close()
+		}
+		delete(l.fds, fd)
+	}
+}
+
+// scratch returns scratch buffer i, emptied.
+func (l *loop) scratch(i int) []byte { return l.scratchBufs[i][:0] }
+
+// keepScratch keeps the (possibly grown) buffer for reuse, unless it grew
+// past the retention limit.
+func (l *loop) keepScratch(i int, b []byte) {
+	if cap(b) <= retainWriteBuffer {
+		l.scratchBufs[i] = b
+	}
+}

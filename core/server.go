@@ -1,0 +1,622 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netsys/netsys/core/internal/sock"
+	"github.com/netsys/netsys/core/internal/wire"
+)
+
+// Server accepts netsys connections and manages their sessions. All methods
+// are safe for concurrent use, including from inside its handlers.
+//
+// Handlers run on the event loop that owns the connection: the handlers of
+// one session run one at a time, in message order; those of different
+// sessions may run concurrently. A handler that blocks stalls its loop.
+type Server struct {
+	id string
+
+	lifeMu  sync.Mutex // serializes Start, Stop and SetConfig
+	cfg     ServerConfig
+	running atomic.Bool
+	eng     *Engine
+	ln      *listener
+	port    atomic.Int32
+	done    chan struct{} // closed when a started server has stopped
+	stopped atomic.Bool
+
+	sessMu   sync.RWMutex
+	sessions map[uint64]*Session
+	groups   map[string]map[uint64]*Session
+
+	nextID   atomic.Uint64
+	live     atomic.Int64 // accepted connections not yet closed
+	stats    traffic
+	counters struct {
+		total, rejected, protocol, oversize atomic.Uint64
+	}
+	startTime atomic.Int64
+
+	onMessage    atomic.Pointer[func(*Session, []byte)]
+	onConnect    atomic.Pointer[func(*Session)]
+	onDisconnect atomic.Pointer[func(*Session, string)]
+	onError      atomic.Pointer[func(*Session, error)]
+}
+
+// NewServer creates a stopped server. The configuration is validated here.
+func NewServer(id string, cfg ServerConfig) (*Server, error) {
+	s := &Server{id: id}
+	if err := s.SetConfig(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ID returns the id given to NewServer.
+func (s *Server) ID() string { return s.id }
+
+// Config returns the configuration, with defaults filled in.
+func (s *Server) Config() ServerConfig {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	return s.cfg
+}
+
+// SetConfig replaces the configuration of a stopped server.
+func (s *Server) SetConfig(cfg ServerConfig) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.running.Load() {
+		return newError("configure", "", ErrAlreadyRunning, "server is running", nil)
+	}
+	s.cfg = cfg
+	return nil
+}
+
+// OnMessage sets the message handler. The message slice is valid only
+// during the call: copy it (or use bytes.Clone) to keep it.
+func (s *Server) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.onMessage, fn) }
+
+// OnConnect sets the handler called when a session completes its handshake.
+func (s *Server) OnConnect(fn func(*Session)) { storeHandler(&s.onConnect, fn) }
+
+// OnDisconnect sets the handler called once when an open session ends, with
+// the reason ("connection closed by peer", the peer's CLOSE reason, ...).
+func (s *Server) OnDisconnect(fn func(*Session, string)) { storeHandler(&s.onDisconnect, fn) }
+
+// OnError sets the handler for failures: protocol errors, oversize frames,
+// undelivered messages, a panicking handler. The session is nil for errors
+// of the server itself (accept failures).
+func (s *Server) OnError(fn func(*Session, error)) { storeHandler(&s.onError, fn) }
+
+// Start binds the configured address and starts serving.
+func (s *Server) Start() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.running.Load() {
+		return newError("start", "", ErrAlreadyRunning, "server is running", nil)
+	}
+	addr, err := resolveBind(s.cfg.BindAddress, s.cfg.Port)
+	if err != nil {
+		return err
+	}
+	fd, err := sock.Listen(addr, 4096)
+	if err != nil {
+		return newError("listen", addr.String(), ErrInvalidArgument, "cannot listen", err)
+	}
+	eng, err := NewEngine(s.cfg.Loops, s.cfg.SpinBeforeWait)
+	if err != nil {
+		sock.Close(fd)
+		return newError("start", addr.String(), ErrInvalidArgument, "cannot start event loops", err)
+	}
+	s.eng = eng
+	s.sessMu.Lock()
+	s.sessions = make(map[uint64]*Session)
+	s.groups = make(map[string]map[uint64]*Session)
+	s.sessMu.Unlock()
+	s.port.Store(int32(sock.LocalAddr(fd).Port()))
+	s.done = make(chan struct{})
+	s.stopped.Store(false)
+	s.startTime.Store(time.Now().UnixNano())
+	s.ln = &listener{srv: s, fd: fd, loop: eng.loops[0]}
+	registered := make(chan error, 1)
+	eng.loops[0].post(func() { registered <- eng.loops[0].register(fd, s.ln, false) })
+	if err := <-registered; err != nil {
+		sock.Close(fd)
+		eng.Close()
+		return newError("listen", addr.String(), ErrInvalidArgument, "cannot poll listener", err)
+	}
+	s.running.Store(true)
+	return nil
+}
+
+func resolveBind(host string, port int) (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		if host != "localhost" {
+			return netip.AddrPort{}, newError("listen", host, ErrInvalidArgument, "bind address must be an IP literal or localhost", err)
+		}
+		a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// Stop stops accepting, closes every session gracefully (queued messages
+// are flushed and clients get CLOSE "server stopping", bounded by
+// ShutdownTimeout), then releases every fd and goroutine. It is idempotent.
+// Called from inside a handler it returns at once and the stop completes
+// when the handler returns.
+func (s *Server) Stop() error {
+	s.lifeMu.Lock()
+	if !s.running.Load() {
+		s.lifeMu.Unlock()
+		return nil
+	}
+	s.running.Store(false)
+	eng, ln, done := s.eng, s.ln, s.done
+	s.lifeMu.Unlock()
+
+	ln.loop.post(ln.close)
+	for _, sess := range s.Sessions() {
+		sess.c.runOnLoop(func() {
+			sess.setState(SessionDisconnecting)
+			sess.c.beginClose(wire.CloseGoingAway, "server stopping", ErrClosed)
+		})
+	}
+	finish := func() {
+		deadline := time.Now().Add(s.cfg.ShutdownTimeout + lingerTimeout)
+		for s.live.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		eng.Close()
+		s.stopped.Store(true)
+		close(done)
+	}
+	if eng.onLoop() {
+		go finish()
+		return nil
+	}
+	finish()
+	return nil
+}
+
+// Wait blocks until the server has stopped. It returns at once if the
+// server was never started.
+func (s *Server) Wait() {
+	s.lifeMu.Lock()
+	done := s.done
+	s.lifeMu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// IsRunning reports whether the server is accepting connections.
+func (s *Server) IsRunning() bool { return s.running.Load() }
+
+// Port returns the bound port (the ephemeral one when configured with 0).
+func (s *Server) Port() int { return int(s.port.Load()) }
+
+// ConnectionCount returns the number of open sessions.
+func (s *Server) ConnectionCount() int {
+	s.sessMu.RLock()
+	defer s.sessMu.RUnlock()
+	return len(s.sessions)
+}
+
+// Session returns the open session with the given id, or nil.
+func (s *Server) Session(id uint64) *Session {
+	s.sessMu.RLock()
+	defer s.sessMu.RUnlock()
+	return s.sessions[id]
+}
+
+// Sessions returns the open sessions, ordered by id.
+func (s *Server) Sessions() []*Session {
+	s.sessMu.RLock()
+	out := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		out = append(out, sess)
+	}
+	s.sessMu.RUnlock()
+	slices.SortFunc(out, func(a, b *Session) int { return int(a.id - b.id) })
+	return out
+}
+
+// DisconnectSession closes one session gracefully with reason.
+func (s *Server) DisconnectSession(id uint64, reason string) error {
+	sess := s.Session(id)
+	if sess == nil {
+		return newError("disconnect", "", ErrNotFound, fmt.Sprintf("no session %d", id), nil)
+	}
+	return sess.Disconnect(reason)
+}
+
+// DisconnectAll closes every session gracefully with reason.
+func (s *Server) DisconnectAll(reason string) {
+	for _, sess := range s.Sessions() {
+		sess.Disconnect(reason)
+	}
+}
+
+// Broadcast sends msg to every open session. It returns how many sessions
+// queued it and the errors of those that did not (joined).
+func (s *Server) Broadcast(msg []byte) (int, error) { return s.sendAll(s.Sessions(), msg) }
+
+// BroadcastToGroup sends msg to every session of a group.
+func (s *Server) BroadcastToGroup(group string, msg []byte) (int, error) {
+	s.sessMu.RLock()
+	members := make([]*Session, 0, len(s.groups[group]))
+	for _, sess := range s.groups[group] {
+		members = append(members, sess)
+	}
+	s.sessMu.RUnlock()
+	return s.sendAll(members, msg)
+}
+
+func (s *Server) sendAll(targets []*Session, msg []byte) (int, error) {
+	var errs []error
+	n := 0
+	for _, sess := range targets {
+		if err := sess.Send(msg); err != nil {
+			errs = append(errs, fmt.Errorf("session %d: %w", sess.id, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// AddToGroup adds a session to a group.
+func (s *Server) AddToGroup(id uint64, group string) error {
+	sess := s.Session(id)
+	if sess == nil {
+		return newError("group", "", ErrNotFound, fmt.Sprintf("no session %d", id), nil)
+	}
+	s.joinGroup(sess, group)
+	return nil
+}
+
+// RemoveFromGroup removes a session from a group.
+func (s *Server) RemoveFromGroup(id uint64, group string) error {
+	sess := s.Session(id)
+	if sess == nil {
+		return newError("group", "", ErrNotFound, fmt.Sprintf("no session %d", id), nil)
+	}
+	s.leaveGroup(sess, group)
+	return nil
+}
+
+// SessionGroups lists the groups of a session (nil if there is no such session).
+func (s *Server) SessionGroups(id uint64) []string {
+	if sess := s.Session(id); sess != nil {
+		return sess.Groups()
+	}
+	return nil
+}
+
+// GroupMembers lists the ids of a group's sessions, sorted.
+func (s *Server) GroupMembers(group string) []uint64 {
+	s.sessMu.RLock()
+	ids := make([]uint64, 0, len(s.groups[group]))
+	for id := range s.groups[group] {
+		ids = append(ids, id)
+	}
+	s.sessMu.RUnlock()
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *Server) joinGroup(sess *Session, group string) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sessions[sess.id] != sess {
+		return // closed sessions join nothing
+	}
+	if s.groups[group] == nil {
+		s.groups[group] = make(map[uint64]*Session)
+	}
+	s.groups[group][sess.id] = sess
+	sess.mu.Lock()
+	if sess.groups == nil {
+		sess.groups = make(map[string]struct{})
+	}
+	sess.groups[group] = struct{}{}
+	sess.mu.Unlock()
+}
+
+func (s *Server) leaveGroup(sess *Session, group string) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if m := s.groups[group]; m != nil {
+		delete(m, sess.id)
+		if len(m) == 0 {
+			delete(s.groups, group)
+		}
+	}
+	sess.mu.Lock()
+	delete(sess.groups, group)
+	sess.mu.Unlock()
+}
+
+// Statistics returns the server's counters.
+func (s *Server) Statistics() ServerStatistics {
+	return ServerStatistics{
+		TotalConnections:    s.counters.total.Load(),
+		CurrentConnections:  uint64(s.ConnectionCount()),
+		RejectedConnections: s.counters.rejected.Load(),
+		MessagesSent:        s.stats.msgsSent.Load(),
+		MessagesReceived:    s.stats.msgsRecv.Load(),
+		BytesSent:           s.stats.bytesSent.Load(),
+		BytesReceived:       s.stats.bytesRecv.Load(),
+		ProtocolErrors:      s.counters.protocol.Load(),
+		OversizeMessages:    s.counters.oversize.Load(),
+		StartTime:           unixTime(s.startTime.Load()),
+		LastActivity:        unixTime(s.stats.lastMessage.Load()),
+	}
+}
+
+// ResetStatistics zeroes the counters (not the current connection count).
+func (s *Server) ResetStatistics() {
+	s.stats.reset()
+	s.counters.total.Store(0)
+	s.counters.rejected.Store(0)
+	s.counters.protocol.Store(0)
+	s.counters.oversize.Store(0)
+}
+
+// accept takes a new connection from the listener's loop.
+func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
+	cfg := &s.cfg.TransportConfig
+	opts := sock.Options{NoDelay: !cfg.DisableNoDelay, KeepAlive: !cfg.DisableKeepAlive,
+		RecvBuf: cfg.ReceiveBufferSize, SendBuf: cfg.SendBufferSize}
+	if err := opts.Apply(fd); err != nil {
+		sock.Close(fd)
+		s.reportError(nil, newError("accept", sock.AddrPort(sa).String(), ErrInvalidArgument, "socket options", err))
+		return
+	}
+	full := s.live.Load() >= int64(s.cfg.MaxConnections)
+	target := from
+	if !full {
+		target = s.eng.pick()
+	}
+	c := newConn(target, fd, s, cfg, stHandshake)
+	c.remote, c.local = sock.AddrPort(sa), sock.LocalAddr(fd)
+	s.live.Add(1)
+	if full {
+		s.counters.rejected.Add(1)
+		if c.attach() == nil {
+			c.reject(wire.RejectServerFull, "server full", ErrServerFull)
+		} else {
+			s.live.Add(-1)
+		}
+		return
+	}
+	s.counters.total.Add(1)
+	sess := &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
+	c.sess = sess
+	setup := func() {
+		if c.attach() != nil {
+			s.live.Add(-1)
+			return
+		}
+		c.deadline = target.now.Add(s.cfg.HandshakeTimeout)
+	}
+	if target == from {
+		setup()
+	} else if !target.post(setup) {
+		sock.Close(fd)
+		s.live.Add(-1)
+	}
+}
+
+// handshake processes the client's HELLO.
+func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
+	if h.Type != wire.TypeHello {
+		c.reject(wire.RejectBadHello, "bad hello: expected HELLO, got "+wire.TypeName(h.Type), ErrProtocol)
+		return errStopFeed
+	}
+	hello, err := wire.ParseHello(p)
+	if err == nil && hello.MaxMessage == 0 {
+		err = &wire.ProtocolError{Reason: "zero max message size"}
+	}
+	if err != nil {
+		c.reject(wire.RejectBadHello, "bad hello: "+err.Error(), ErrProtocol)
+		return errStopFeed
+	}
+	version, ok := wire.NegotiateVersion(hello.MinVersion, hello.MaxVersion)
+	if !ok {
+		c.reject(wire.RejectVersion, "unsupported version", ErrProtocol)
+		return errStopFeed
+	}
+	xforms, missing := s.resolveTransforms(hello.Transforms)
+	if missing != "" {
+		c.reject(wire.RejectTransform, "transform mismatch: "+missing, ErrRejected)
+		return errStopFeed
+	}
+	params := &connParams{codec: s.chooseCodec(hello.Codecs), minCompress: s.cfg.MinCompressSize,
+		xforms: xforms, peerMax: int(hello.MaxMessage)}
+	c.params.Store(params)
+	c.dec.CompressionOn = params.codec != wire.CodecNone
+	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, &wire.Welcome{
+		Version: version, MaxMessage: uint32(s.cfg.MessageSizeLimit), SessionID: c.sess.id,
+		Codec: params.codec, MinCompress: uint32(params.minCompress), Transforms: hello.Transforms,
+	}))
+	c.state.Store(stOpen)
+	c.wasOpen = true
+	c.deadline = time.Time{}
+	sess := c.sess
+	sess.clientID = hello.ClientID
+	s.sessMu.Lock()
+	s.sessions[sess.id] = sess
+	s.sessMu.Unlock()
+	sess.setState(SessionConnected)
+	if fn := s.onConnect.Load(); fn != nil {
+		s.guard(sess, func() { (*fn)(sess) })
+	}
+	return nil
+}
+
+func (s *Server) resolveTransforms(names []string) ([]Transform, string) {
+	var out []Transform
+	for _, name := range names {
+		t := lookupTransform(name)
+		if t == nil || !slices.Contains(s.cfg.Transforms, name) {
+			return nil, name
+		}
+		out = append(out, t)
+	}
+	return out, ""
+}
+
+func (s *Server) chooseCodec(offered []byte) byte {
+	for _, id := range offered {
+		for _, mine := range s.cfg.Compression {
+			if codecID(mine) == id {
+				return id
+			}
+		}
+	}
+	return wire.CodecNone
+}
+
+func (s *Server) deliver(c *conn, msg []byte) {
+	sess := c.sess
+	if fn := s.onMessage.Load(); fn != nil {
+		s.guard(sess, func() { (*fn)(sess, msg) })
+	}
+	if fn := sess.onMessage.Load(); fn != nil {
+		s.guard(sess, func() { (*fn)(sess, msg) })
+	}
+}
+
+func (s *Server) countRecv(c *conn, msgs, bytes uint64) {
+	now := c.loop.now
+	s.stats.recv(msgs, bytes, now)
+	if c.sess != nil {
+		c.sess.stats.recv(msgs, bytes, now)
+	}
+}
+
+func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
+	s.live.Add(-1)
+	switch {
+	case errors.Is(kind, ErrTooLarge):
+		s.counters.oversize.Add(1)
+	case errors.Is(kind, ErrProtocol):
+		s.counters.protocol.Add(1)
+	}
+	sess := c.sess
+	if sess == nil {
+		return // a "server full" rejection
+	}
+	if !c.wasOpen {
+		if !c.rejecting || errors.Is(kind, ErrProtocol) || errors.Is(kind, ErrTimeout) {
+			s.counters.rejected.Add(1)
+		}
+		sess.state.Store(int32(SessionDisconnected))
+		return
+	}
+	s.sessMu.Lock()
+	delete(s.sessions, sess.id)
+	sess.mu.Lock()
+	for g := range sess.groups {
+		if m := s.groups[g]; m != nil {
+			delete(m, sess.id)
+			if len(m) == 0 {
+				delete(s.groups, g)
+			}
+		}
+	}
+	sess.mu.Unlock()
+	s.sessMu.Unlock()
+	final := SessionDisconnected
+	if !errors.Is(kind, ErrClosed) {
+		final = SessionError
+		sess.stats.errors.Add(1)
+		s.reportError(sess, newError("read", c.remote.String(), kind, reason, nil))
+	}
+	if undelivered > 0 {
+		s.reportError(sess, &UndeliveredError{Count: undelivered, Reason: reason})
+	}
+	sess.setState(final)
+	if fn := s.onDisconnect.Load(); fn != nil {
+		s.guard(sess, func() { (*fn)(sess, reason) })
+	}
+}
+
+func (s *Server) reportError(sess *Session, err error) {
+	if fn := s.onError.Load(); fn != nil {
+		s.guard(sess, func() { (*fn)(sess, err) })
+	}
+}
+
+// guard runs a user handler; a panic in it is reported through the error
+// handler instead of killing the event loop (and every other connection).
+func (s *Server) guard(sess *Session, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			if h := s.onError.Load(); h != nil {
+				func() {
+					defer func() { recover() }()
+					(*h)(sess, newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
+				}()
+			}
+		}
+	}()
+	fn()
+}
+
+// listener accepts connections on the server's first loop.
+type listener struct {
+	srv    *Server
+	fd     int
+	loop   *loop
+	closed bool
+}
+
+func (ln *listener) onReadable() {
+	for i := 0; i < 128 && !ln.closed; i++ {
+		fd, sa, err := sock.Accept(ln.fd)
+		switch {
+		case err == nil:
+			ln.srv.accept(fd, sa, ln.loop)
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+		default:
+			// Out of fds or similar: report and try again on the next event.
+			ln.srv.reportError(nil, newError("accept", "", ErrInvalidArgument, "accept failed", err))
+			return
+		}
+	}
+}
+
+func (ln *listener) onWritable() {}
+
+func (ln *listener) close() {
+	if ln.closed {
+		return
+	}
+	ln.closed = true
+	ln.loop.unregister(ln.fd)
+	sock.Close(ln.fd)
+}
+
+func isNilFunc[F any](fn F) bool {
+	v := reflect.ValueOf(fn)
+	return !v.IsValid() || v.IsNil()
+}

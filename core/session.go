@@ -1,0 +1,248 @@
+package core
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// SessionState is the lifecycle state of a session.
+type SessionState int32
+
+// Session states, in lifecycle order.
+const (
+	SessionConnecting SessionState = iota
+	SessionConnected
+	SessionDisconnecting
+	SessionDisconnected
+	SessionError
+)
+
+var stateNames = [...]string{"connecting", "connected", "disconnecting", "disconnected", "error"}
+
+func (s SessionState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "SessionState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Session is the server's side of one client connection. All methods are
+// safe for concurrent use.
+type Session struct {
+	srv         *Server
+	c           *conn
+	id          uint64
+	clientID    string
+	connectTime time.Time
+	state       atomic.Int32
+	data        SessionData
+	stats       traffic
+	onState     atomic.Pointer[func(old, new SessionState)]
+	onMessage   atomic.Pointer[func(*Session, []byte)]
+
+	mu     sync.Mutex
+	groups map[string]struct{}
+}
+
+// ID is the server-assigned session id (never 0), sent to the client in WELCOME.
+func (s *Session) ID() uint64 { return s.id }
+
+// ClientID is the id the client announced in its HELLO.
+func (s *Session) ClientID() string { return s.clientID }
+
+// Server returns the server the session belongs to.
+func (s *Session) Server() *Server { return s.srv }
+
+// RemoteAddr is the peer's address.
+func (s *Session) RemoteAddr() netip.AddrPort { return s.c.remote }
+
+// LocalAddr is the server's address of this connection.
+func (s *Session) LocalAddr() netip.AddrPort { return s.c.local }
+
+// State returns the current state.
+func (s *Session) State() SessionState { return SessionState(s.state.Load()) }
+
+// IsConnected reports whether the session is open for messages.
+func (s *Session) IsConnected() bool { return s.State() == SessionConnected }
+
+// ConnectTime is when the connection was accepted.
+func (s *Session) ConnectTime() time.Time { return s.connectTime }
+
+// LastActivity is when a message was last received, or ConnectTime.
+func (s *Session) LastActivity() time.Time {
+	if t := unixTime(s.stats.lastMessage.Load()); !t.IsZero() {
+		return t
+	}
+	return s.connectTime
+}
+
+// Send queues msg for the client. It fails with ErrBackpressure when the
+// session's queue is at its high-water mark, ErrTooLarge past the client's
+// limit, ErrClosed once the session is closing. msg may be reused on return.
+func (s *Session) Send(msg []byte) error { return s.SendTimeout(msg, 0) }
+
+// SendTimeout is Send that waits up to timeout for room in a full queue.
+func (s *Session) SendTimeout(msg []byte, timeout time.Duration) error {
+	if err := s.c.send(msg, timeout, false); err != nil {
+		s.stats.errors.Add(1)
+		return err
+	}
+	s.stats.sent(len(msg))
+	s.srv.stats.sent(len(msg))
+	return nil
+}
+
+// Disconnect closes the session gracefully: queued messages are flushed,
+// then the client receives CLOSE with reason. It is safe from any handler.
+func (s *Session) Disconnect(reason string) error {
+	if s.State() >= SessionDisconnecting {
+		return newError("disconnect", s.c.remote.String(), ErrClosed, "session already closing", nil)
+	}
+	if reason == "" {
+		reason = "disconnected by server"
+	}
+	s.c.runOnLoop(func() {
+		s.setState(SessionDisconnecting)
+		s.c.beginClose(1000, reason, ErrClosed)
+	})
+	return nil
+}
+
+// PauseReading stops reading from the client: TCP backpressure for a host
+// that cannot keep up. Called from a handler it takes effect after the
+// current message; messages already read stay queued in order.
+func (s *Session) PauseReading() { s.c.runOnLoop(func() { s.c.setReadPaused(true) }) }
+
+// ResumeReading undoes PauseReading.
+func (s *Session) ResumeReading() { s.c.runOnLoop(func() { s.c.setReadPaused(false) }) }
+
+// Data returns the session's key/value store.
+func (s *Session) Data() *SessionData { return &s.data }
+
+// JoinGroup adds the session to a server group.
+func (s *Session) JoinGroup(group string) { s.srv.joinGroup(s, group) }
+
+// LeaveGroup removes the session from a server group.
+func (s *Session) LeaveGroup(group string) { s.srv.leaveGroup(s, group) }
+
+// Groups lists the groups the session belongs to, sorted.
+func (s *Session) Groups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sortedKeys(s.groups)
+}
+
+// InGroup reports membership of a group.
+func (s *Session) InGroup(group string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.groups[group]
+	return ok
+}
+
+// Statistics returns the session's counters.
+func (s *Session) Statistics() SessionStatistics {
+	return SessionStatistics{
+		MessagesSent:     s.stats.msgsSent.Load(),
+		MessagesReceived: s.stats.msgsRecv.Load(),
+		BytesSent:        s.stats.bytesSent.Load(),
+		BytesReceived:    s.stats.bytesRecv.Load(),
+		Errors:           s.stats.errors.Load(),
+		LastMessageTime:  unixTime(s.stats.lastMessage.Load()),
+	}
+}
+
+// ResetStatistics zeroes the session's counters.
+func (s *Session) ResetStatistics() { s.stats.reset() }
+
+// OnStateChange sets a handler called on the session's loop at every state
+// change. nil removes it.
+func (s *Session) OnStateChange(fn func(old, new SessionState)) { storeHandler(&s.onState, fn) }
+
+// OnMessage sets a per-session message handler, called after the server's.
+func (s *Session) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.onMessage, fn) }
+
+func (s *Session) setState(st SessionState) {
+	old := SessionState(s.state.Swap(int32(st)))
+	if old == st {
+		return
+	}
+	if fn := s.onState.Load(); fn != nil {
+		s.srv.guard(s, func() { (*fn)(old, st) })
+	}
+}
+
+// SessionData is a concurrent-safe string key/value store attached to a
+// session, for application state such as a user name.
+type SessionData struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// Set stores value under key.
+func (d *SessionData) Set(key, value string) {
+	d.mu.Lock()
+	if d.m == nil {
+		d.m = make(map[string]string)
+	}
+	d.m[key] = value
+	d.mu.Unlock()
+}
+
+// Get returns the value under key and whether it exists.
+func (d *SessionData) Get(key string) (string, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	v, ok := d.m[key]
+	return v, ok
+}
+
+// Has reports whether key exists.
+func (d *SessionData) Has(key string) bool {
+	_, ok := d.Get(key)
+	return ok
+}
+
+// Remove deletes key.
+func (d *SessionData) Remove(key string) {
+	d.mu.Lock()
+	delete(d.m, key)
+	d.mu.Unlock()
+}
+
+// Clear deletes every key.
+func (d *SessionData) Clear() {
+	d.mu.Lock()
+	d.m = nil
+	d.mu.Unlock()
+}
+
+// Keys lists the keys, sorted.
+func (d *SessionData) Keys() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return sortedKeys(d.m)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// storeHandler sets or clears an atomically swappable handler, so handlers
+// can be replaced at any time, even from inside a handler, without locks.
+func storeHandler[F any](p *atomic.Pointer[F], fn F) {
+	if any(fn) == nil || isNilFunc(fn) {
+		p.Store(nil)
+		return
+	}
+	p.Store(&fn)
+}

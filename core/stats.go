@@ -1,0 +1,77 @@
+package core
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// ServerStatistics is a snapshot of a server's counters since start or the
+// last ResetStatistics.
+type ServerStatistics struct {
+	TotalConnections    uint64 // connections accepted (handshaking or open)
+	CurrentConnections  uint64 // connections open now
+	RejectedConnections uint64 // refused with REJECT (server full, bad hello, ...)
+	MessagesSent        uint64
+	MessagesReceived    uint64
+	BytesSent           uint64 // message payload bytes, before compression
+	BytesReceived       uint64 // message payload bytes, after decompression
+	ProtocolErrors      uint64 // connections closed for a protocol violation
+	OversizeMessages    uint64 // connections closed for "message too large"
+	StartTime           time.Time
+	LastActivity        time.Time
+}
+
+// SessionStatistics is a snapshot of one session's counters.
+type SessionStatistics struct {
+	MessagesSent     uint64
+	MessagesReceived uint64
+	BytesSent        uint64
+	BytesReceived    uint64
+	Errors           uint64
+	LastMessageTime  time.Time
+}
+
+// ClientStatistics is a snapshot of a client's counters.
+type ClientStatistics struct {
+	MessagesSent     uint64
+	MessagesReceived uint64
+	BytesSent        uint64
+	BytesReceived    uint64
+	Errors           uint64
+	Reconnects       uint64
+	LastMessageTime  time.Time
+}
+
+// traffic counts messages and bytes in both directions; all fields atomic.
+type traffic struct {
+	msgsSent, msgsRecv   atomic.Uint64
+	bytesSent, bytesRecv atomic.Uint64
+	errors               atomic.Uint64
+	lastMessage          atomic.Int64 // unix nanoseconds
+}
+
+func (t *traffic) sent(n int) {
+	t.msgsSent.Add(1)
+	t.bytesSent.Add(uint64(n))
+}
+
+func (t *traffic) recv(msgs, bytes uint64, now time.Time) {
+	t.msgsRecv.Add(msgs)
+	t.bytesRecv.Add(bytes)
+	t.lastMessage.Store(now.UnixNano())
+}
+
+func (t *traffic) reset() {
+	t.msgsSent.Store(0)
+	t.msgsRecv.Store(0)
+	t.bytesSent.Store(0)
+	t.bytesRecv.Store(0)
+	t.errors.Store(0)
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
