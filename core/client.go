@@ -31,6 +31,7 @@ type Client struct {
 	ready     *conn    // the connection Send may write to directly
 	queue     [][]byte // messages waiting for a connection
 	attempt   int      // consecutive failed reconnect attempts
+	dialing   bool     // a dial is under way: Send queues for it
 	timer     *time.Timer
 	done      chan struct{}
 	connected atomic.Bool
@@ -114,7 +115,7 @@ func (cl *Client) start(host string, port int) (<-chan error, error) {
 	if cl.running {
 		return nil, newError("connect", host, ErrAlreadyRunning, "client is running", nil)
 	}
-	cl.running, cl.host, cl.port, cl.attempt = true, host, port, 0
+	cl.running, cl.host, cl.port, cl.attempt, cl.dialing = true, host, port, 0, true
 	cl.done = make(chan struct{})
 	result := make(chan error, 1)
 	go cl.dial(result)
@@ -153,11 +154,14 @@ func (cl *Client) dialFailed(result chan<- error, err error) {
 	result <- err
 	cl.reportError(err)
 	cl.mu.Lock()
+	cl.dialing = false
 	retry := cl.running && cl.cfg.AutoReconnect
 	cl.mu.Unlock()
 	if retry {
 		cl.scheduleReconnect()
 	}
+	// Without reconnection, Connect's caller (or ConnectAsync's OnError)
+	// has the failure; Connect stops the client itself.
 }
 
 func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, error) {
@@ -303,7 +307,7 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	cl.mu.Lock()
 	cl.drainQueueLocked(c)
-	cl.ready = c
+	cl.ready, cl.dialing = c, false
 	reconnect := cl.attempt > 0 || cl.stats.msgsRecv.Load() > 0 || cl.reconnects.Load() > 0 || c.reconnect
 	cl.attempt = 0
 	cl.mu.Unlock()
@@ -349,7 +353,15 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		cl.connected.Store(false)
 	}
 	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen
+	var done chan struct{}
+	if current && c.wasOpen && !cl.cfg.AutoReconnect && cl.running {
+		// Without reconnection a lost connection ends the client's run.
+		cl.running, done = false, cl.done
+	}
 	cl.mu.Unlock()
+	if done != nil {
+		defer close(done)
+	}
 	if c.outcome != nil {
 		c.outcome <- newError("connect", c.remote.String(), kind, reason, nil)
 		c.outcome = nil
@@ -389,6 +401,9 @@ func (cl *Client) scheduleReconnect() {
 		run := cl.running
 		cl.mu.Unlock()
 		if run {
+			cl.mu.Lock()
+			cl.dialing = true
+			cl.mu.Unlock()
 			cl.dial(make(chan error, 1))
 		}
 	})
@@ -418,7 +433,7 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 
 func (cl *Client) enqueueLocked(msg []byte) error {
 	switch {
-	case !cl.running:
+	case !cl.running || !(cl.dialing || cl.cfg.AutoReconnect):
 		return newError("send", "", ErrNotConnected, "client is not connected", nil)
 	case len(msg) > cl.cfg.MessageSizeLimit:
 		return newError("send", "", ErrTooLarge, "", nil)

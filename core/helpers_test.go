@@ -1,11 +1,15 @@
 package core
 
 import (
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/netsys/netsys/core/internal/wire"
 )
 
 // startServer starts a loopback server on an ephemeral port; it is stopped
@@ -76,5 +80,78 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// rawPeer is a hand-driven protocol peer over a plain socket, for testing
+// what a non-netsys (or hostile) client sees.
+type rawPeer struct {
+	t    *testing.T
+	conn net.Conn
+	dec  wire.Decoder
+	buf  []byte
+}
+
+func dialRaw(t *testing.T, port int) *rawPeer {
+	t.Helper()
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return &rawPeer{t: t, conn: c, dec: wire.Decoder{DataLimit: 1 << 30, CompressionOn: true}, buf: make([]byte, 64<<10)}
+}
+
+func (p *rawPeer) write(b []byte) {
+	_, err := p.conn.Write(b)
+	require.NoError(p.t, err)
+}
+
+func (p *rawPeer) hello(id string) {
+	p.write(wire.AppendFrame(nil, wire.TypeHello, 0, wire.AppendHello(nil, &wire.Hello{
+		MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: id})))
+}
+
+type rawFrame struct {
+	typ     byte
+	payload []byte
+}
+
+// next reads the next frame; ok is false on EOF or reset.
+func (p *rawPeer) next() (rawFrame, bool) {
+	var frames []rawFrame
+	for {
+		p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := p.conn.Read(p.buf[:1])
+		if n == 0 || err != nil {
+			return rawFrame{}, false
+		}
+		require.NoError(p.t, p.dec.Feed(p.buf[:n], func(h wire.Header, b []byte) error {
+			frames = append(frames, rawFrame{h.Type, append([]byte(nil), b...)})
+			return nil
+		}))
+		if len(frames) > 0 {
+			return frames[0], true
+		}
+	}
+}
+
+// expectClose reads until a CLOSE or REJECT and returns its code and reason.
+func (p *rawPeer) expectClose(typ byte) (uint16, string) {
+	for {
+		f, ok := p.next()
+		require.True(p.t, ok, "connection ended without %s", wire.TypeName(typ))
+		if f.typ == typ {
+			code, reason, err := wire.ParseCodeReason(f.payload)
+			require.NoError(p.t, err)
+			return code, reason
+		}
+	}
+}
+
+// expectEOF asserts the server closes the connection.
+func (p *rawPeer) expectEOF() {
+	for {
+		if _, ok := p.next(); !ok {
+			return
+		}
 	}
 }
