@@ -44,6 +44,7 @@ test-cross: ## The core must build for the kqueue platforms too
 fuzz: ## Run each fuzz target briefly (seed corpora are committed)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./core/internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./core/internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzDecompress$$' -fuzztime $(FUZZTIME) ./core
 
 demo-go:
 	$(GO) run ./examples/go/demo

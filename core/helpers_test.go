@@ -50,7 +50,7 @@ func newInbox() *inbox { return &inbox{ch: make(chan struct{}, 1<<16)} }
 
 func (in *inbox) add(msg []byte) {
 	in.mu.Lock()
-	in.msgs = append(in.msgs, append([]byte(nil), msg...))
+	in.msgs = append(in.msgs, append([]byte{}, msg...))
 	in.mu.Unlock()
 	select {
 	case in.ch <- struct{}{}:
