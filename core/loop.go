@@ -159,8 +159,11 @@ func (l *loop) wait(nextTick time.Time) int {
 		for {
 			n, _ := l.poller.Wait(l.events, 0)
 			l.now = time.Now()
-			if n > 0 || l.hasWork() || l.now.After(deadline) {
+			if n > 0 || l.hasWork() {
 				return n
+			}
+			if l.now.After(deadline) {
+				break // nothing came: sleep in the poller below
 			}
 		}
 	}

@@ -170,10 +170,15 @@ func (s *Server) Stop() error {
 	s.lifeMu.Unlock()
 
 	ln.loop.post(ln.close)
-	for _, sess := range s.Sessions() {
-		sess.c.runOnLoop(func() {
-			sess.setState(SessionDisconnecting)
-			sess.c.beginClose(wire.CloseGoingAway, "server stopping", ErrClosed)
+	// Every connection of the engine is ours, handshaking ones included.
+	for _, l := range eng.loops {
+		l.post(func() {
+			for c := range l.conns {
+				if c.sess != nil && c.wasOpen {
+					c.sess.setState(SessionDisconnecting)
+				}
+				c.beginClose(wire.CloseGoingAway, "server stopping", ErrClosed)
+			}
 		})
 	}
 	finish := func() {

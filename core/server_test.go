@@ -566,3 +566,26 @@ func toStrings(msgs [][]byte) []string {
 	}
 	return out
 }
+
+func TestStopClosesHandshakingConnectionsPromptly(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	p := dialRaw(t, s.Port()) // connected, never says HELLO
+	waitFor(t, "accepted", func() bool { return s.live.Load() == 1 })
+	start := time.Now()
+	require.NoError(t, s.Stop())
+	require.Less(t, time.Since(start), 3*time.Second, "Stop must not wait out the shutdown timeout")
+	p.expectEOF()
+}
+
+func TestSpinBeforeWaitStillServes(t *testing.T) {
+	s := startServer(t, ServerConfig{SpinBeforeWait: 50 * time.Microsecond})
+	s.OnMessage(func(sess *Session, m []byte) { sess.Send(m) })
+	c := dial(t, s, ClientConfig{})
+	in := newInbox()
+	c.OnMessage(in.add)
+	for i := 0; i < 20; i++ {
+		c.Send([]byte("x"))
+		time.Sleep(5 * time.Millisecond) // let the loop go idle between messages
+	}
+	waitFor(t, "echoes", func() bool { return in.count() == 20 })
+}
