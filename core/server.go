@@ -585,12 +585,17 @@ func (s *Server) guard(sess *Session, fn func()) {
 	fn()
 }
 
+// acceptBackoff is how long accepting pauses after the process ran out of
+// fds or memory.
+const acceptBackoff = 100 * time.Millisecond
+
 // listener accepts connections on the server's first loop.
 type listener struct {
 	srv    *Server
 	fd     int
 	loop   *loop
 	closed bool
+	paused bool // accepts paused after resource exhaustion, see backOff
 }
 
 func (ln *listener) onReadable() {
@@ -602,12 +607,45 @@ func (ln *listener) onReadable() {
 		case err == unix.EAGAIN:
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED:
+		case isResourceExhausted(err):
+			ln.backOff(err)
+			return
 		default:
-			// Out of fds or similar: report and try again on the next event.
 			ln.srv.reportError(nil, newError("accept", "", ErrInvalidArgument, "accept failed", err))
 			return
 		}
 	}
+}
+
+// isResourceExhausted reports accept errors that persist until something
+// else releases resources (fds, buffers, memory).
+func isResourceExhausted(err error) bool {
+	return err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM
+}
+
+// backOff stops watching the listener for acceptBackoff. The listening socket
+// stays readable while the process is out of fds, so without a pause the
+// level-triggered poller would report it again at once and the loop would
+// spin on failing accepts, starving every connection it owns. The pending
+// connections wait in the kernel's backlog meanwhile; nothing is dropped.
+func (ln *listener) backOff(err error) {
+	if ln.paused {
+		return
+	}
+	ln.paused = true
+	ln.srv.reportError(nil, newError("accept", "", ErrInvalidArgument,
+		fmt.Sprintf("accept failed, pausing accepts for %v", acceptBackoff), err))
+	if ln.loop.poller.Modify(ln.fd, false, false) != nil {
+		return // fall back to retrying on the next event
+	}
+	time.AfterFunc(acceptBackoff, func() {
+		ln.loop.post(func() {
+			ln.paused = false
+			if !ln.closed {
+				ln.loop.poller.Modify(ln.fd, true, false)
+			}
+		})
+	})
 }
 
 func (ln *listener) onWritable() {}
