@@ -26,4 +26,3 @@ func Write(fd int, b []byte) (int, error) {
 }
 
 func noSigPipe(int) error { return nil }
-
