@@ -207,11 +207,6 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 		return false
 	}
 	cl.c = c
-	if len(cl.cfg.Transforms) == 0 {
-		// Early data: messages may follow HELLO at once (no round trip).
-		cl.drainQueueLocked(c)
-		cl.ready = c
-	}
 	cl.mu.Unlock()
 	ok := l.post(func() {
 		if err := c.attach(); err != nil {
@@ -243,6 +238,16 @@ func (cl *Client) tcpConnected(c *conn) {
 	c.local = sock.LocalAddr(c.fd)
 	c.state.Store(stHandshake)
 	c.wantWrite = false
+	cl.mu.Lock()
+	if cl.c == c && len(cl.cfg.Transforms) == 0 {
+		// Early data: queued messages follow HELLO at once, so the handshake
+		// costs no round trip. They leave the reconnect queue only now that
+		// TCP is established: a refused or unreachable attempt keeps them
+		// queued for the next one instead of failing them.
+		cl.drainQueueLocked(c)
+		cl.ready = c
+	}
+	cl.mu.Unlock()
 	c.loop.poller.Modify(c.fd, true, false)
 	c.flush()
 }

@@ -324,6 +324,40 @@ func TestReconnectDeliversQueuedMessagesInOrder(t *testing.T) {
 	require.EqualValues(t, 1, c.Statistics().Reconnects)
 }
 
+// Refused reconnect attempts must leave the queued messages queued: they are
+// delivered by the attempt that finally succeeds, and none is reported lost.
+func TestReconnectQueueSurvivesRefusedAttempts(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	port := s.Port()
+	c, err := NewClient(ClientConfig{AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Stop() })
+	var refused, undelivered atomic.Int64
+	c.OnError(func(err error) {
+		var u *UndeliveredError
+		if errors.As(err, &u) {
+			undelivered.Add(int64(u.Count))
+		} else {
+			refused.Add(1)
+		}
+	})
+	require.NoError(t, c.Connect("127.0.0.1", port))
+	require.NoError(t, s.Stop())
+	waitFor(t, "disconnect", func() bool { return !c.IsConnected() })
+	for i := 0; i < 5; i++ {
+		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
+	}
+	waitFor(t, "refused attempts", func() bool { return refused.Load() >= 3 })
+	s2 := startServer(t, ServerConfig{Port: port})
+	in := newInbox()
+	s2.OnMessage(func(_ *Session, m []byte) { in.add(m) })
+	waitFor(t, "queued messages", func() bool { return in.count() == 5 })
+	for i, m := range in.all() {
+		require.Equal(t, fmt.Sprint(i), string(m))
+	}
+	require.Zero(t, undelivered.Load())
+}
+
 func TestReconnectQueueIsBounded(t *testing.T) {
 	s := startServer(t, ServerConfig{})
 	port := s.Port()
