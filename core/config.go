@@ -80,6 +80,9 @@ type ServerConfig struct {
 	Loops int
 	// SpinBeforeWait makes idle loops poll without sleeping for this long
 	// before blocking in epoll_wait: lower latency for more CPU. Zero is off.
+	// A spinning loop occupies one of the runtime's GOMAXPROCS slots while it
+	// spins; leave spare CPUs (or raise GOMAXPROCS) for the process's other
+	// goroutines, or they wait behind it.
 	SpinBeforeWait time.Duration
 }
 

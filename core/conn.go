@@ -29,8 +29,11 @@ const (
 	// transformSlack lets transformed frames grow a little beyond the
 	// message limit (a cipher's MAC, say); the decoded size is checked exactly.
 	transformSlack = 64 << 10
-	// retainWriteBuffer is the largest write buffer kept after a flush.
+	// retainWriteBuffer is the largest scratch buffer a loop keeps.
 	retainWriteBuffer = 1 << 20
+	// retainIdleBuffer is the largest send buffer a connection that wrote
+	// nothing for a whole tick keeps; an idle connection costs little memory.
+	retainIdleBuffer = 4 << 10
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
@@ -71,25 +74,26 @@ type conn struct {
 	params atomic.Pointer[connParams]
 
 	// Loop-owned.
-	dec        wire.Decoder
-	wbuf       []byte
-	woff       int
-	wantWrite  bool
-	readPaused bool
-	suspended  bool
-	rejecting  bool
-	closeSent  bool
-	finSent    bool
-	wasOpen    bool
-	lastRecv   time.Time
-	pinged     bool
-	deadline   time.Time // handshake, flush or linger deadline
-	closeKind  error
-	closeWhy   string
-	recvMsgs   uint64
-	recvBytes  uint64
-	outcome    chan error // client side: the dial waiting for this attempt
-	reconnect  bool
+	dec           wire.Decoder
+	wbuf          []byte
+	woff          int
+	wroteRecently bool // a flush completed since the last tick (see trimBuffers)
+	wantWrite     bool
+	readPaused    bool
+	suspended     bool
+	rejecting     bool
+	closeSent     bool
+	finSent       bool
+	wasOpen       bool
+	lastRecv      time.Time
+	pinged        bool
+	deadline      time.Time // handshake, flush or linger deadline
+	closeKind     error
+	closeWhy      string
+	recvMsgs      uint64
+	recvBytes     uint64
+	outcome       chan error // client side: the dial waiting for this attempt
+	reconnect     bool
 
 	// Shared with senders, under mu.
 	mu         sync.Mutex
@@ -284,10 +288,11 @@ func (c *conn) writeOut() {
 	if c.woff < len(c.wbuf) {
 		return
 	}
+	// The buffer is kept however large it grew: releasing it here made a
+	// busy sender regrow (and page-fault) megabytes per flush. tick releases
+	// the buffers of connections that stopped writing.
 	c.wbuf, c.woff = c.wbuf[:0], 0
-	if cap(c.wbuf) > retainWriteBuffer {
-		c.wbuf = nil
-	}
+	c.wroteRecently = true
 	if c.wantWrite {
 		c.wantWrite = false
 		c.loop.poller.Modify(c.fd, !c.readPaused, false)
@@ -580,6 +585,7 @@ func countDataFrames(b []byte) int {
 
 // tick runs the connection's timers; on the loop goroutine.
 func (c *conn) tick(now time.Time) {
+	c.trimBuffers()
 	st := c.state.Load()
 	if !c.deadline.IsZero() && now.After(c.deadline) {
 		switch {
@@ -604,6 +610,23 @@ func (c *conn) tick(now time.Time) {
 		c.pinged = true
 		c.sendControl(wire.TypePing, nil)
 	}
+}
+
+// trimBuffers releases large send buffers of a connection that wrote nothing
+// since the previous tick; on the loop goroutine.
+func (c *conn) trimBuffers() {
+	if c.wroteRecently {
+		c.wroteRecently = false
+		return
+	}
+	if c.woff == len(c.wbuf) && cap(c.wbuf) > retainIdleBuffer {
+		c.wbuf, c.woff = nil, 0
+	}
+	c.mu.Lock()
+	if len(c.out) == 0 && cap(c.out) > retainIdleBuffer {
+		c.out = nil
+	}
+	c.mu.Unlock()
 }
 
 // setReadPaused stops or resumes reading; on the loop goroutine.

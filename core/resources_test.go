@@ -70,3 +70,38 @@ func TestAcceptPausesWhenOutOfFDs(t *testing.T) {
 		require.Equal(t, wire.TypeWelcome, f2.typ)
 	}
 }
+
+// A burst grows a connection's send buffers; once it has written nothing for
+// a tick they are released, so an idle connection costs little memory.
+func TestIdleConnectionReleasesSendBuffers(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	sessions := make(chan *Session, 1)
+	s.OnConnect(func(sess *Session) { sessions <- sess })
+	c := dial(t, s, ClientConfig{})
+	in := newInbox()
+	c.OnMessage(in.add)
+	sess := <-sessions
+
+	msg := make([]byte, 8<<10)
+	const burst = 512 // 4 MiB: far beyond what a flush can write at once
+	for range burst {
+		require.NoError(t, sess.SendTimeout(msg, 10*time.Second))
+	}
+	waitFor(t, "burst delivered", func() bool { return in.count() == burst })
+
+	capacities := func() (wbuf, out int) {
+		done := make(chan struct{})
+		sess.c.runOnLoop(func() {
+			sess.c.mu.Lock()
+			wbuf, out = cap(sess.c.wbuf), cap(sess.c.out)
+			sess.c.mu.Unlock()
+			close(done)
+		})
+		<-done
+		return wbuf, out
+	}
+	waitFor(t, "buffers released", func() bool {
+		wbuf, out := capacities()
+		return wbuf <= retainIdleBuffer && out <= retainIdleBuffer
+	})
+}
