@@ -48,15 +48,20 @@ func BenchmarkLoopbackCompression(b *testing.B) {
 		if name == "" {
 			name = "none"
 		}
-		for _, size := range []int{1 << 10, 64 << 10} {
-			b.Run(fmt.Sprintf("%s/json/%dKiB", name, size>>10), func(b *testing.B) {
-				var codecs []Codec
-				if codec != "" {
-					codecs = []Codec{codec}
-				}
-				cfg := TransportConfig{Compression: codecs}
-				streamBench(b, cfg, jsonLike(size))
-			})
+		for _, data := range []struct {
+			name string
+			make func(int) []byte
+		}{{"json", jsonLike}, {"random", randomBytes}} {
+			for _, size := range []int{1 << 10, 64 << 10} {
+				b.Run(fmt.Sprintf("%s/%s/%dKiB", name, data.name, size>>10), func(b *testing.B) {
+					var codecs []Codec
+					if codec != "" {
+						codecs = []Codec{codec}
+					}
+					cfg := TransportConfig{Compression: codecs}
+					streamBench(b, cfg, data.make(size))
+				})
+			}
 		}
 	}
 }
