@@ -159,9 +159,11 @@ func (cl *Client) dialFailed(result chan<- error, err error) {
 	cl.mu.Unlock()
 	if retry {
 		cl.scheduleReconnect()
+		return
 	}
-	// Without reconnection, Connect's caller (or ConnectAsync's OnError)
-	// has the failure; Connect stops the client itself.
+	// Without reconnection the run is over: Connect's caller or
+	// ConnectAsync's OnError has the failure, and Wait returns.
+	cl.halt()
 }
 
 func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, error) {

@@ -105,3 +105,33 @@ func TestIdleConnectionReleasesSendBuffers(t *testing.T) {
 		return wbuf <= retainIdleBuffer && out <= retainIdleBuffer
 	})
 }
+
+// A failed ConnectAsync without AutoReconnect ends the client's run: the
+// error arrives through OnError, Wait returns and the client can start again.
+func TestConnectAsyncFailureStopsClient(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	port := s.Port()
+	require.NoError(t, s.Stop())
+	c, err := NewClient(ClientConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Stop() })
+	failed := make(chan error, 1)
+	c.OnError(func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	})
+	require.NoError(t, c.ConnectAsync("127.0.0.1", port))
+	require.Error(t, <-failed)
+	stopped := make(chan struct{})
+	go func() { c.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after the failed connect")
+	}
+	require.False(t, c.IsRunning())
+	s2 := startServer(t, ServerConfig{Port: port})
+	require.NoError(t, c.Connect("127.0.0.1", s2.Port()))
+}
