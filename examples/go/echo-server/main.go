@@ -51,10 +51,13 @@ func serve(bind string, port int) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	// Signals are caught before the line goes out: whoever reads it may
+	// signal at once.
+	stopped := stopRequests()
 	// Go's os.Stdout is unbuffered: the line is out before Println returns.
 	fmt.Printf("listening on %d\n", srv.Port())
 
-	reason := waitForStop()
+	reason := <-stopped
 	if err := srv.Stop(); err != nil {
 		return err
 	}
@@ -93,8 +96,9 @@ func newEchoServer(bind string, port int) (*core.Server, error) {
 	return srv, nil
 }
 
-// waitForStop blocks until SIGINT, SIGTERM or EOF on stdin and says which.
-func waitForStop() string {
+// stopRequests starts watching for SIGINT, SIGTERM and EOF on stdin; the
+// channel says which came first.
+func stopRequests() <-chan string {
 	stop := make(chan string, 2)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
@@ -103,5 +107,5 @@ func waitForStop() string {
 		io.Copy(io.Discard, os.Stdin) // returns at EOF, or at once without a stdin
 		stop <- "stdin closed"
 	}()
-	return <-stop
+	return stop
 }

@@ -1,0 +1,116 @@
+package main
+
+// Go-side unit tests of the translation layer: what the C tests cannot
+// reach (a panic inside an entry point) and the error-to-status mapping.
+// The C ABI itself is tested from C under tests/c/.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/netsys/netsys/core"
+)
+
+func TestGuardTurnsPanicIntoInternalStatusAndErrorEvent(t *testing.T) {
+	s, err := newServer("panicky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles.Store(s.handle, s)
+	defer handles.Delete(s.handle)
+	s.configure(deliveryConfig{mode: deliveryEvents})
+
+	rc := func() (rc status) {
+		defer guard(&rc, s.handle)
+		var m map[string]int
+		m["boom"] = 1 // a real runtime panic, as a bug would cause
+		return statusOK
+	}()
+	if rc != errInternal {
+		t.Fatalf("status %d, want NETSYS_E_INTERNAL (%d)", rc, errInternal)
+	}
+	s.queue.mu.Lock()
+	defer s.queue.mu.Unlock()
+	evs := s.queue.buf.events
+	if len(evs) != 1 || evs[0].typ != evError || evs[0].status != int32(errInternal) {
+		t.Fatalf("queued events %+v, want one ERROR event with NETSYS_E_INTERNAL", evs)
+	}
+	text := string(s.queue.buf.data[evs[0].off : evs[0].off+evs[0].size])
+	if !strings.Contains(text, "assignment to entry in nil map") {
+		t.Fatalf("error event text %q does not carry the panic", text)
+	}
+}
+
+func TestGuardWithoutPanicKeepsStatus(t *testing.T) {
+	rc := func() (rc status) {
+		defer guard(&rc, 0)
+		return errNotFound
+	}()
+	if rc != errNotFound {
+		t.Fatalf("status %d, want %d", rc, errNotFound)
+	}
+}
+
+func TestStatusOfMapsEveryCoreSentinel(t *testing.T) {
+	cases := []struct {
+		err  error
+		want status
+	}{
+		{nil, statusOK},
+		{core.ErrTooLarge, errTooLarge},
+		{core.ErrBackpressure, errWouldBlock},
+		{core.ErrServerFull, errServerFull},
+		{core.ErrRejected, errRejected},
+		{core.ErrNotDelivered, errNotDelivered},
+		{core.ErrTransform, errTransform},
+		{core.ErrHandlerPanic, errInternal},
+		{core.ErrTimeout, errTimeout},
+		{core.ErrProtocol, errProtocol},
+		{core.ErrNotConnected, errNotConnected},
+		{core.ErrNotRunning, errNotRunning},
+		{core.ErrAlreadyRunning, errAlreadyRunning},
+		{core.ErrNotFound, errNotFound},
+		{core.ErrClosed, errClosed},
+		{core.ErrInvalidArgument, errInvalidArgument},
+		{fmt.Errorf("wrapped: %w", core.ErrTooLarge), errTooLarge},
+		{errors.New("something else"), errInternal},
+	}
+	for _, c := range cases {
+		if got := statusOf(c.err); got != c.want {
+			t.Errorf("statusOf(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestOptionsTableCoversEveryOptionWithSetterAndGetter(t *testing.T) {
+	for opt, info := range options {
+		for _, obj := range []string{"server", "client"} {
+			if obj == "server" && !info.server || obj == "client" && !info.client {
+				continue
+			}
+			st := settings{delivery: &deliveryConfig{}}
+			if obj == "server" {
+				st.server = &core.ServerConfig{}
+			} else {
+				st.client = &core.ClientConfig{}
+			}
+			if info.kind == stringOption {
+				if rc := st.setString(opt, ""); rc != statusOK {
+					t.Errorf("%s: set on %s: status %d", info.name, obj, rc)
+				}
+				if _, rc := st.getString(opt); rc != statusOK {
+					t.Errorf("%s: get on %s: status %d", info.name, obj, rc)
+				}
+				continue
+			}
+			if rc := st.setInt(opt, 1); rc != statusOK {
+				t.Errorf("%s: set on %s: status %d", info.name, obj, rc)
+			}
+			if v, rc := st.getInt(opt); rc != statusOK || v != 1 {
+				t.Errorf("%s: get on %s: %d, status %d; want 1", info.name, obj, v, rc)
+			}
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package main
+
+/*
+#include "shims.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event types; the values are the ABI (netsys_event_type).
+const (
+	evConnect    = 1
+	evMessage    = 2
+	evDisconnect = 3
+	evError      = 4
+	evStopped    = 5
+)
+
+// Delivery modes (netsys_delivery) and limits.
+const (
+	deliveryCallbacks = 0
+	deliveryEvents    = 1
+
+	maxWorkers          = 256
+	defaultQueueLimit   = 65536
+	defaultQueueBytes   = 64 << 20
+	retainedBufferBytes = 4 << 20 // larger idle buffers are released
+)
+
+// deliveryConfig is how an object hands events to the host.
+type deliveryConfig struct {
+	mode       int
+	workers    int
+	queueLimit int // events; 0: default
+	queueBytes int // message bytes; 0: default
+}
+
+// hostCaller is implemented by server and client: it calls the host's C
+// callback for one event. For text events data ends with a NUL that is not
+// part of the text; io says whether the thread is an I/O loop thread.
+type hostCaller interface {
+	callHost(typ uint32, st int32, sid uint64, data []byte, io C.int)
+}
+
+// pauser is something whose socket reading can be paused: *core.Session or
+// *core.Client. It is how pending events are bounded (TCP backpressure).
+type pauser interface {
+	PauseReading()
+	ResumeReading()
+}
+
+// endpoint is the delivery machinery shared by servers and clients: the
+// callback guard (closed + inflight, so destroy knows when no callback of
+// the object is running), the event queue and the worker pool, and the
+// flow control that bounds both.
+type endpoint struct {
+	handle uint64
+	host   hostCaller
+
+	closed   atomic.Bool  // destroy has begun: deliver nothing more
+	inflight atomic.Int64 // host callbacks running now
+
+	active atomic.Pointer[deliveryState] // set at start, read per event
+	queue  *eventQueue                   // pull interface, always present
+	flow   flow
+}
+
+// deliveryState is what the handlers consult on every event.
+type deliveryState struct {
+	mode int
+	pool *workerPool // nil: callbacks run on the I/O thread
+}
+
+func (e *endpoint) init(handle uint64, host hostCaller) {
+	e.handle, e.host = handle, host
+	e.queue = newEventQueue(&e.flow)
+	e.active.Store(&deliveryState{})
+}
+
+// configure installs the delivery of the next run; the caller holds the
+// object's lifecycle lock and the object is stopped. A worker pool of the
+// same size is kept, another is replaced (the old one finishes its queue).
+func (e *endpoint) configure(d deliveryConfig) {
+	limit, bytes := int64(d.queueLimit), int64(d.queueBytes)
+	if limit == 0 {
+		limit = defaultQueueLimit
+	}
+	if bytes == 0 {
+		bytes = defaultQueueBytes
+	}
+	e.flow.limit.Store(limit)
+	e.flow.byteLimit.Store(bytes)
+	old := e.active.Load()
+	st := &deliveryState{mode: d.mode}
+	if d.mode == deliveryCallbacks && d.workers > 0 {
+		if old.pool != nil && len(old.pool.workers) == d.workers {
+			st.pool = old.pool
+		} else {
+			st.pool = newWorkerPool(e, d.workers)
+		}
+	}
+	if old.pool != nil && old.pool != st.pool {
+		old.pool.stop()
+	}
+	e.active.Store(st)
+}
+
+// enter marks a host callback as running unless the object is being
+// destroyed. The order (count, then check) pairs with destroy's (flag,
+// then wait for the count): one of the two always sees the other.
+func (e *endpoint) enter() bool {
+	e.inflight.Add(1)
+	if e.closed.Load() {
+		e.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (e *endpoint) leave() { e.inflight.Add(-1) }
+
+// emitText delivers a connect, disconnect, error or stopped event.
+func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
+	if e.closed.Load() {
+		return
+	}
+	switch a := e.active.Load(); {
+	case a.mode == deliveryEvents:
+		e.flow.add(0)
+		e.queue.push(typ, int32(st), sid, nil, text, true)
+	case a.pool != nil:
+		e.flow.add(0)
+		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true)
+	default:
+		b := make([]byte, len(text)+1)
+		copy(b, text)
+		e.host.callHost(typ, int32(st), sid, b, 1)
+	}
+}
+
+// emitMessage delivers a message; src is paused when the host is behind.
+func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
+	if e.closed.Load() {
+		return
+	}
+	switch a := e.active.Load(); {
+	case a.mode == deliveryEvents:
+		over := e.flow.add(len(msg))
+		e.queue.push(evMessage, 0, sid, msg, "", false)
+		if over {
+			e.flow.pause(src)
+		}
+	case a.pool != nil:
+		over := e.flow.add(len(msg))
+		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false)
+		if over {
+			e.flow.pause(src)
+		}
+	default:
+		e.host.callHost(evMessage, 0, sid, msg, 1)
+	}
+}
+
+// shutdown stops deliveries for destroy: wakes pollers, stops workers.
+func (e *endpoint) shutdown() {
+	e.closed.Store(true)
+	e.queue.close()
+	if p := e.active.Load().pool; p != nil {
+		p.stop()
+	}
+}
+
+// waitCallbacks waits until the only host callbacks of the object still
+// running are the `own` ones the calling thread is nested in.
+func (e *endpoint) waitCallbacks(own int64) {
+	for e.inflight.Load() > own {
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// flow bounds the events the host has not consumed yet. Past either
+// limit, the session (or client) whose message crossed it stops being
+// read; when the host has consumed down to half of both limits, every
+// paused source resumes. Nothing is dropped.
+//
+// Ordering: pause runs on the source's own event loop, inside its handler,
+// so it takes effect at once; resume runs on the consumer's thread and is
+// posted to the loop, so a resume can never overtake the pause it undoes.
+type flow struct {
+	pending, bytes   atomic.Int64
+	limit, byteLimit atomic.Int64
+
+	mu     sync.Mutex
+	paused map[pauser]struct{}
+}
+
+// add counts one queued event and reports whether a limit is now exceeded.
+func (f *flow) add(n int) bool {
+	p := f.pending.Add(1)
+	b := f.bytes.Add(int64(n))
+	return p > f.limit.Load() || b > f.byteLimit.Load()
+}
+
+func (f *flow) pause(src pauser) {
+	if src == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.paused == nil {
+		f.paused = make(map[pauser]struct{})
+	}
+	_, already := f.paused[src]
+	f.paused[src] = struct{}{}
+	f.mu.Unlock()
+	if !already {
+		src.PauseReading()
+	}
+}
+
+// consumed counts events the host has taken and resumes paused sources
+// once the backlog is down to half of both limits.
+func (f *flow) consumed(events, bytes int) {
+	p := f.pending.Add(-int64(events))
+	b := f.bytes.Add(-int64(bytes))
+	if p > f.limit.Load()/2 || b > f.byteLimit.Load()/2 {
+		return
+	}
+	f.mu.Lock()
+	paused := f.paused
+	f.paused = nil
+	f.mu.Unlock()
+	for src := range paused {
+		src.ResumeReading()
+	}
+}
+
+// queuedEvent is one event in an eventBuffer; its data (payload, or text
+// followed by a NUL) is data[off : off+size(+1)].
+type queuedEvent struct {
+	typ    uint32
+	status int32
+	sid    uint64
+	off    int
+	size   int
+	text   bool
+}
+
+// span is the number of buffer bytes the event occupies.
+func (ev *queuedEvent) span() int {
+	if ev.text {
+		return ev.size + 1
+	}
+	return ev.size
+}
+
+// eventBuffer stores events with their data packed in one slab, so queuing
+// a message costs a copy and no allocation once the slab has grown.
+type eventBuffer struct {
+	events []queuedEvent
+	data   []byte
+}
+
+func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+	off := len(b.data)
+	size := len(msg)
+	if isText {
+		b.data = append(b.data, text...)
+		b.data = append(b.data, 0)
+		size = len(text)
+	} else {
+		b.data = append(b.data, msg...)
+	}
+	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText})
+}
+
+func (b *eventBuffer) reset() {
+	b.events = b.events[:0]
+	if cap(b.data) > retainedBufferBytes {
+		b.data = nil
+	} else {
+		b.data = b.data[:0]
+	}
+}
+
+// messageBytes sums the payload sizes of message events (what flow counts).
+func messageBytes(evs []queuedEvent) int {
+	n := 0
+	for i := range evs {
+		if evs[i].typ == evMessage {
+			n += evs[i].size
+		}
+	}
+	return n
+}
+
+// workerPool runs callbacks on its own goroutines. A session always maps
+// to the same worker, which keeps its events in order.
+type workerPool struct {
+	ep      *endpoint
+	workers []*worker
+	quit    chan struct{}
+	once    sync.Once
+}
+
+type worker struct {
+	pool *workerPool
+	mu   sync.Mutex
+	buf  eventBuffer
+	wake chan struct{}
+}
+
+func newWorkerPool(ep *endpoint, n int) *workerPool {
+	p := &workerPool{ep: ep, quit: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		w := &worker{pool: p, wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go w.run()
+	}
+	return p
+}
+
+func (p *workerPool) pick(sid uint64) *worker { return p.workers[sid%uint64(len(p.workers))] }
+
+// stop makes the workers exit once their queues are empty.
+func (p *workerPool) stop() { p.once.Do(func() { close(p.quit) }) }
+
+func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+	w.mu.Lock()
+	w.buf.add(typ, st, sid, msg, text, isText)
+	first := len(w.buf.events) == 1
+	w.mu.Unlock()
+	if first {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// deliver calls the host for one event. A worker goroutine is not under
+// the core's handler guard, so a panic here (a bug in this package) is
+// recovered and reported as an internal error instead of killing the host
+// process; an error event that panics again is not re-reported.
+func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte) {
+	ep := w.pool.ep
+	defer func() {
+		if r := recover(); r != nil && typ != evError {
+			if rep, ok := ep.host.(reporter); ok {
+				rep.reportInternal(fmt.Sprintf("netsys internal error in a callback worker: %v", r))
+			}
+		}
+	}()
+	ep.host.callHost(typ, st, sid, data, 0)
+}
+
+// run swaps the queue out in one step and calls the host for each event,
+// so pushers are never blocked behind a slow callback.
+func (w *worker) run() {
+	var mine eventBuffer
+	ep := w.pool.ep
+	for {
+		w.mu.Lock()
+		mine, w.buf = w.buf, mine
+		w.mu.Unlock()
+		if len(mine.events) == 0 {
+			select {
+			case <-w.wake:
+				continue
+			case <-w.pool.quit:
+				w.mu.Lock()
+				empty := len(w.buf.events) == 0
+				w.mu.Unlock()
+				if empty {
+					return
+				}
+				continue
+			}
+		}
+		for i := range mine.events {
+			ev := &mine.events[i]
+			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()])
+		}
+		ep.flow.consumed(len(mine.events), messageBytes(mine.events))
+		mine.reset()
+	}
+}
