@@ -273,6 +273,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		c.dec.CompressionOn = w.Codec != wire.CodecNone
 		c.state.Store(stOpen)
 		c.wasOpen = true
+		c.plainData = len(xforms) == 0
 		c.deadline = time.Time{}
 		cl.welcomed(c, w)
 		return nil
@@ -346,7 +347,7 @@ func (cl *Client) drainQueueLocked(c *conn) {
 
 func (cl *Client) deliver(c *conn, msg []byte) {
 	if fn := cl.onMessage.Load(); fn != nil {
-		cl.guard(func() { (*fn)(msg) })
+		cl.callMessage(*fn, msg)
 	}
 }
 
@@ -557,15 +558,24 @@ func (cl *Client) reportError(err error) {
 // guard runs a user handler; a panic is reported through OnError instead
 // of killing the event loop.
 func (cl *Client) guard(fn func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			if h := cl.onError.Load(); h != nil {
-				func() {
-					defer func() { recover() }()
-					(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
-				}()
-			}
-		}
-	}()
+	defer cl.recoverHandler()
 	fn()
+}
+
+// callMessage is guard for the per-message path, without a closure.
+func (cl *Client) callMessage(fn func([]byte), msg []byte) {
+	defer cl.recoverHandler()
+	fn(msg)
+}
+
+// recoverHandler is deferred around every user handler call.
+func (cl *Client) recoverHandler() {
+	if r := recover(); r != nil {
+		if h := cl.onError.Load(); h != nil {
+			func() {
+				defer func() { recover() }()
+				(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
+			}()
+		}
+	}
 }

@@ -78,6 +78,7 @@ type conn struct {
 	wbuf          []byte
 	woff          int
 	wroteRecently bool // a flush completed since the last tick (see trimBuffers)
+	plainData     bool // open, no transforms: onFrame's fast path applies
 	wantWrite     bool
 	readPaused    bool
 	suspended     bool
@@ -398,6 +399,17 @@ func (c *conn) afterFeed(err error) bool {
 }
 
 func (c *conn) onFrame(h wire.Header, p []byte) error {
+	if c.plainData && h.Type == wire.TypeData && h.Flags == 0 {
+		// The common case, kept short: an open connection without
+		// transforms receiving an uncompressed message.
+		if len(p) > c.cfg.MessageSizeLimit {
+			return wire.ErrTooLarge
+		}
+		c.recvMsgs++
+		c.recvBytes += uint64(len(p))
+		c.ep.deliver(c, p)
+		return c.afterDeliver()
+	}
 	if c.rejecting {
 		return nil
 	}
@@ -416,12 +428,7 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		c.recvMsgs++
 		c.recvBytes += uint64(len(msg))
 		c.ep.deliver(c, msg)
-		if c.state.Load() == stClosed {
-			return errStopFeed
-		}
-		if c.readPaused {
-			return wire.ErrSuspend
-		}
+		return c.afterDeliver()
 	case wire.TypePing:
 		c.sendControl(wire.TypePong, p)
 	case wire.TypePong:
@@ -441,6 +448,18 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		return errStopFeed
 	default:
 		return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+	}
+	return nil
+}
+
+// afterDeliver stops the decoder when the handler closed the connection or
+// paused reading.
+func (c *conn) afterDeliver() error {
+	if c.state.Load() == stClosed {
+		return errStopFeed
+	}
+	if c.readPaused {
+		return wire.ErrSuspend
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	readBufferSize = 64 << 10
+	readBufferSize = 256 << 10
 	// maxReadsPerEvent bounds back-to-back reads of one busy socket so the
 	// other connections of the loop are not starved.
 	maxReadsPerEvent = 8
