@@ -216,7 +216,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 			cl.closed(c, ErrClosed, "cannot poll: "+err.Error(), 0)
 			return
 		}
-		c.deadline = l.now.Add(cl.cfg.ConnectTimeout)
+		c.deadline = mono(l.now.Add(cl.cfg.ConnectTimeout))
 	})
 	if !ok {
 		sock.Close(fd)
@@ -274,7 +274,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		c.state.Store(stOpen)
 		c.wasOpen = true
 		c.plainData = len(xforms) == 0
-		c.deadline = time.Time{}
+		c.deadline = 0
 		cl.welcomed(c, w)
 		return nil
 	case wire.TypeReject, wire.TypeClose:

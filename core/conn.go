@@ -31,9 +31,6 @@ const (
 	transformSlack = 64 << 10
 	// retainWriteBuffer is the largest scratch buffer a loop keeps.
 	retainWriteBuffer = 1 << 20
-	// retainIdleBuffer is the largest send buffer a connection that wrote
-	// nothing for a whole tick keeps; an idle connection costs little memory.
-	retainIdleBuffer = 4 << 10
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
@@ -86,9 +83,9 @@ type conn struct {
 	closeSent     bool
 	finSent       bool
 	wasOpen       bool
-	lastRecv      time.Time
+	lastRecv      int64 // mono time of the last read
 	pinged        bool
-	deadline      time.Time // handshake, flush or linger deadline
+	deadline      int64 // mono time of the handshake, flush or linger deadline; 0: none
 	closeKind     error
 	closeWhy      string
 	recvMsgs      uint64
@@ -120,7 +117,7 @@ func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *c
 // attach registers the connection with its loop; on the loop goroutine.
 func (c *conn) attach() error {
 	l := c.loop
-	c.lastRecv = l.now
+	c.lastRecv = mono(l.now)
 	if err := l.register(c.fd, c, c.state.Load() == stConnecting); err != nil {
 		l.nconns.Add(-1)
 		sock.Close(c.fd)
@@ -301,7 +298,7 @@ func (c *conn) writeOut() {
 	if c.closeSent && !c.finSent && c.queuedEmpty() {
 		c.finSent = true
 		sock.ShutdownWrite(c.fd)
-		c.deadline = c.loop.now.Add(lingerTimeout)
+		c.deadline = mono(c.loop.now.Add(lingerTimeout))
 	}
 }
 
@@ -348,7 +345,7 @@ func (c *conn) onReadable() {
 	for i := 0; i < maxReadsPerEvent; i++ {
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
-			c.lastRecv, c.pinged = c.loop.now, false
+			c.lastRecv, c.pinged = mono(c.loop.now), false
 			if !c.feed(buf[:n]) || n < len(buf) {
 				return
 			}
@@ -525,7 +522,7 @@ func (c *conn) closeAndFlush() {
 	c.mu.Unlock()
 	c.closeSent = true
 	c.state.Store(stClosing)
-	c.deadline = c.loop.now.Add(c.cfg.ShutdownTimeout)
+	c.deadline = mono(c.loop.now.Add(c.cfg.ShutdownTimeout))
 	c.flush()
 }
 
@@ -606,12 +603,12 @@ func countDataFrames(b []byte) int {
 func (c *conn) tick(now time.Time) {
 	c.trimBuffers()
 	st := c.state.Load()
-	if !c.deadline.IsZero() && now.After(c.deadline) {
+	if c.deadline != 0 && mono(now) > c.deadline {
 		switch {
 		case st == stClosing:
 			c.finish(c.closeKind, c.closeWhy)
 		case c.sess != nil:
-			c.deadline = time.Time{}
+			c.deadline = 0
 			c.reject(wire.RejectHandshakeTimeout, "handshake timeout", ErrTimeout)
 		default:
 			c.finish(ErrTimeout, "connect timeout")
@@ -622,7 +619,7 @@ func (c *conn) tick(now time.Time) {
 	if st != stOpen || idle <= 0 {
 		return
 	}
-	switch since := now.Sub(c.lastRecv); {
+	switch since := time.Duration(mono(now) - c.lastRecv); {
 	case since >= idle:
 		c.beginClose(wire.CloseIdleTimeout, "idle timeout", ErrTimeout)
 	case since >= idle/2 && !c.pinged:
@@ -631,18 +628,19 @@ func (c *conn) tick(now time.Time) {
 	}
 }
 
-// trimBuffers releases large send buffers of a connection that wrote nothing
-// since the previous tick; on the loop goroutine.
+// trimBuffers releases the send buffers of a connection that wrote nothing
+// since the previous tick, so an idle connection holds none; on the loop
+// goroutine.
 func (c *conn) trimBuffers() {
 	if c.wroteRecently {
 		c.wroteRecently = false
 		return
 	}
-	if c.woff == len(c.wbuf) && cap(c.wbuf) > retainIdleBuffer {
+	if c.woff == len(c.wbuf) && c.wbuf != nil {
 		c.wbuf, c.woff = nil, 0
 	}
 	c.mu.Lock()
-	if len(c.out) == 0 && cap(c.out) > retainIdleBuffer {
+	if len(c.out) == 0 && c.out != nil {
 		c.out = nil
 	}
 	c.mu.Unlock()

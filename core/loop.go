@@ -66,6 +66,15 @@ func newLoop(e *Engine, id int, spin time.Duration) (*loop, error) {
 	}, nil
 }
 
+// monoEpoch anchors mono; its monotonic clock reading makes mono immune to
+// wall-clock jumps.
+var monoEpoch = time.Now()
+
+// mono is t as nanoseconds since monoEpoch (never 0 for a loop's time): a
+// connection's timers are int64s, not 24-byte time.Times, because an idle
+// connection's size is what 10,000 of them cost.
+func mono(t time.Time) int64 { return int64(t.Sub(monoEpoch)) + 1 }
+
 // post runs fn on the loop goroutine at its next iteration. It reports false
 // if the loop has exited and fn will never run.
 func (l *loop) post(fn func()) bool {

@@ -102,7 +102,7 @@ func TestIdleConnectionReleasesSendBuffers(t *testing.T) {
 	}
 	waitFor(t, "buffers released", func() bool {
 		wbuf, out := capacities()
-		return wbuf <= retainIdleBuffer && out <= retainIdleBuffer
+		return wbuf == 0 && out == 0
 	})
 }
 

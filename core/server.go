@@ -38,10 +38,14 @@ type Server struct {
 	sessions map[uint64]*Session
 	groups   map[string]map[uint64]*Session
 
-	nextID   atomic.Uint64
-	live     atomic.Int64 // accepted connections not yet closed
-	stats    traffic
-	counters struct {
+	nextID atomic.Uint64
+	live   atomic.Int64 // accepted connections not yet closed
+	// sharedParams caches connParams without transforms (see connParams).
+	// Start clears it: MinCompressSize may have changed.
+	sharedParams sync.Map
+	sharedCount  atomic.Int32
+	stats        traffic
+	counters     struct {
 		total, rejected, protocol, oversize atomic.Uint64
 	}
 	startTime atomic.Int64
@@ -113,6 +117,8 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
+	s.sharedParams.Clear()
+	s.sharedCount.Store(0)
 	fd, err := sock.Listen(addr, 4096)
 	if err != nil {
 		return newError("listen", addr.String(), ErrInvalidArgument, "cannot listen", err)
@@ -418,7 +424,7 @@ func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 			s.live.Add(-1)
 			return
 		}
-		c.deadline = target.now.Add(s.cfg.HandshakeTimeout)
+		c.deadline = mono(target.now.Add(s.cfg.HandshakeTimeout))
 	}
 	if target == from {
 		setup()
@@ -452,8 +458,7 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		c.reject(wire.RejectTransform, "transform mismatch: "+missing, ErrRejected)
 		return errStopFeed
 	}
-	params := &connParams{codec: s.chooseCodec(hello.Codecs), minCompress: s.cfg.MinCompressSize,
-		xforms: xforms, peerMax: int(hello.MaxMessage)}
+	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, int(hello.MaxMessage))
 	c.params.Store(params)
 	c.dec.CompressionOn = params.codec != wire.CodecNone
 	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, &wire.Welcome{
@@ -463,7 +468,7 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	c.state.Store(stOpen)
 	c.wasOpen = true
 	c.plainData = len(xforms) == 0
-	c.deadline = time.Time{}
+	c.deadline = 0
 	sess := c.sess
 	sess.clientID = hello.ClientID
 	s.sessMu.Lock()
@@ -474,6 +479,38 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		s.guard(sess, func() { (*fn)(sess) })
 	}
 	return nil
+}
+
+// connParams returns the agreed options. Without transforms the result is
+// shared by every connection that agreed the same (it is never modified):
+// thousands of idle connections then do not each hold a copy.
+func (s *Server) connParams(codec byte, xforms []Transform, peerMax int) *connParams {
+	if len(xforms) > 0 {
+		return &connParams{codec: codec, minCompress: s.cfg.MinCompressSize, xforms: xforms, peerMax: peerMax}
+	}
+	key := sharedParamsKey{codec, peerMax}
+	if p, ok := s.sharedParams.Load(key); ok {
+		return p.(*connParams)
+	}
+	p := &connParams{codec: codec, minCompress: s.cfg.MinCompressSize, peerMax: peerMax}
+	// Peers choose peerMax: bound the cache so they cannot grow it.
+	if s.sharedCount.Load() >= maxSharedParams {
+		return p
+	}
+	if got, loaded := s.sharedParams.LoadOrStore(key, p); loaded {
+		return got.(*connParams)
+	}
+	s.sharedCount.Add(1)
+	return p
+}
+
+// maxSharedParams bounds the shared connParams cache.
+const maxSharedParams = 16
+
+// sharedParamsKey identifies a shareable connParams.
+type sharedParamsKey struct {
+	codec   byte
+	peerMax int
 }
 
 func (s *Server) resolveTransforms(names []string) ([]Transform, string) {
