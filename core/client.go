@@ -211,6 +211,11 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	cl.c = c
 	cl.mu.Unlock()
 	ok := l.post(func() {
+		if c.state.Load() == stClosed {
+			// Stop closed the connection (and its fd) before it was
+			// attached; the fd number may already belong to someone else.
+			return
+		}
 		if err := c.attach(); err != nil {
 			c.state.Store(stClosed)
 			cl.closed(c, ErrClosed, "cannot poll: "+err.Error(), 0)
