@@ -1,0 +1,3 @@
+"""The package version; it follows the C library's MAJOR.MINOR.PATCH."""
+
+__version__ = "1.0.0"

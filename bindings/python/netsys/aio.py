@@ -1,0 +1,448 @@
+"""asyncio face of netsys: :class:`Client` and :class:`Server`.
+
+No thread is involved in delivery: the library's event file descriptor
+(readable exactly while events are pending) is watched with
+``loop.add_reader``, and each readiness drains one batch with a
+non-blocking poll on the event loop's thread. Handlers therefore run on the
+event loop; a handler may be a plain function or a coroutine function. A
+coroutine runs as a task; the coroutines of one session run one after the
+other in arrival order (sessions run concurrently), and past 10000
+unfinished ones the object stops draining events until half are done (the
+library then stops reading the sockets: backpressure). Exceptions are
+reported like a plain handler's: logged and passed to ``on_error``.
+
+Only the calls that may block for a while (a graceful stop flushes queued
+data; destroying waits for the I/O threads) run in the loop's default
+executor.
+
+Example::
+
+    async with netsys.aio.Client("cli") as client:
+        await client.connect("127.0.0.1", port)
+        await client.send(b"ping")
+        reply = await client.recv()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import inspect
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+
+from . import _client, _ffi, _handlers, _options, _server
+from .exceptions import (
+    ConnectionClosedError,
+    NetsysError,
+    NetsysTimeoutError,
+    WrongModeError,
+)
+
+__all__ = ["Client", "Server"]
+
+log = _handlers.log
+
+#: Back-off between send attempts while the connection is backpressured, s.
+_SEND_RETRY_MIN = 0.0005
+_SEND_RETRY_MAX = 0.05
+
+#: Coroutine handlers started but not finished past which the object stops
+#: draining events until half of them have finished.
+_PENDING_HANDLERS_HIGH = 10000
+
+
+class _AsyncDelivery:
+    """What the asyncio client and server share: the event-fd reader, and
+    running coroutine handlers as tasks."""
+
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+    _reader_fd: int = -1
+    _tasks: Set["asyncio.Task[Any]"]
+    _events: Any
+    _closed: bool
+    _label: str
+
+    def _init_async(self) -> None:
+        self._tasks = set()
+        self._chains: Dict[int, Deque[Tuple[Any, str, Tuple[Any, ...]]]] = {}
+        self._pending_handlers = 0
+        self._loop = None
+        self._reader_fd = -1
+        self._reader_paused = False
+
+    def _watch(self, event_fd_fn: Any) -> None:
+        """Start watching the event descriptor on the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError(f"{self._label} is bound to another event loop")
+        self._loop = loop
+        if self._reader_fd >= 0:
+            return
+        fd = ctypes.c_int(-1)
+        _ffi.check(event_fd_fn(self._handle, ctypes.byref(fd)), "event_fd")  # type: ignore[attr-defined]
+        self._reader_fd = fd.value
+        loop.add_reader(self._reader_fd, self._on_readable)
+
+    def _unwatch(self) -> None:
+        if self._reader_fd >= 0 and self._loop is not None:
+            if not self._reader_paused:
+                self._loop.remove_reader(self._reader_fd)
+        self._reader_fd = -1
+        self._reader_paused = False
+
+    def _pause_reader(self) -> None:
+        if self._reader_fd >= 0 and not self._reader_paused and self._loop is not None:
+            self._loop.remove_reader(self._reader_fd)
+            self._reader_paused = True
+
+    def _resume_reader(self) -> None:
+        if self._reader_fd >= 0 and self._reader_paused and self._loop is not None:
+            self._reader_paused = False
+            self._loop.add_reader(self._reader_fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        # One batch per readiness: the descriptor is level-triggered, so a
+        # longer backlog simply makes the loop call us again, after the other
+        # ready callbacks have had their turn.
+        if self._closed:
+            return
+        try:
+            batch = self._events.poll(0)
+        except NetsysError as exc:
+            log.error("%s: poll failed: %s", self._label, exc)
+            self._unwatch()
+            return
+        if batch:
+            try:
+                self._dispatch(batch)  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - the loop must survive
+                log.error("%s: dispatch error %s: %s", self._label, type(exc).__name__, exc, exc_info=exc)
+
+    def _deliver_result(self, result: Any, where: str, error_args: Tuple[Any, ...]) -> None:
+        # A coroutine handler runs as a task. The coroutines of one session
+        # (of the client, for a client) run one after another, in arrival
+        # order, like plain handlers; different sessions run concurrently.
+        if not inspect.isawaitable(result):
+            return
+        assert self._loop is not None
+        session = error_args[0] if error_args else None
+        key = session.id if session is not None else 0
+        pending = self._chains.get(key)
+        if pending is not None:
+            pending.append((result, where, error_args))
+        else:
+            self._chains[key] = collections.deque()
+            task = self._loop.create_task(self._run_chain(key, (result, where, error_args)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._pending_handlers += 1
+        if self._pending_handlers >= _PENDING_HANDLERS_HIGH:
+            # Handlers fall behind: stop draining; the library's queue fills
+            # and it stops reading the sockets (TCP backpressure).
+            self._pause_reader()
+
+    async def _run_chain(self, key: int, item: Tuple[Any, str, Tuple[Any, ...]]) -> None:
+        while True:
+            await self._run_handler(*item)
+            self._pending_handlers -= 1
+            if self._reader_paused and self._pending_handlers <= _PENDING_HANDLERS_HIGH // 2:
+                self._resume_reader()
+            pending = self._chains[key]
+            if not pending:
+                del self._chains[key]
+                return
+            item = pending.popleft()
+
+    async def _run_handler(self, awaitable: Any, where: str, error_args: Tuple[Any, ...]) -> None:
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._handler_failed(where, exc, *error_args)  # type: ignore[attr-defined]
+
+    async def _drain_tasks(self, timeout: float = 5.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def _blocking(self, fn: Any, *args: Any) -> Any:
+        loop = self._loop or asyncio.get_running_loop()
+        return await loop.run_in_executor(None, fn, *args)
+
+
+class Client(_AsyncDelivery, _client.Client):
+    """An asyncio TCP messaging client.
+
+    ``await connect(host, port)``, ``await send(data)``, ``await recv()``,
+    ``async for message in client``, ``await close()``, ``async with``.
+    Handlers (optional, plain or ``async def``) as for :class:`netsys.Client`;
+    without ``on_message``, messages wait for :meth:`recv` in a buffer of
+    ``recv_buffer_limit`` messages, past which the client stops draining the
+    library (which then stops reading the socket: TCP backpressure).
+    """
+
+    def __init__(self, client_id: str = "", **kwargs: Any) -> None:
+        self._init_async()
+        self._received_async: Deque[bytes] = collections.deque()
+        self._waiter: Optional["asyncio.Future[None]"] = None
+        self._connecting: Optional["asyncio.Future[None]"] = None
+        super().__init__(client_id, **kwargs)
+
+    async def connect(self, host: str, port: int, timeout: Optional[float] = None) -> "Client":  # type: ignore[override]
+        """Connect; returns once the server has welcomed the client, or
+        raises why not (as :meth:`netsys.Client.connect`)."""
+        lib = self._lib()
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise _ffi.status_error(3, f"port must be an int, not {port!r}")
+        if timeout is not None:
+            _options.apply(lib.netsys_client_set_int, lib.netsys_client_set_string, self._handle,
+                           _options.CLIENT_OPTIONS, {"connect_timeout": timeout})
+        self._watch(lib.netsys_client_event_fd)
+        assert self._loop is not None
+        self._connecting = self._loop.create_future()
+        self._stopping = False
+        self._stopped.clear()
+        status = lib.netsys_client_connect_async(self._handle, _ffi.c_text(host, "host"), port)
+        if status:
+            self._connecting = None
+            exc = _ffi.error(status, f"connect to {host}:{port}")
+            if not self.is_running:  # e.g. an invalid argument; not "already running"
+                self._stopped.set()
+            raise exc
+        try:
+            await self._connecting
+        except NetsysError:
+            # As the blocking connect: a failed first attempt stops the
+            # client, even with auto-reconnect (which is for later losses).
+            await self._blocking(lib.netsys_client_stop, self._handle)
+            raise
+        finally:
+            self._connecting = None
+        return self
+
+    def _connected(self) -> None:
+        fut = self._connecting
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _connect_failed(self, status: int, text: str) -> None:
+        fut = self._connecting
+        if fut is not None and not fut.done():
+            fut.set_exception(_ffi.status_error(status, text))
+
+    async def send(self, data: Any, timeout: Optional[float] = None) -> None:  # type: ignore[override]
+        """Queue a message; while the connection is backpressured, wait
+        (without blocking the loop) for room, up to ``timeout`` seconds
+        (None: as long as it takes); NetsysTimeoutError after that."""
+        raw = _ffi.payload(data)
+        if self._closed:
+            raise _ffi.closed_error(self._label)
+        lib = _ffi.native()
+        status = lib.netsys_client_send(self._handle, raw, len(raw))
+        if not status:
+            return
+        if status != _ffi.E_WOULD_BLOCK:
+            raise _ffi.error(status, "send")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = _SEND_RETRY_MIN
+        while True:
+            if deadline is not None and loop.time() >= deadline:
+                raise NetsysTimeoutError(f"send: the connection stayed backpressured for {timeout} s", 6,
+                                         _ffi.STATUS_NAMES[6])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _SEND_RETRY_MAX)
+            status = self._lib().netsys_client_send(self._handle, raw, len(raw))
+            if not status:
+                return
+            if status != _ffi.E_WOULD_BLOCK:
+                raise _ffi.error(status, "send")
+
+    def send_nowait(self, data: Any) -> None:
+        """Queue a message without waiting; BackpressureError if the queue is full."""
+        _client.Client.send(self, data)
+
+    async def recv(self, timeout: Optional[float] = None) -> bytes:  # type: ignore[override]
+        """The next message. Raises ConnectionClosedError once the client has
+        stopped and every message received before was returned,
+        NetsysTimeoutError after ``timeout`` seconds (None: no limit)."""
+        if self._on_message is not None:
+            raise WrongModeError(f"{self._label} has an on_message handler: messages go there, not to recv()",
+                                 23, _ffi.STATUS_NAMES[23])
+        while True:
+            if self._received_async:
+                message = self._received_async.popleft()
+                if self._reader_paused and len(self._received_async) <= self._recv_limit // 2:
+                    self._resume_reader()
+                return message
+            if self._stopped.is_set() or self._closed:
+                raise ConnectionClosedError(f"{self._label} is not connected ({self._last_reason})", 7,
+                                            _ffi.STATUS_NAMES[7])
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    try:
+                        await asyncio.wait_for(waiter, timeout)
+                    except asyncio.TimeoutError:
+                        raise NetsysTimeoutError(f"no message within {timeout} s", 6,
+                                                 _ffi.STATUS_NAMES[6]) from None
+            finally:
+                self._waiter = None
+
+    def __aiter__(self) -> "Client":
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosedError:
+            raise StopAsyncIteration from None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _buffer_messages(self, datas: List[bytes]) -> None:
+        self._received_async.extend(datas)
+        self._wake()
+        if len(self._received_async) >= self._recv_limit:
+            self._pause_reader()
+
+    def _buffer_message(self, data: bytes) -> None:
+        self._received_async.append(data)
+        self._wake()
+        if len(self._received_async) >= self._recv_limit:
+            self._pause_reader()
+
+    def _mark_stopped(self, reason: str) -> None:
+        super()._mark_stopped(reason)
+        fut = self._connecting
+        if fut is not None and not fut.done():
+            fut.set_exception(ConnectionClosedError(f"{self._label}: connection ended: {reason}", 7,
+                                                    _ffi.STATUS_NAMES[7]))
+        self._wake()
+
+    async def stop(self) -> None:  # type: ignore[override]
+        """Close the connection gracefully (the flush runs in the executor)."""
+        if self._closed:
+            return
+        self._stopping = True
+        self._resume_reader()
+        await self._blocking(self._lib().netsys_client_stop, self._handle)
+        # Deliver what the stop produced (disconnect, stopped) before returning.
+        if self._reader_fd >= 0:
+            for _ in range(100):
+                if self._stopped.is_set():
+                    break
+                await asyncio.sleep(0.01)
+        self._stopped.set()
+        self._wake()
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Stop and release the client. Idempotent."""
+        if self._closed:
+            return
+        try:
+            await self.stop()
+        except NetsysError:
+            pass
+        await self._drain_tasks()
+        self._unwatch()
+        self._closed = True
+        self._mark_stopped("client closed")
+        await self._blocking(_ffi.native().netsys_client_destroy, self._handle)
+
+    def _close_at_exit(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _ffi.native().netsys_client_destroy(self._handle)
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> "Client":
+        raise TypeError("use 'async with' with netsys.aio.Client")
+
+    def __exit__(self, *exc_info: Any) -> None:  # pragma: no cover
+        pass
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        raise TypeError("netsys.aio.Client.wait is not available; await recv() or use on_disconnect")
+
+
+class Server(_AsyncDelivery, _server.Server):
+    """An asyncio TCP messaging server: :class:`netsys.Server` whose handlers
+    run on the event loop and may be coroutine functions.
+    ``await start()``, ``await stop()``, ``await close()``, ``async with``;
+    the other methods (broadcast, sessions, statistics...) are the plain,
+    non-blocking ones of :class:`netsys.Server`."""
+
+    def __init__(self, server_id: str = "", **kwargs: Any) -> None:
+        self._init_async()
+        super().__init__(server_id, **kwargs)
+
+    async def start(self) -> "Server":  # type: ignore[override]
+        """Bind and start serving on the running loop."""
+        lib = self._lib()
+        self._watch(lib.netsys_server_event_fd)
+        self._stopped.clear()
+        status = lib.netsys_server_start(self._handle)
+        if status:
+            self._stopped.set()
+            raise _ffi.error(status, f"start {self._label}")
+        return self
+
+    async def stop(self) -> None:  # type: ignore[override]
+        """Stop gracefully; returns once the disconnect handlers have run."""
+        if self._closed:
+            return
+        await self._blocking(self._lib().netsys_server_stop, self._handle)
+        for _ in range(500):
+            if self._stopped.is_set() or self._reader_fd < 0:
+                break
+            await asyncio.sleep(0.01)
+        await self._drain_tasks()
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Stop and release the server. Idempotent."""
+        if self._closed:
+            return
+        try:
+            await self.stop()
+        except NetsysError:
+            pass
+        self._unwatch()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        await self._blocking(_ffi.native().netsys_server_destroy, self._handle)
+
+    def _close_at_exit(self) -> None:
+        self._destroy()
+
+    async def __aenter__(self) -> "Server":
+        if not self.is_running:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> "Server":
+        raise TypeError("use 'async with' with netsys.aio.Server")
+
+    def __exit__(self, *exc_info: Any) -> None:  # pragma: no cover
+        pass
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        raise TypeError("netsys.aio.Server.wait is not available; await stop()")
+

@@ -1,0 +1,228 @@
+"""netsys.Client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+import netsys
+from conftest import WAIT, Recorder, wait_until
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and released at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_connect_send_recv_stop(echo_server):
+    client = netsys.Client("cli", auto_reconnect=False)
+    try:
+        assert not client.is_connected and not client.is_running
+        assert client.connect("127.0.0.1", echo_server.port, timeout=5.0) is client
+        assert client.is_connected and client.is_running
+        assert client.id == "cli" and client.session_id > 0
+        client.send(b"hi")
+        client.send("text")
+        client.send(bytearray(b"ba"))
+        client.send(memoryview(b"mv"))
+        client.send(b"")  # an empty message is a message
+        assert [client.recv(WAIT) for _ in range(5)] == [b"hi", b"text", b"ba", b"mv", b""]
+        client.stop()
+        client.stop()  # idempotent
+        assert not client.is_connected
+        with pytest.raises(netsys.ConnectionClosedError):
+            client.recv(1.0)
+        with pytest.raises((netsys.NotRunningError, netsys.NotConnectedError)):
+            client.send(b"after stop")
+        # It may connect again.
+        client.connect("127.0.0.1", echo_server.port)
+        client.send(b"again")
+        assert client.recv(WAIT) == b"again"
+    finally:
+        client.close()
+    with pytest.raises(netsys.InvalidHandleError):
+        client.send(b"closed")
+
+
+def test_context_manager(echo_server):
+    with netsys.Client("cli") as client:
+        client.connect("127.0.0.1", echo_server.port)
+        client.send(b"x")
+        assert client.recv(WAIT) == b"x"
+    assert not client.is_connected
+
+
+def test_recv_timeout(connect, echo_server):
+    client = connect(echo_server.port)
+    with pytest.raises(netsys.NetsysTimeoutError) as info:
+        client.recv(timeout=0.05)
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_messages_received_before_a_disconnect_are_kept(connect):
+    with netsys.Server("srv", port=0, bind_address="127.0.0.1") as server:
+        server.on_message(lambda s, d: (s.send(d), s.send(d), s.disconnect("done")))
+        client = connect(server.port)
+        client.send(b"twice")
+        assert client.recv(WAIT) == b"twice"
+        assert client.recv(WAIT) == b"twice"
+        with pytest.raises(netsys.ConnectionClosedError, match="done"):
+            client.recv(WAIT)
+
+
+def test_recv_with_a_handler_is_a_wrong_mode(connect, echo_server):
+    got = Recorder()
+    client = connect(echo_server.port, on_message=got)
+    with pytest.raises(netsys.WrongModeError):
+        client.recv(0.1)
+    client.send(b"to the handler")
+    assert got.wait(1) == [b"to the handler"]
+
+
+def test_client_handlers(echo_server):
+    connects, disconnects, messages = Recorder(), Recorder(), Recorder()
+    client = netsys.Client("cli")
+    try:
+        client.on_connect(lambda: connects("up"))
+        client.on_disconnect(disconnects)
+        client.on_message(messages)
+        client.connect("127.0.0.1", echo_server.port)
+        assert connects.wait(1) == ["up"]
+        client.send(b"m")
+        assert messages.wait(1) == [b"m"]
+        echo_server.disconnect_all("server says bye")
+        assert "server says bye" in disconnects.wait(1)[0]
+    finally:
+        client.close()
+
+
+def test_connect_refused():
+    client = netsys.Client("cli")
+    try:
+        with pytest.raises(netsys.ConnectError) as info:
+            client.connect("127.0.0.1", free_port(), timeout=5.0)
+        assert isinstance(info.value, ConnectionError)
+        assert not client.is_running
+        with pytest.raises(netsys.ConnectionClosedError):
+            client.recv(0.1)
+    finally:
+        client.close()
+
+
+def test_connect_argument_errors():
+    with netsys.Client("cli") as client:
+        with pytest.raises(netsys.InvalidArgumentError):
+            client.connect("127.0.0.1", 0)
+        with pytest.raises(netsys.InvalidArgumentError):
+            client.connect("127.0.0.1", "80")  # type: ignore[arg-type]
+        with pytest.raises(netsys.InvalidArgumentError):
+            client.send(12345)  # type: ignore[arg-type]
+        with pytest.raises(netsys.InvalidArgumentError):
+            netsys.Client("x" * 300)
+
+
+def test_connect_timeout_to_a_silent_server():
+    # A listener that never answers the handshake: the connect must give up.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with netsys.Client("cli") as client:
+            with pytest.raises(netsys.NetsysTimeoutError):
+                client.connect("127.0.0.1", listener.getsockname()[1], timeout=0.3)
+
+
+def test_auto_reconnect(connect):
+    echo = dict(on_message=lambda s, d: s.send(d))
+    server = netsys.Server("srv", port=0, bind_address="127.0.0.1", **echo).start()
+    port = server.port
+    client = connect(port, auto_reconnect=True, reconnect_interval=0.05, reconnect_max_interval=0.2)
+    try:
+        server.close()
+        wait_until(lambda: not client.is_connected, what="client notices the stop")
+        assert client.is_running  # still trying
+        server = netsys.Server("srv2", port=port, bind_address="127.0.0.1", **echo).start()
+        wait_until(lambda: client.is_connected, what="reconnection")
+        client.send(b"back")
+        assert client.recv(WAIT) == b"back"
+        assert client.statistics().reconnects >= 1
+    finally:
+        server.close()
+
+
+def test_send_from_many_threads(connect, echo_server):
+    client = connect(echo_server.port)
+
+    def blast(tag: bytes) -> None:
+        for _ in range(100):
+            client.send(tag)
+
+    threads = [threading.Thread(target=blast, args=(b"%d" % i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    received = [client.recv(WAIT) for _ in range(400)]
+    assert sorted(received) == sorted([b"0", b"1", b"2", b"3"] * 100)
+
+
+def test_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.fail("IPv6 is not available")
+    with netsys.Server("v6", port=0, bind_address="::1", on_message=lambda s, d: s.send(d)) as server:
+        with netsys.Client("cli") as client:
+            client.connect("::1", server.port)
+            client.send(b"six")
+            assert client.recv(WAIT) == b"six"
+            assert server.sessions()[0].remote_address == "::1"
+
+
+def test_blocking_calls_release_the_gil():
+    # While the main thread blocks in the library (a connect that waits for
+    # a handshake that never comes, then a wait with a timeout), another
+    # Python thread keeps running.
+    progress = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal progress
+        while not stop.is_set():
+            progress += 1
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        thread = threading.Thread(target=spin)
+        thread.start()
+        try:
+            with netsys.Client("cli") as client:
+                before = progress
+                with pytest.raises(netsys.NetsysTimeoutError):
+                    client.connect("127.0.0.1", listener.getsockname()[1], timeout=0.3)
+                during_connect = progress - before
+            with netsys.Server("srv", port=0, bind_address="127.0.0.1") as server:
+                before = progress
+                assert server.wait(0.2) is False  # still running at the deadline
+                during_wait = progress - before
+        finally:
+            stop.set()
+            thread.join(WAIT)
+    # A thread starved of the GIL would manage a handful of increments per
+    # switch interval at most; a free one does many thousands.
+    assert during_connect > 10_000 and during_wait > 10_000, (during_connect, during_wait)
+
+
+def test_send_after_the_server_closed_the_connection(connect):
+    with netsys.Server("srv", port=0, bind_address="127.0.0.1") as server:
+        client = connect(server.port)
+        wait_until(lambda: server.connection_count == 1, what="session")
+        server.disconnect_all("go away")
+        wait_until(lambda: not client.is_running, what="client stopped after the server closed it")
+        with pytest.raises(netsys.NetsysError) as info:
+            client.send(b"anyone?")
+        assert isinstance(info.value, (netsys.NotConnectedError, netsys.NotRunningError,
+                                       netsys.ConnectionClosedError))
+        assert isinstance(info.value, (ConnectionError, RuntimeError))
