@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -480,7 +481,10 @@ func (c *conn) decodeData(h wire.Header, p []byte) ([]byte, error) {
 		for i := len(params.xforms) - 1; i >= 0; i-- {
 			out, err := params.xforms[i].Decode(c.loop.scratch(cur), msg, limit+i*transformSlack)
 			if err != nil {
-				return nil, errors.Join(ErrTransform, err)
+				if !errors.Is(err, ErrTransform) {
+					err = fmt.Errorf("%w: %w", ErrTransform, err)
+				}
+				return nil, err
 			}
 			c.loop.keepScratch(cur, out)
 			msg, cur = out, 1-cur
