@@ -526,8 +526,16 @@ func (cl *Client) isRunning() bool {
 // SessionID is the id the server gave the current (or last) connection.
 func (cl *Client) SessionID() uint64 { return cl.sessionID.Load() }
 
-// PauseReading stops reading from the server (TCP backpressure).
-func (cl *Client) PauseReading() { cl.withConn(func(c *conn) { c.setReadPaused(true) }) }
+// PauseReading stops reading from the server (TCP backpressure), with the
+// same guarantee as Session.PauseReading.
+func (cl *Client) PauseReading() {
+	cl.mu.Lock()
+	c := cl.c
+	cl.mu.Unlock()
+	if c != nil {
+		c.runOnLoopSync(func() { c.setReadPaused(true) })
+	}
+}
 
 // ResumeReading undoes PauseReading.
 func (cl *Client) ResumeReading() { cl.withConn(func(c *conn) { c.setReadPaused(false) }) }

@@ -667,6 +667,24 @@ func (c *conn) setReadPaused(paused bool) {
 
 // runOnLoop runs fn on c's loop: at once when called from that loop (inside
 // a handler), otherwise as a posted task.
+// runOnLoopSync is runOnLoop that, called from outside every event loop,
+// returns only once fn has run (or the loop has exited). From another loop
+// it does not wait.
+func (c *conn) runOnLoopSync(fn func()) {
+	if c.loop.goid.Load() == goid() {
+		fn()
+		return
+	}
+	if onAnyLoop() {
+		c.loop.post(fn)
+		return
+	}
+	done := make(chan struct{})
+	if c.loop.post(func() { fn(); close(done) }) {
+		<-done
+	}
+}
+
 func (c *conn) runOnLoop(fn func()) {
 	if c.loop.goid.Load() == goid() {
 		fn()

@@ -75,6 +75,17 @@ var monoEpoch = time.Now()
 // connection's size is what 10,000 of them cost.
 func mono(t time.Time) int64 { return int64(t.Sub(monoEpoch)) + 1 }
 
+// loopGoroutines holds the goroutine ids of every running loop, of every
+// engine: a caller on any loop must never wait for another loop (two loops
+// waiting for each other would deadlock).
+var loopGoroutines sync.Map
+
+// onAnyLoop reports whether the caller runs on an event loop goroutine.
+func onAnyLoop() bool {
+	_, ok := loopGoroutines.Load(goid())
+	return ok
+}
+
 // post runs fn on the loop goroutine at its next iteration. It reports false
 // if the loop has exited and fn will never run.
 func (l *loop) post(fn func()) bool {
@@ -107,7 +118,10 @@ func (l *loop) wake() {
 
 func (l *loop) run(ready chan<- struct{}) {
 	defer l.eng.wg.Done()
-	l.goid.Store(goid())
+	id := goid()
+	l.goid.Store(id)
+	loopGoroutines.Store(id, l)
+	defer loopGoroutines.Delete(id)
 	ready <- struct{}{}
 	var tasks []func()
 	var dirty []*conn

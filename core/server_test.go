@@ -553,6 +553,26 @@ func TestPauseReading(t *testing.T) {
 	}
 }
 
+// Called from outside the loops, PauseReading returns once the pause is in
+// effect: messages sent right after it are not delivered until resumed.
+func TestPauseReadingFromOutsideIsInEffectOnReturn(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	in := newInbox()
+	s.OnMessage(func(_ *Session, m []byte) { in.add(m) })
+	c := dial(t, s, ClientConfig{})
+	require.NoError(t, c.Send([]byte("first")))
+	waitFor(t, "first message", func() bool { return in.count() == 1 })
+	sess := s.Sessions()[0]
+	for round := 0; round < 20; round++ {
+		sess.PauseReading()
+		require.NoError(t, c.Send([]byte("while paused")))
+		time.Sleep(5 * time.Millisecond)
+		require.Equal(t, 1+round, in.count(), "round %d: delivered while paused", round)
+		sess.ResumeReading()
+		waitFor(t, "message after resume", func() bool { return in.count() == 2+round })
+	}
+}
+
 func TestIPv6AndLocalhost(t *testing.T) {
 	s, err := NewServer("v6", ServerConfig{BindAddress: "::1", Loops: 1})
 	require.NoError(t, err)

@@ -114,8 +114,11 @@ func (s *Session) Disconnect(reason string) error {
 
 // PauseReading stops reading from the client: TCP backpressure for a host
 // that cannot keep up. Called from a handler it takes effect after the
-// current message; messages already read stay queued in order.
-func (s *Session) PauseReading() { s.c.runOnLoop(func() { s.c.setReadPaused(true) }) }
+// current message; messages already read stay queued in order. Called from
+// outside the event loops it returns once the pause is in effect: no message
+// is delivered after it returns. (From a handler of another connection it
+// does not wait.)
+func (s *Session) PauseReading() { s.c.runOnLoopSync(func() { s.c.setReadPaused(true) }) }
 
 // ResumeReading undoes PauseReading.
 func (s *Session) ResumeReading() { s.c.runOnLoop(func() { s.c.setReadPaused(false) }) }
