@@ -584,7 +584,10 @@ netsys_status netsys_session_reset_stats(netsys_server server, uint64_t session_
 
 /// Stops reading from the session (TCP backpressure) until
 /// netsys_session_resume_reading(). From its own callback it takes effect
-/// after the current message.
+/// after the current message. From a thread that is not an I/O thread it
+/// returns once the pause is in effect: no message of this session is read
+/// after it returns (events already queued for the pull interface stay
+/// queued).
 netsys_status netsys_session_pause_reading(netsys_server server, uint64_t session_id);
 
 /// Resumes reading paused by netsys_session_pause_reading().
@@ -721,7 +724,9 @@ netsys_status netsys_client_send_timeout(netsys_client client, const uint8_t *da
 /// Fills a #netsys_client_stats (set its struct_size first).
 netsys_status netsys_client_get_stats(netsys_client client, netsys_client_stats *stats);
 
-/// Stops reading from the server (TCP backpressure) until netsys_client_resume_reading().
+/// Stops reading from the server (TCP backpressure) until
+/// netsys_client_resume_reading(); same guarantee as
+/// netsys_session_pause_reading().
 netsys_status netsys_client_pause_reading(netsys_client client);
 
 /// Resumes reading paused by netsys_client_pause_reading().
