@@ -14,12 +14,17 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -338,6 +343,197 @@ private:
 using server_handle = unique_handle<&::netsys_server_destroy>;
 /// Owning handle of a netsys client.
 using client_handle = unique_handle<&::netsys_client_destroy>;
+
+// ---------------------------------------------------------------------
+// Transform plugins (netsys_register_transform)
+// ---------------------------------------------------------------------
+
+/// One direction of a transform plugin: returns the encoded (or decoded)
+/// form of the @p size bytes at @p data. To fail the message, throw: the
+/// exception is caught before it reaches the C ABI and the library closes
+/// that one connection (protocol close 1011, see docs/protocol.md section
+/// 5); on the sending side an encode failure makes the send fail with
+/// errc::transform instead.
+///
+/// Threading: called on library threads (I/O loops, and the sending thread
+/// for encode), concurrently for different connections, so it must be
+/// thread-safe; it must not block and must not call netsys functions (nor
+/// network_system objects, which are built on them).
+///
+/// A vector result was chosen over writing into a caller buffer because
+/// the size-query protocol of the C ABI (retry with a bigger buffer) is
+/// then handled once, here, and no plugin can write past a buffer.
+using transform_fn = std::function<std::vector<uint8_t>(const uint8_t* data, std::size_t size)>;
+
+namespace detail {
+
+/// The functions of one registration. Never freed (see transform_registry).
+struct transform_entry {
+    std::string name;
+    transform_fn encode;
+    transform_fn decode;
+};
+
+/// Keeps every registered pair of functions alive for the life of the
+/// process. The C ABI requires them to stay valid until the name is
+/// unregistered AND every connection that negotiated it has closed, which
+/// the host cannot observe; a replaced or unregistered entry is therefore
+/// kept (a few dozen bytes per registration). The registry is leaked on
+/// purpose: library threads may still call a transform while static
+/// destructors run at exit.
+class transform_registry {
+public:
+    static transform_registry& instance() {
+        static transform_registry* registry = new transform_registry();
+        return *registry;
+    }
+
+    // The mutex is held across the C call so that the C library's view and
+    // current_ always agree, whatever the interleaving of threads.
+    failure add(const std::string& name, transform_fn encode, transform_fn decode) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        all_.push_back(std::make_unique<transform_entry>(transform_entry{name, std::move(encode), std::move(decode)}));
+        transform_entry* entry = all_.back().get();
+        failure f = capture(::netsys_register_transform(name.c_str(), &encode_trampoline, &decode_trampoline, entry));
+        if (f) {
+            all_.pop_back();  // the library never saw it
+            return f;
+        }
+        current_[name] = entry;
+        return {};
+    }
+
+    failure remove(const std::string& name) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        failure f = capture(::netsys_unregister_transform(name.c_str()));
+        if (!f) {
+            current_.erase(name);  // the entry itself stays alive in all_
+        }
+        return f;
+    }
+
+    bool contains(const std::string& name) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return current_.count(name) != 0;
+    }
+
+private:
+    transform_registry() = default;
+
+    // A result that did not fit the library's first buffer, kept for the
+    // retry the size-query protocol makes right after, so the user function
+    // runs once per message. It is matched against the input bytes (not
+    // just the pointer) because the retry may land on another thread, and
+    // it is dropped by the next call on this thread whatever happens.
+    struct pending_result {
+        const transform_entry* entry = nullptr;
+        bool decode = false;
+        std::vector<uint8_t> input;
+        std::vector<uint8_t> output;
+
+        bool matches(const transform_entry* e, bool d, const uint8_t* in, std::size_t n) const {
+            return entry == e && decode == d && input.size() == n && (n == 0 || std::memcmp(input.data(), in, n) == 0);
+        }
+    };
+
+    static int run(void* user_data, bool decode, const uint8_t* input, std::size_t input_size, uint8_t* output,
+                   std::size_t output_capacity, std::size_t* output_size, std::size_t limit) noexcept {
+        try {
+            const auto* entry = static_cast<const transform_entry*>(user_data);
+            static thread_local pending_result pending;
+            std::vector<uint8_t> result;
+            if (pending.matches(entry, decode, input, input_size)) {
+                result = std::move(pending.output);
+            } else {
+                const transform_fn& fn = decode ? entry->decode : entry->encode;
+                result = fn(input, input_size);
+            }
+            pending.entry = nullptr;
+            if (result.size() > limit) {
+                return NETSYS_E_TOO_LARGE;  // a decoder must fail rather than exceed the limit
+            }
+            *output_size = result.size();
+            if (result.size() > output_capacity) {
+                pending.entry = entry;
+                pending.decode = decode;
+                pending.input.assign(input, input + input_size);
+                pending.output = std::move(result);
+                return NETSYS_E_BUFFER_TOO_SMALL;
+            }
+            if (!result.empty()) {
+                std::memcpy(output, result.data(), result.size());
+            }
+            return NETSYS_OK;
+        } catch (...) {
+            // Nothing may cross into C; the library turns this status into
+            // a failed transform (the connection closes with code 1011).
+            return NETSYS_E_TRANSFORM;
+        }
+    }
+
+    static int encode_trampoline(void* user_data, const uint8_t* input, std::size_t input_size, uint8_t* output,
+                                 std::size_t output_capacity, std::size_t* output_size, std::size_t limit) {
+        return run(user_data, false, input, input_size, output, output_capacity, output_size, limit);
+    }
+
+    static int decode_trampoline(void* user_data, const uint8_t* input, std::size_t input_size, uint8_t* output,
+                                 std::size_t output_capacity, std::size_t* output_size, std::size_t limit) {
+        return run(user_data, true, input, input_size, output, output_capacity, output_size, limit);
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<std::unique_ptr<transform_entry>> all_;
+    std::unordered_map<std::string, const transform_entry*> current_;
+};
+
+inline void check_transform_name(const std::string& name) {
+    if (name.find('\0') != std::string::npos) {
+        throw error(make_error_code(errc::invalid_argument), "transform name must not contain a NUL byte");
+    }
+}
+
+}  // namespace detail
+
+/// Registers a transform plugin (e.g. an application cipher) under @p name
+/// (1..255 bytes) for every server and client of the process; configs then
+/// name it in server_config::transforms / client_config::transforms. On
+/// send a message passes through @p encode, on receive through @p decode
+/// (see transform_fn for threading and failures). Registering a name again
+/// replaces it for new connections; open connections keep the functions
+/// they negotiated, which this binding keeps alive for the life of the
+/// process (each registration costs its two std::function objects).
+/// Thread-safe. Throws netsys::error: errc::invalid_argument for an empty
+/// function, an empty, too long or NUL-containing name.
+inline void register_transform(const std::string& name, transform_fn encode, transform_fn decode) {
+    detail::check_transform_name(name);
+    if (!encode || !decode) {
+        throw error(make_error_code(errc::invalid_argument),
+                    "transform \"" + name + "\": encode and decode must both be set");
+    }
+    if (auto f = detail::transform_registry::instance().add(name, std::move(encode), std::move(decode))) {
+        throw error(f);
+    }
+}
+
+/// Unregisters @p name: new handshakes no longer offer or accept it, open
+/// connections keep using it. Returns false if no transform of that name
+/// is registered. Thread-safe. Throws netsys::error for a NUL-containing name.
+inline bool unregister_transform(const std::string& name) {
+    detail::check_transform_name(name);
+    const failure f = detail::transform_registry::instance().remove(name);
+    if (f.code == make_error_code(errc::not_found)) {
+        return false;
+    }
+    if (f) {
+        throw error(f);
+    }
+    return true;
+}
+
+/// True if @p name is currently registered through register_transform().
+inline bool is_transform_registered(const std::string& name) {
+    return detail::transform_registry::instance().contains(name);
+}
 
 }  // namespace netsys
 

@@ -58,6 +58,12 @@ struct client_config {
     std::chrono::milliseconds shutdown_timeout{0};  ///< graceful stop bound (0: 5 s)
     size_t callback_workers = 0;        ///< 0: handlers on the I/O thread; N: on N worker threads
     std::string compression;            ///< codecs offered: "s2", "zstd", "s2,zstd" or ""
+    size_t min_compress_size = 0;       ///< shorter messages are sent uncompressed (0: 256 bytes)
+    /// Comma-separated names of transforms registered with
+    /// netsys::register_transform(), requested in this order ("" : none).
+    /// Each must be registered when the config is applied; a server that
+    /// does not accept one of them rejects the connection.
+    std::string transforms;
 };
 
 /// A TCP messaging client. Hold it in a std::shared_ptr. Thread-safe.
@@ -402,13 +408,17 @@ private:
                 {NETSYS_OPT_IDLE_TIMEOUT_MS, c.idle_timeout.count()},
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_CALLBACK_WORKERS, static_cast<int64_t>(c.callback_workers)},
+                {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},
             };
             for (const auto& [option, value] : ints) {
                 if (auto f = netsys::capture(::netsys_client_set_int(h, option, value))) {
                     return f;
                 }
             }
-            return netsys::capture(::netsys_client_set_string(h, NETSYS_OPT_COMPRESSION, c.compression.c_str()));
+            if (auto f = netsys::capture(::netsys_client_set_string(h, NETSYS_OPT_COMPRESSION, c.compression.c_str()))) {
+                return f;
+            }
+            return netsys::capture(::netsys_client_set_string(h, NETSYS_OPT_TRANSFORMS, c.transforms.c_str()));
         }
 
         void silence() {

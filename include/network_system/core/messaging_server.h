@@ -74,6 +74,13 @@ struct server_config {
     std::chrono::milliseconds shutdown_timeout{0};   ///< graceful stop bound (0: 5 s)
     std::chrono::microseconds spin_before_wait{0};   ///< busy-poll before sleeping (0: off)
     std::string compression;                   ///< "s2", "zstd", "s2,zstd" or "" (none)
+    /// Messages shorter than this are sent uncompressed (0: 256 bytes).
+    size_t min_compress_size = 0;
+    /// Comma-separated names of transforms registered with
+    /// netsys::register_transform() that clients may request ("" : none).
+    /// The server accepts any subset; a client asking for one not listed is
+    /// rejected with "transform mismatch: <name>".
+    std::string transforms;
 };
 
 /// A TCP messaging server (design guide API plus the original's legacy
@@ -624,6 +631,7 @@ private:
                 {NETSYS_OPT_HANDSHAKE_TIMEOUT_MS, c.handshake_timeout.count()},
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_SPIN_BEFORE_WAIT_US, c.spin_before_wait.count()},
+                {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},
             };
             for (const auto& [option, value] : ints) {
                 if (auto f = netsys::capture(::netsys_server_set_int(h, option, value))) {
@@ -633,7 +641,10 @@ private:
             if (auto f = netsys::capture(::netsys_server_set_string(h, NETSYS_OPT_BIND_ADDRESS, c.bind_address.c_str()))) {
                 return f;
             }
-            return netsys::capture(::netsys_server_set_string(h, NETSYS_OPT_COMPRESSION, c.compression.c_str()));
+            if (auto f = netsys::capture(::netsys_server_set_string(h, NETSYS_OPT_COMPRESSION, c.compression.c_str()))) {
+                return f;
+            }
+            return netsys::capture(::netsys_server_set_string(h, NETSYS_OPT_TRANSFORMS, c.transforms.c_str()));
         }
 
         // Drops every handler so nothing runs while the server is destroyed.
