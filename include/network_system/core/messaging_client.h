@@ -293,28 +293,13 @@ private:
             config_ = config;
         }
 
-        // Same reasoning as messaging_server's close(): from inside one of
-        // the client's callbacks, destroy from a helper thread that waits.
-        static void close(std::shared_ptr<client_core> core) noexcept {
-            if (!core) {
-                return;
-            }
-            core->silence();
-            if (detail::in_callback_of(core.get())) {
-                try {
-                    std::thread([core]() mutable {
-                        core->handle_.reset();
-                        core.reset();
-                    }).detach();
-                    return;
-                } catch (...) {
-                    new std::shared_ptr<client_core>(core);  // never freed: see messaging_server
-                    core->handle_.reset();
-                    return;
-                }
-            }
-            core->handle_.reset();
-        }
+        // See detail::close_core.
+        static void close(std::shared_ptr<client_core> core) noexcept { detail::close_core(std::move(core)); }
+
+        // Destroys the C object (netsys_*_destroy); close_core's primitive.
+        void release_handle() noexcept { handle_.reset(); }
+        template <class Core>
+        friend void detail::close_core(std::shared_ptr<Core> core) noexcept;  // calls silence()
 
         netsys_client handle() const noexcept { return handle_.get(); }
         const std::string& id() const noexcept { return id_; }

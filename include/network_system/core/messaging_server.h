@@ -431,34 +431,13 @@ private:
             config_ = config;
         }
 
-        // Destroys the C server. From outside the server's callbacks
-        // netsys_server_destroy() waits until no callback runs, so the core
-        // can be freed right after. From inside one, it would return at once
-        // while callbacks on other I/O threads may still be reading the core:
-        // a helper thread destroys from outside instead (it waits for the
-        // current callback too) and frees the core after.
-        static void close(std::shared_ptr<server_core> core) noexcept {
-            if (!core) {
-                return;
-            }
-            core->silence();
-            if (detail::in_callback_of(core.get())) {
-                try {
-                    std::thread([core]() mutable {
-                        core->handle_.reset();
-                        core.reset();
-                    }).detach();
-                    return;
-                } catch (...) {
-                    // No thread available: keep the core alive forever rather
-                    // than risk a callback reading freed memory.
-                    new std::shared_ptr<server_core>(core);
-                    core->handle_.reset();
-                    return;
-                }
-            }
-            core->handle_.reset();
-        }
+        // See detail::close_core.
+        static void close(std::shared_ptr<server_core> core) noexcept { detail::close_core(std::move(core)); }
+
+        // Destroys the C object (netsys_*_destroy); close_core's primitive.
+        void release_handle() noexcept { handle_.reset(); }
+        template <class Core>
+        friend void detail::close_core(std::shared_ptr<Core> core) noexcept;  // calls silence()
 
         netsys_server handle() const noexcept { return handle_.get(); }
         const std::string& id() const noexcept { return id_; }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace network_system::detail {
@@ -117,6 +118,36 @@ void guard(const char* where, Body&& body, OnException&& on_exception) noexcept 
             report_unreportable(where);
         }
     }
+}
+
+/// Destroys a core's C object (core->release_handle()) and drops the core.
+/// Outside the core's callbacks netsys_*_destroy() waits until no callback
+/// runs, so the core can be freed right after. From inside one it returns at
+/// once while callbacks on other I/O threads may still read the core, so a
+/// helper thread destroys from outside instead (it waits for the current
+/// callback too) and frees the core after.
+template <class Core>
+void close_core(std::shared_ptr<Core> core) noexcept {
+    if (!core) {
+        return;
+    }
+    core->silence();
+    if (in_callback_of(core.get())) {
+        try {
+            std::thread([core]() mutable {
+                core->release_handle();
+                core.reset();
+            }).detach();
+            return;
+        } catch (...) {
+            // No thread available: keep the core alive forever rather than
+            // risk a callback reading freed memory.
+            new std::shared_ptr<Core>(core);
+            core->release_handle();
+            return;
+        }
+    }
+    core->release_handle();
 }
 
 }  // namespace network_system::detail
