@@ -350,6 +350,14 @@ func (cl *Client) drainQueueLocked(c *conn) {
 	cl.queue = nil
 }
 
+func (cl *Client) batching() bool { return false }
+
+func (cl *Client) deliverBatch(c *conn, msgs [][]byte) {
+	for _, m := range msgs {
+		cl.deliver(c, m)
+	}
+}
+
 func (cl *Client) deliver(c *conn, msg []byte) {
 	if fn := cl.onMessage.Load(); fn != nil {
 		cl.callMessage(*fn, msg)

@@ -44,6 +44,11 @@ type endpoint interface {
 	handshake(c *conn, h wire.Header, payload []byte) error
 	// deliver hands over one decoded message.
 	deliver(c *conn, msg []byte)
+	// batching reports whether messages go to a batch handler (deliverBatch)
+	// instead of deliver.
+	batching() bool
+	// deliverBatch hands over messages decoded from one read, in order.
+	deliverBatch(c *conn, msgs [][]byte)
 	// closed reports the end of the connection, exactly once.
 	closed(c *conn, kind error, reason string, undelivered int)
 	// countRecv adds the messages and bytes decoded from one read.
@@ -75,8 +80,9 @@ type conn struct {
 	dec           wire.Decoder
 	wbuf          []byte
 	woff          int
-	wroteRecently bool // a flush completed since the last tick (see trimBuffers)
-	plainData     bool // open, no transforms: onFrame's fast path applies
+	wroteRecently bool      // a flush completed since the last tick (see trimBuffers)
+	plainData     bool      // open, no transforms: onFrame's fast path applies
+	batch         *[][]byte // during a read in batching mode: the loop's batch
 	wantWrite     bool
 	readPaused    bool
 	suspended     bool
@@ -374,11 +380,29 @@ func (c *conn) peerGone(reason string) {
 
 // feed decodes one read; it reports whether reading may continue.
 func (c *conn) feed(b []byte) bool {
+	c.startBatch()
 	err := c.dec.Feed(b, c.onFrame)
 	return c.afterFeed(err)
 }
 
+// startBatch turns batching on for one read if the endpoint wants it. The
+// batch lives in the loop (one connection decodes at a time), so an idle
+// connection holds none.
+func (c *conn) startBatch() {
+	c.batch = nil
+	if c.plainData && c.ep.batching() {
+		c.batch = &c.loop.batch
+	}
+}
+
 func (c *conn) afterFeed(err error) bool {
+	if c.batch != nil {
+		ferr := c.flushBatch()
+		c.batch = nil
+		if err == nil || err == wire.ErrSuspend {
+			err = ferr
+		}
+	}
 	if c.recvMsgs > 0 {
 		c.ep.countRecv(c, c.recvMsgs, c.recvBytes)
 		c.recvMsgs, c.recvBytes = 0, 0
@@ -405,8 +429,17 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		}
 		c.recvMsgs++
 		c.recvBytes += uint64(len(p))
-		c.ep.deliver(c, p)
-		return c.afterDeliver()
+		if c.batch != nil && !c.dec.InPending() {
+			// p aliases the read buffer: it stays valid until the end of
+			// this read, when the batch is delivered.
+			*c.batch = append(*c.batch, p)
+			return nil
+		}
+		return c.deliverOne(p)
+	}
+	// Anything else (a CLOSE, say) must come after the messages before it.
+	if err := c.flushBatch(); err != nil {
+		return err
 	}
 	if c.rejecting {
 		return nil
@@ -425,8 +458,7 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		}
 		c.recvMsgs++
 		c.recvBytes += uint64(len(msg))
-		c.ep.deliver(c, msg)
-		return c.afterDeliver()
+		return c.deliverOne(msg)
 	case wire.TypePing:
 		c.sendControl(wire.TypePong, p)
 	case wire.TypePong:
@@ -448,6 +480,33 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
 	}
 	return nil
+}
+
+// deliverOne delivers a message that does not outlive this frame (it aliases
+// a scratch or carry-over buffer): in batching mode, after the batch so far,
+// as a batch of its own.
+func (c *conn) deliverOne(msg []byte) error {
+	if c.batch == nil {
+		c.ep.deliver(c, msg)
+		return c.afterDeliver()
+	}
+	if err := c.flushBatch(); err != nil {
+		return err
+	}
+	*c.batch = append(*c.batch, msg)
+	return c.flushBatch()
+}
+
+// flushBatch delivers the batched messages.
+func (c *conn) flushBatch() error {
+	if c.batch == nil || len(*c.batch) == 0 {
+		return nil
+	}
+	msgs := *c.batch
+	c.ep.deliverBatch(c, msgs)
+	clear(msgs) // drop the references into the read buffer
+	*c.batch = msgs[:0]
+	return c.afterDeliver()
 }
 
 // afterDeliver stops the decoder when the handler closed the connection or
@@ -661,6 +720,7 @@ func (c *conn) setReadPaused(paused bool) {
 	}
 	if !paused && c.suspended {
 		c.suspended = false
+		c.startBatch()
 		c.afterFeed(c.dec.Replay(c.onFrame))
 	}
 }

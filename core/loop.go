@@ -36,6 +36,7 @@ type loop struct {
 	fds     map[int]fdHandler
 	conns   map[*conn]struct{}
 	readBuf []byte
+	batch   [][]byte // messages of the current read, in batching mode
 	events  []poll.Event
 	now     time.Time
 	closing bool

@@ -14,7 +14,15 @@ type Decoder struct {
 	pending []byte
 	// need is the total size of the frame in pending once its header is known.
 	need int
+	// inPending is set while fn runs on a frame held in pending.
+	inPending bool
 }
+
+// InPending reports, from inside a frame callback, whether the payload
+// aliases the decoder's own buffer (a frame completed across reads), which
+// the rest of the same Feed may overwrite. Otherwise it aliases Feed's input
+// and stays valid until Feed returns.
+func (d *Decoder) InPending() bool { return d.inPending }
 
 // retainLimit bounds the carry-over buffer kept between frames, so one large
 // message does not pin its memory for the life of the connection.
@@ -110,7 +118,9 @@ func (d *Decoder) complete(b []byte, fn func(Header, []byte) error) ([]byte, err
 	}
 	h, err := ParseHeader(d.pending, d.DataLimit, d.CompressionOn)
 	if err == nil {
+		d.inPending = true
 		err = fn(h, d.pending[HeaderSize:d.need])
+		d.inPending = false
 	}
 	d.pending, d.need = d.pending[:0], 0
 	if cap(d.pending) > retainLimit {

@@ -1,0 +1,135 @@
+package core
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// batchRecorder collects what a batch handler saw.
+type batchRecorder struct {
+	mu      sync.Mutex
+	msgs    []string
+	batches int
+	largest int
+}
+
+func (r *batchRecorder) handle(_ *Session, msgs [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches++
+	r.largest = max(r.largest, len(msgs))
+	for _, m := range msgs {
+		r.msgs = append(r.msgs, string(m))
+	}
+}
+
+func (r *batchRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// Every message arrives once, in order, whatever path decoded it: straight
+// from the read buffer, completed across reads, or decompressed.
+func TestMessageBatchDeliversEverythingInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec []Codec
+		size  int
+	}{
+		{"small", nil, 16},
+		{"spanning reads", nil, 100 << 10},
+		{"compressed", []Codec{CodecS2}, 4 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, ServerConfig{TransportConfig: TransportConfig{Compression: tc.codec, MinCompressSize: 1}})
+			rec := &batchRecorder{}
+			s.OnMessageBatch(rec.handle)
+			perSession := newInbox()
+			s.OnConnect(func(sess *Session) { sess.OnMessage(func(_ *Session, m []byte) { perSession.add(m) }) })
+			c := dial(t, s, ClientConfig{TransportConfig: TransportConfig{Compression: tc.codec, MinCompressSize: 1}})
+			const n = 2000
+			for i := range n {
+				msg := make([]byte, tc.size)
+				copy(msg, fmt.Sprintf("%08d", i))
+				require.NoError(t, c.SendTimeout(msg, 10*time.Second))
+			}
+			waitFor(t, "all messages", func() bool { return rec.count() == n && perSession.count() == n })
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for i, m := range rec.msgs {
+				require.Equal(t, fmt.Sprintf("%08d", i), m[:8])
+				require.Len(t, m, tc.size)
+			}
+			for i, m := range perSession.all() {
+				require.Equal(t, fmt.Sprintf("%08d", i), string(m[:8]), "per-session handler order")
+			}
+			if tc.name == "small" {
+				require.Greater(t, rec.largest, 1, "small messages sent in a burst share batches")
+			}
+		})
+	}
+}
+
+// Messages before a CLOSE are delivered before the disconnect; a batch
+// handler may pause, disconnect and panic like any handler.
+func TestMessageBatchOrderingAndControl(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	var events []string
+	var mu sync.Mutex
+	record := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	var panicked atomic.Int64
+	s.OnError(func(_ *Session, err error) { panicked.Add(1) })
+	s.OnMessageBatch(func(sess *Session, msgs [][]byte) {
+		for _, m := range msgs {
+			record(string(m))
+			if string(m) == "boom" {
+				panic("batch handler")
+			}
+		}
+	})
+	s.OnDisconnect(func(_ *Session, reason string) { record("disconnect: " + reason) })
+	c := dial(t, s, ClientConfig{})
+	for _, m := range []string{"a", "boom", "b", "c"} {
+		require.NoError(t, c.Send([]byte(m)))
+	}
+	require.NoError(t, c.Stop())
+	waitFor(t, "disconnect", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) > 0 && events[len(events)-1] == "disconnect: client stopped"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, "a", events[0])
+	require.Equal(t, "boom", events[1])
+	require.Equal(t, "disconnect: client stopped", events[len(events)-1])
+	require.EqualValues(t, 1, panicked.Load(), "the panic is reported")
+}
+
+func TestMessageBatchPauseStopsAfterTheBatch(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	rec := &batchRecorder{}
+	var paused atomic.Bool
+	s.OnMessageBatch(func(sess *Session, msgs [][]byte) {
+		rec.handle(sess, msgs)
+		if !paused.Swap(true) {
+			sess.PauseReading()
+		}
+	})
+	c := dial(t, s, ClientConfig{})
+	require.NoError(t, c.Send([]byte("first")))
+	waitFor(t, "first batch", func() bool { return rec.count() == 1 })
+	for i := range 100 {
+		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
+	}
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, 1, rec.count(), "nothing is read while paused")
+	s.Sessions()[0].ResumeReading()
+	waitFor(t, "rest after resume", func() bool { return rec.count() == 101 })
+}
