@@ -11,6 +11,7 @@ from ._client import Client
 from ._ffi import library_path, library_version, live_handles
 from ._server import Server
 from ._session import Session, SessionData
+from ._transforms import register_transform, unregister_transform
 from ._version import __version__
 from .exceptions import (
     AlreadyRunningError,
@@ -53,6 +54,8 @@ __all__ = [
     "library_version",
     "library_path",
     "live_handles",
+    "register_transform",
+    "unregister_transform",
     "Server",
     "Client",
     "Session",

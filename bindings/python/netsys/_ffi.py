@@ -218,6 +218,12 @@ class ClientStats(Structure):
     ]
 
 
+#: netsys_transform_fn: (user_data, input, input_size, output,
+#: output_capacity, *output_size, limit) -> status. Pointers arrive as ints
+#: (or None), so that a callback reads and writes them with string_at/memmove.
+TRANSFORM_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t),
+                                c_size_t)
+
 _st = c_int  # netsys_status
 _h = c_uint64  # netsys_server / netsys_client / session id
 _sz = POINTER(c_size_t)
@@ -230,6 +236,8 @@ _SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "netsys_strerror": (c_char_p, [c_int]),
     "netsys_last_error": (_st, []),
     "netsys_last_error_message": (c_size_t, [_buf, c_size_t]),
+    "netsys_register_transform": (_st, [c_char_p, TRANSFORM_FN, TRANSFORM_FN, c_void_p]),
+    "netsys_unregister_transform": (_st, [c_char_p]),
     "netsys_live_handles": (_st, [_sz, _sz]),
     # server
     "netsys_server_create": (_st, [POINTER(_h), c_char_p]),
