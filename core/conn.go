@@ -153,7 +153,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 	if p != nil && len(p.xforms) > 0 {
 		var err error
 		if body, err = encodeTransforms(p.xforms, msg); err != nil {
-			return newError("send", c.remote.String(), ErrTransform, err.Error(), err)
+			return newError("send", c.remote.String(), ErrTransform, "", err)
 		}
 	}
 	frameLen := wire.HeaderSize + len(body)
