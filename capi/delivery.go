@@ -220,16 +220,32 @@ func (f *flow) pause(src pauser) {
 	if !already {
 		src.PauseReading()
 	}
+	// The host may have drained the backlog between add and the line that
+	// recorded src above, and found nothing to resume; if nothing else
+	// resumes src it would stay paused with an empty queue.
+	if f.drained() {
+		f.resumeAll()
+	}
+}
+
+// drained reports whether the backlog is down to half of both limits.
+func (f *flow) drained() bool {
+	return f.pending.Load() <= f.limit.Load()/2 && f.bytes.Load() <= f.byteLimit.Load()/2
 }
 
 // consumed counts events the host has taken and resumes paused sources
 // once the backlog is down to half of both limits.
 func (f *flow) consumed(events, bytes int) {
-	p := f.pending.Add(-int64(events))
-	b := f.bytes.Add(-int64(bytes))
-	if p > f.limit.Load()/2 || b > f.byteLimit.Load()/2 {
-		return
+	f.pending.Add(-int64(events))
+	f.bytes.Add(-int64(bytes))
+	if f.drained() {
+		f.resumeAll()
 	}
+}
+
+// resumeAll resumes every paused source (each exactly once: the set is
+// taken under the lock).
+func (f *flow) resumeAll() {
 	f.mu.Lock()
 	paused := f.paused
 	f.paused = nil

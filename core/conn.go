@@ -725,8 +725,6 @@ func (c *conn) setReadPaused(paused bool) {
 	}
 }
 
-// runOnLoop runs fn on c's loop: at once when called from that loop (inside
-// a handler), otherwise as a posted task.
 // runOnLoopSync is runOnLoop that, called from outside every event loop,
 // returns only once fn has run (or the loop has exited). From another loop
 // it does not wait.
@@ -745,6 +743,8 @@ func (c *conn) runOnLoopSync(fn func()) {
 	}
 }
 
+// runOnLoop runs fn on c's loop: at once when called from that loop (inside
+// a handler), otherwise as a posted task.
 func (c *conn) runOnLoop(fn func()) {
 	if c.loop.goid.Load() == goid() {
 		fn()
