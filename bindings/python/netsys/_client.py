@@ -384,25 +384,22 @@ class Client(_handlers.HandlerHost):
         """True while the client has an open, welcomed connection."""
         if self._closed:
             return False
-        flag = ctypes.c_bool(False)
-        _ffi.check(self._lib().netsys_client_is_connected(self._handle, ctypes.byref(flag)), "is_connected")
-        return flag.value
+        return bool(_ffi.fetch_value(self._lib().netsys_client_is_connected, ctypes.c_bool, self._handle,
+                                     context="is_connected"))
 
     @property
     def is_running(self) -> bool:
         """True between connect and stop (also while reconnecting)."""
         if self._closed:
             return False
-        flag = ctypes.c_bool(False)
-        _ffi.check(self._lib().netsys_client_is_running(self._handle, ctypes.byref(flag)), "is_running")
-        return flag.value
+        return bool(_ffi.fetch_value(self._lib().netsys_client_is_running, ctypes.c_bool, self._handle,
+                                     context="is_running"))
 
     @property
     def session_id(self) -> int:
         """The session id the server gave the current (or last) connection."""
-        sid = ctypes.c_uint64(0)
-        _ffi.check(self._lib().netsys_client_session_id(self._handle, ctypes.byref(sid)), "session_id")
-        return sid.value
+        return int(_ffi.fetch_value(self._lib().netsys_client_session_id, ctypes.c_uint64, self._handle,
+                                    context="session_id"))
 
     def statistics(self) -> ClientStatistics:
         """A snapshot of the client's counters."""

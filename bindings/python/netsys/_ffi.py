@@ -502,6 +502,14 @@ def payload(data: object) -> bytes:
         ) from None
 
 
+def fetch_value(fn: Callable[..., int], ctype: Any, *args: object, context: str = "") -> Any:
+    """Call ``fn(*args, &out)`` for a scalar out-parameter of C type ``ctype``
+    (e.g. ``ctypes.c_bool``) and return its Python value."""
+    out = ctype()
+    check(fn(*args, ctypes.byref(out)), context)
+    return out.value
+
+
 def fetch_string(fn: Callable[..., int], *args: object, context: str = "") -> str:
     """Call a size-query function ``fn(*args, buf, capacity, &needed)`` and
     return its string, growing the buffer until it fits."""

@@ -225,25 +225,20 @@ class Server(_handlers.HandlerHost):
         """True while the server accepts connections."""
         if self._closed:
             return False
-        running = ctypes.c_bool(False)
-        _ffi.check(self._lib().netsys_server_is_running(self._handle, ctypes.byref(running)), "is_running")
-        return running.value
+        return bool(_ffi.fetch_value(self._lib().netsys_server_is_running, ctypes.c_bool, self._handle,
+                                     context="is_running"))
 
     @property
     def port(self) -> int:
         """The bound port (the ephemeral one when configured with 0; 0 before
         the first start)."""
-        port = ctypes.c_int(0)
-        _ffi.check(self._lib().netsys_server_port(self._handle, ctypes.byref(port)), "port")
-        return port.value
+        return int(_ffi.fetch_value(self._lib().netsys_server_port, ctypes.c_int, self._handle, context="port"))
 
     @property
     def connection_count(self) -> int:
         """The number of open sessions."""
-        count = ctypes.c_size_t(0)
-        _ffi.check(self._lib().netsys_server_connection_count(self._handle, ctypes.byref(count)),
-                   "connection_count")
-        return count.value
+        return int(_ffi.fetch_value(self._lib().netsys_server_connection_count, ctypes.c_size_t, self._handle,
+                                    context="connection_count"))
 
     def statistics(self) -> ServerStatistics:
         """A snapshot of the server's counters."""
