@@ -157,3 +157,41 @@ func TestFlowPauseAfterHostDrainedResumes(t *testing.T) {
 		t.Fatalf("drain: %d pauses, %d resumes; want 1 and 1", src2.pauses, src2.resumes)
 	}
 }
+
+// batchOf passes messages that lie back to back in one buffer (a read
+// buffer: frames separated by their headers) without copying, and copies
+// anything else, keeping every message, its order and the empty ones.
+func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
+	const header = 8
+	read := []byte("hdr.....first...hdr.....second..hdr.....third...")
+	framed := [][]byte{read[header:16], {}, read[16+header : 32], read[32+header : 48]}
+	scattered := [][]byte{[]byte("elsewhere"), read[header:16], nil, []byte("and here")}
+	for _, tc := range []struct {
+		name    string
+		msgs    [][]byte
+		aliased bool
+	}{
+		{"one read buffer", framed, true},
+		{"separate buffers", scattered, false},
+		{"all empty", [][]byte{nil, {}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := new(batchScratch)
+			b := batchOf(tc.msgs, sc)
+			if len(b.spans) != len(tc.msgs) {
+				t.Fatalf("%d spans for %d messages", len(b.spans), len(tc.msgs))
+			}
+			for i, m := range tc.msgs {
+				if got := string(b.message(i)); got != string(m) {
+					t.Errorf("message %d is %q, want %q", i, got, m)
+				}
+			}
+			if tc.aliased != (len(sc.copy) == 0) {
+				t.Errorf("copied %d bytes; aliasing expected: %v", len(sc.copy), tc.aliased)
+			}
+			if tc.aliased && len(b.base) > 0 && &b.base[0] != &tc.msgs[0][0] {
+				t.Error("the batch does not alias the read buffer")
+			}
+		})
+	}
+}

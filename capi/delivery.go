@@ -324,10 +324,11 @@ type workerPool struct {
 }
 
 type worker struct {
-	pool *workerPool
-	mu   sync.Mutex
-	buf  eventBuffer
-	wake chan struct{}
+	pool  *workerPool
+	mu    sync.Mutex
+	buf   eventBuffer
+	wake  chan struct{}
+	spans []C.capi_span // deliverBatch's scratch (worker goroutine only)
 }
 
 func newWorkerPool(ep *endpoint, n int) *workerPool {
@@ -397,11 +398,57 @@ func (w *worker) run() {
 				continue
 			}
 		}
-		for i := range mine.events {
+		for i := 0; i < len(mine.events); {
+			if n := w.batchable(mine.events[i:]); n > 0 {
+				w.deliverBatch(mine.data, mine.events[i:i+n])
+				i += n
+				continue
+			}
 			ev := &mine.events[i]
 			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()])
+			i++
 		}
 		ep.flow.consumed(len(mine.events), messageBytes(mine.events))
 		mine.reset()
 	}
+}
+
+// batchCaller is implemented by a host that can take several messages of
+// one session in one call (the server, while a batch callback is set).
+type batchCaller interface {
+	batching() bool
+	callHostBatch(sid uint64, b *messageBatch, io C.int)
+}
+
+// batchable is how many events at the head of evs go in one batch call:
+// the consecutive messages of one session, or 0 when the host takes no
+// batches (the events are then delivered one by one).
+func (w *worker) batchable(evs []queuedEvent) int {
+	bc, ok := w.pool.ep.host.(batchCaller)
+	if !ok || evs[0].typ != evMessage || !bc.batching() {
+		return 0
+	}
+	n := 1
+	for n < len(evs) && evs[n].typ == evMessage && evs[n].sid == evs[0].sid {
+		n++
+	}
+	return n
+}
+
+// deliverBatch calls the host once for evs (messages of one session whose
+// data lies in data), with deliver's panic guard.
+func (w *worker) deliverBatch(data []byte, evs []queuedEvent) {
+	w.spans = w.spans[:0]
+	for i := range evs {
+		w.spans = append(w.spans, C.capi_span{offset: C.size_t(evs[i].off), size: C.size_t(evs[i].size)})
+	}
+	ep := w.pool.ep
+	defer func() {
+		if r := recover(); r != nil {
+			if rep, ok := ep.host.(reporter); ok {
+				rep.reportInternal(fmt.Sprintf("netsys internal error in a callback worker: %v", r))
+			}
+		}
+	}()
+	ep.host.(batchCaller).callHostBatch(evs[0].sid, &messageBatch{base: data, spans: w.spans}, 0)
 }

@@ -25,10 +25,11 @@ type server struct {
 	delivery deliveryConfig
 	runDone  chan struct{} // closed once the current run's STOPPED is out
 
-	onConnect    atomic.Pointer[callback[C.capi_server_connect_fn]]
-	onMessage    atomic.Pointer[callback[C.capi_server_message_fn]]
-	onDisconnect atomic.Pointer[callback[C.capi_server_disconnect_fn]]
-	onError      atomic.Pointer[callback[C.capi_server_error_fn]]
+	onConnect      atomic.Pointer[callback[C.capi_server_connect_fn]]
+	onMessage      atomic.Pointer[callback[C.capi_server_message_fn]]
+	onMessageBatch atomic.Pointer[callback[C.capi_server_message_batch_fn]] // while set, replaces onMessage (batch.go)
+	onDisconnect   atomic.Pointer[callback[C.capi_server_disconnect_fn]]
+	onError        atomic.Pointer[callback[C.capi_server_error_fn]]
 
 	sessionMessage  sync.Map // session id -> *callback[C.capi_server_message_fn]
 	sessionHandlers atomic.Int64
@@ -91,6 +92,12 @@ func (s *server) callHost(typ uint32, st int32, sid uint64, data []byte, io C.in
 			C.capi_call_server_connect(cb.fn, cb.ud, h, C.uint64_t(sid), io)
 		}
 	case evMessage:
+		if s.batching() {
+			// The batch callback was set while this message was on its way
+			// through the per-message path: a batch of one.
+			s.callBatchOfOne(sid, data, io)
+			return
+		}
 		if cb := s.onMessage.Load(); cb != nil {
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), ptr, C.size_t(len(data)), io)
 		}

@@ -13,6 +13,8 @@
 // The private mirrors must match the public layouts exactly.
 #define SAME_LAYOUT(a, b) _Static_assert(sizeof(a) == sizeof(b), #a " and " #b " differ")
 SAME_LAYOUT(capi_event, netsys_event);
+SAME_LAYOUT(capi_message, netsys_message);
+_Static_assert(offsetof(capi_message, size) == offsetof(netsys_message, size), "message layout");
 SAME_LAYOUT(capi_server_stats, netsys_server_stats);
 SAME_LAYOUT(capi_session_stats, netsys_session_stats);
 SAME_LAYOUT(capi_client_stats, netsys_client_stats);
@@ -170,6 +172,40 @@ void capi_call_server_message(capi_server_message_fn fn, void *ud, uint64_t h, u
                               size_t size, int io) {
     enter(h, io);
     fn(ud, h, sid, data, size);
+    leave();
+}
+
+/* Batches up to this many messages are built on the (system) stack; larger
+ * ones in a heap array. A full 64 KiB read of 64-byte messages is ~900. */
+#define BATCH_ON_STACK 256
+
+/* Fills out[0..n) from spans and calls fn once. */
+static void call_batch(capi_server_message_batch_fn fn, void *ud, uint64_t h, uint64_t sid, const uint8_t *base,
+                       const capi_span *spans, size_t n, capi_message *out) {
+    for (size_t i = 0; i < n; i++) {
+        out[i].size = spans[i].size;
+        out[i].data = spans[i].size ? base + spans[i].offset : NULL;
+    }
+    fn(ud, h, sid, (const capi_message *)out, n);
+}
+
+void capi_call_server_message_batch(capi_server_message_batch_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                    const uint8_t *base, const capi_span *spans, size_t count, int io) {
+    enter(h, io);
+    capi_message local[BATCH_ON_STACK];
+    capi_message *heap = count > BATCH_ON_STACK ? malloc(count * sizeof *heap) : NULL;
+    if (count <= BATCH_ON_STACK) {
+        call_batch(fn, ud, h, sid, base, spans, count, local);
+    } else if (heap) {
+        call_batch(fn, ud, h, sid, base, spans, count, heap);
+        free(heap);
+    } else {
+        /* Out of memory: still deliver everything, in order, in chunks. */
+        for (size_t i = 0; i < count; i += BATCH_ON_STACK) {
+            size_t n = count - i < BATCH_ON_STACK ? count - i : BATCH_ON_STACK;
+            call_batch(fn, ud, h, sid, base, spans + i, n, local);
+        }
+    }
     leave();
 }
 

@@ -16,6 +16,19 @@
 
 typedef void (*capi_server_connect_fn)(void *, uint64_t, uint64_t);
 typedef void (*capi_server_message_fn)(void *, uint64_t, uint64_t, const uint8_t *, size_t);
+// Mirrors netsys_message.
+typedef struct capi_message {
+    const uint8_t *data;
+    size_t size;
+} capi_message;
+typedef void (*capi_server_message_batch_fn)(void *, uint64_t, uint64_t, const capi_message *, size_t);
+// Where one message of a batch lies in the batch's buffer: Go fills these
+// (integers only, so the array may live in Go memory and be passed to C);
+// the trampoline turns them into netsys_message pointers in C memory.
+typedef struct capi_span {
+    size_t offset;
+    size_t size;
+} capi_span;
 typedef void (*capi_server_disconnect_fn)(void *, uint64_t, uint64_t, const char *);
 typedef void (*capi_server_error_fn)(void *, uint64_t, uint64_t, int, const char *);
 typedef void (*capi_client_connect_fn)(void *, uint64_t);
@@ -68,6 +81,12 @@ void capi_set_last_error(int code, const char *msg, size_t len);
 void capi_call_server_connect(capi_server_connect_fn fn, void *ud, uint64_t h, uint64_t sid, int io);
 void capi_call_server_message(capi_server_message_fn fn, void *ud, uint64_t h, uint64_t sid, const uint8_t *data,
                               size_t size, int io);
+// Calls a batch callback with messages[i] = {base + spans[i].offset,
+// spans[i].size} (NULL/0 when the size is 0), built in C memory: Go passes
+// one pointer into its buffer, as for a single message, and no Go memory
+// holding Go pointers.
+void capi_call_server_message_batch(capi_server_message_batch_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                    const uint8_t *base, const capi_span *spans, size_t count, int io);
 void capi_call_server_disconnect(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid, const char *reason,
                                  int io);
 void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint64_t sid, int code, const char *msg,

@@ -319,6 +319,20 @@ typedef void (*netsys_server_connect_fn)(void *user_data, netsys_server server, 
 /// (NULL/0 for an empty message); copy to keep.
 typedef void (*netsys_server_message_fn)(void *user_data, netsys_server server, uint64_t session_id,
                                          const uint8_t *data, size_t size);
+/// One received message in a batch (netsys_server_message_batch_fn):
+/// `data`/`size` as for #netsys_server_message_fn (valid only during the
+/// callback; NULL/0 for an empty message).
+typedef struct netsys_message {
+    const uint8_t *data; ///< First byte of the message (NULL when size is 0).
+    size_t size;         ///< Message length in bytes.
+} netsys_message;
+
+/// Server: several messages of one session in one call (see
+/// netsys_server_set_message_batch_callback()). `messages[0..count)` are in
+/// arrival order, count >= 1; the array and every message's data are valid
+/// only during the call (copy to keep). Threads: as the message callback.
+typedef void (*netsys_server_message_batch_fn)(void *user_data, netsys_server server, uint64_t session_id,
+                                               const netsys_message *messages, size_t count);
 /// Server: an open session ended. `reason` is valid only during the call.
 typedef void (*netsys_server_disconnect_fn)(void *user_data, netsys_server server, uint64_t session_id,
                                             const char *reason);
@@ -444,6 +458,36 @@ netsys_status netsys_server_get_string(netsys_server server, netsys_option optio
 netsys_status netsys_server_set_connect_callback(netsys_server server, netsys_server_connect_fn fn, void *user_data);
 /// Sets or removes the message callback (as netsys_server_set_connect_callback()).
 netsys_status netsys_server_set_message_callback(netsys_server server, netsys_server_message_fn fn, void *user_data);
+/// Sets (fn non-NULL) or removes (fn NULL) the batch message callback: the
+/// messages of one session that arrived together (typically everything one
+/// read from the socket decoded, in order) are passed in one call instead of
+/// one netsys_server_message_fn call each, which saves the per-call cost for
+/// small messages (one call per read instead of per message).
+///
+/// While set, it replaces the server's per-message callback (set with
+/// netsys_server_set_message_callback(), which is kept but not called);
+/// setting NULL restores per-message delivery. Every message is delivered
+/// exactly once, through one of the two, also when the callback is set or
+/// removed while messages flow (from any thread, including from inside a
+/// callback). Per-session callbacks (netsys_session_set_message_callback())
+/// still run for each message, after the batch call.
+///
+/// Modes:
+/// - #NETSYS_OPT_CALLBACK_WORKERS = 0 (default): called on the I/O thread;
+///   the data points straight into the read buffer (no copy).
+/// - #NETSYS_OPT_CALLBACK_WORKERS = N > 0: called on the session's worker
+///   thread with the consecutive queued messages of one session (copies, as
+///   for the per-message callback).
+/// - #NETSYS_DELIVERY_EVENTS: never called; messages are polled as events.
+///
+/// A batch may hold one message (a message that completed across reads, a
+/// decompressed or transformed one, or a single small one). Everything the
+/// message callback may do is allowed here too (send, disconnect, stop,
+/// destroy; a session disconnected or paused from the callback stops after
+/// this batch). `user_data` must stay valid while the callback is set.
+/// Errors: #NETSYS_E_INVALID_HANDLE.
+netsys_status netsys_server_set_message_batch_callback(netsys_server server, netsys_server_message_batch_fn fn,
+                                                       void *user_data);
 /// Sets or removes the disconnect callback (as netsys_server_set_connect_callback()).
 netsys_status netsys_server_set_disconnect_callback(netsys_server server, netsys_server_disconnect_fn fn,
                                                     void *user_data);

@@ -32,6 +32,7 @@
 
 #include <netsys/netsys.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -208,7 +209,10 @@ public:
     // Event handler setup (may be called any time, also from a handler)
 
     /// Sets the message handler.
-    void set_message_handler(message_handler handler) { core_->on_message.set(std::move(handler)); }
+    void set_message_handler(message_handler handler) {
+        core_->on_message.set(std::move(handler));
+        core_->message_handlers_changed();
+    }
     /// Sets the connect handler.
     void set_connect_handler(connect_handler handler) { core_->on_connect.set(std::move(handler)); }
     /// Sets the disconnect handler.
@@ -368,6 +372,7 @@ public:
     void set_receive_callback(
         std::function<void(std::shared_ptr<session::messaging_session>, const std::vector<uint8_t>&)> callback) {
         core_->on_receive.set(std::move(callback));
+        core_->message_handlers_changed();
     }
     /// Legacy: called with each failure (session is nullptr for failures of
     /// the server itself).
@@ -422,7 +427,11 @@ private:
             netsys::check(::netsys_server_create(&raw, id.c_str()));
             handle_ = netsys::server_handle(raw);
             netsys::check(::netsys_server_set_connect_callback(raw, &server_core::c_connect, this));
+            // Messages arrive in batches (one C call per socket read, on I/O
+            // threads or workers); c_message covers what the library hands
+            // over one by one.
             netsys::check(::netsys_server_set_message_callback(raw, &server_core::c_message, this));
+            netsys::check(::netsys_server_set_message_batch_callback(raw, &server_core::c_message_batch, this));
             netsys::check(::netsys_server_set_disconnect_callback(raw, &server_core::c_disconnect, this));
             netsys::check(::netsys_server_set_error_callback(raw, &server_core::c_error, this));
             if (auto f = apply(config)) {
@@ -579,6 +588,10 @@ private:
             }
         }
 
+        // Tells batches in progress to re-read the message handlers (call
+        // after setting on_message or on_receive).
+        void message_handlers_changed() noexcept { handlers_version_.fetch_add(1, std::memory_order_release); }
+
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>, const std::string&)> on_message;
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>)> on_connect;
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>, const std::string&)> on_disconnect;
@@ -639,6 +652,8 @@ private:
             observe_connection.set(nullptr);
             observe_error.set(nullptr);
             monitor.attach(nullptr);
+            silenced_.store(true, std::memory_order_release);
+            message_handlers_changed();
         }
 
         // Tells the observer (if any) that @p session connected or left.
@@ -733,38 +748,94 @@ private:
             }
         }
 
+        // The server's message handlers as of one moment (see refresh()).
+        struct message_handlers {
+            std::shared_ptr<const std::function<void(std::shared_ptr<session::messaging_session>, const std::string&)>>
+                text;
+            std::shared_ptr<
+                const std::function<void(std::shared_ptr<session::messaging_session>, const std::vector<uint8_t>&)>>
+                bytes;
+            uint64_t version = ~uint64_t{0};
+        };
+
+        // Re-reads @p handlers if a message handler was set since they were
+        // read: an atomic load per message instead of a lock per handler.
+        void refresh(message_handlers& handlers) const {
+            const uint64_t now = handlers_version_.load(std::memory_order_acquire);
+            if (now != handlers.version) {
+                handlers.version = now;
+                handlers.text = on_message.get();
+                handlers.bytes = on_receive.get();
+            }
+        }
+
+        // Delivers messages[0..count) of one session: the session is looked
+        // up once, the handlers are re-read only when a setter ran (so a
+        // handler set by a handler applies from the next message on), and
+        // the std::string and std::vector handed to the handlers are reused
+        // across the batch. Runs inside a callback_scope.
+        void deliver_messages(uint64_t session_id, const netsys_message* messages, size_t count) noexcept {
+            std::shared_ptr<session::tcp_session> session;
+            detail::guard(
+                "the message callback", [&] { session = find_or_adopt(session_id); },
+                [&](const netsys::failure& f) { notify_failure(nullptr, f); });
+            if (!session) {
+                return;
+            }
+            // A shared_ptr of the base type for the handlers, made once.
+            const std::shared_ptr<session::messaging_session> as_base = session;
+            message_handlers mine;
+            session::tcp_session::message_handlers theirs;
+            std::string text;            // capacity kept across the batch
+            std::vector<uint8_t> bytes;  // likewise, for the legacy byte handlers
+            // A handler that destroys the server ends the batch there, as no
+            // callback follows a destroy.
+            for (size_t i = 0; i < count && !silenced_.load(std::memory_order_acquire); ++i) {
+                // Handlers are guarded one by one; this guard only sees an
+                // allocation failure, which costs this message alone.
+                detail::guard(
+                    "the message callback",
+                    [&] {
+                        static const uint8_t empty = 0;
+                        const uint8_t* data = messages[i].data ? messages[i].data : &empty;  // NULL when empty
+                        const size_t size = messages[i].data ? messages[i].size : 0;
+                        if (auto* m = monitor.get()) {
+                            m->record_message_received(size);
+                        }
+                        refresh(mine);
+                        session->refresh(theirs);
+                        const bool want_text = mine.text || theirs.text;
+                        if (want_text) {
+                            text.assign(reinterpret_cast<const char*>(data), size);
+                        }
+                        if (mine.text) {
+                            run_handler(as_base, [&] { (*mine.text)(as_base, text); });
+                        }
+                        if (mine.bytes) {
+                            run_handler(as_base, [&] {
+                                bytes.assign(data, data + size);
+                                (*mine.bytes)(as_base, bytes);
+                            });
+                        }
+                        session->deliver_message(theirs, data, size, want_text ? &text : nullptr, bytes);
+                    },
+                    [&](const netsys::failure& f) { notify_failure(as_base, f); });
+            }
+        }
+
+        static void c_message_batch(void* user_data, netsys_server, uint64_t session_id,
+                                    const netsys_message* messages, size_t count) noexcept {
+            auto* self = static_cast<server_core*>(user_data);
+            detail::callback_scope scope(self);
+            self->deliver_messages(session_id, messages, count);
+        }
+
         static void c_message(void* user_data, netsys_server, uint64_t session_id, const uint8_t* data,
                               size_t size) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
-            if (data == nullptr) {
-                static const uint8_t empty = 0;
-                data = &empty;  // netsys passes NULL for an empty message
-                size = 0;
-            }
-            std::shared_ptr<session::tcp_session> session;
-            detail::guard(
-                "the message callback", [&] { session = self->find_or_adopt(session_id); },
-                [&](const netsys::failure& f) { self->notify_failure(nullptr, f); });
-            if (!session) {
-                return;
-            }
-            if (auto* m = self->monitor.get()) {
-                m->record_message_received(size);
-            }
-            std::string text;  // built once, shared by the string handlers
-            bool have_text = false;
-            if (auto handler = self->on_message.get()) {
-                self->run_handler(session, [&] {
-                    text.assign(reinterpret_cast<const char*>(data), size);
-                    have_text = true;
-                    (*handler)(session, text);
-                });
-            }
-            if (auto callback = self->on_receive.get()) {
-                self->run_handler(session, [&] { (*callback)(session, std::vector<uint8_t>(data, data + size)); });
-            }
-            session->deliver_message(data, size, have_text ? &text : nullptr);
+            const netsys_message one{data, size};
+            self->deliver_messages(session_id, &one, 1);
         }
 
         static void c_disconnect(void* user_data, netsys_server, uint64_t session_id, const char* reason) noexcept {
@@ -828,6 +899,8 @@ private:
         std::unordered_map<uint64_t, std::shared_ptr<session::tcp_session>> sessions_;
         mutable std::mutex last_error_mutex_;
         netsys::failure last_error_;
+        std::atomic<uint64_t> handlers_version_{0};  // bumped after on_message or on_receive changes
+        std::atomic<bool> silenced_{false};          // silence() ran: the server is being destroyed
     };
 
     std::shared_ptr<server_core> core_;

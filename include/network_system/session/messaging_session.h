@@ -338,7 +338,10 @@ public:
     }
     void reset_statistics() override { report(::netsys_session_reset_stats(server_, id_)); }
 
-    void set_message_handler(message_handler handler) override { on_message_.set(std::move(handler)); }
+    void set_message_handler(message_handler handler) override {
+        on_message_.set(std::move(handler));
+        message_handlers_changed();
+    }
     void set_state_change_handler(state_change_handler handler) override {
         on_state_change_.set(std::move(handler));
     }
@@ -355,6 +358,7 @@ public:
     const std::string& server_id() const override { return server_id_; }
     void set_receive_callback(std::function<void(const std::vector<uint8_t>&)> callback) override {
         on_receive_.set(std::move(callback));
+        message_handlers_changed();
     }
     void set_disconnection_callback(std::function<void(const std::string&)> callback) override {
         on_disconnection_.set(std::move(callback));
@@ -428,10 +432,33 @@ public:
         last_known_.store(session_state::connected);
     }
 
+    /// The session's message handlers as of one moment: the server takes
+    /// them once per batch of messages and refresh() re-reads them only
+    /// when a setter ran since (an atomic load per message instead of a
+    /// lock per handler per message).
+    struct message_handlers {
+        std::shared_ptr<const std::function<void(const std::string&)>> text;     ///< set_message_handler
+        std::shared_ptr<const std::function<void(const std::vector<uint8_t>&)>> bytes;  ///< set_receive_callback
+        uint64_t version = ~uint64_t{0};  ///< handlers_version_ they were read at (~0: never)
+    };
+
+    /// Re-reads @p handlers if a message handler was set since they were read.
+    void refresh(message_handlers& handlers) const {
+        const uint64_t now = handlers_version_.load(std::memory_order_acquire);
+        if (now != handlers.version) {
+            handlers.version = now;
+            handlers.text = on_message_.get();
+            handlers.bytes = on_receive_.get();
+        }
+    }
+
     /// Runs the session's own message handlers (an exception from one is
-    /// reported and does not stop the next).
-    void deliver_message(const uint8_t* data, size_t size, const std::string* text) {
-        if (auto handler = on_message_.get()) {
+    /// reported and does not stop the next). @p text, when not null, holds
+    /// the message already; @p scratch is reusable storage for the legacy
+    /// byte handler (its capacity is kept across messages).
+    void deliver_message(const message_handlers& handlers, const uint8_t* data, size_t size, const std::string* text,
+                         std::vector<uint8_t>& scratch) {
+        if (const auto& handler = handlers.text) {
             run_handler([&] {
                 if (text) {
                     (*handler)(*text);
@@ -440,8 +467,11 @@ public:
                 }
             });
         }
-        if (auto callback = on_receive_.get()) {
-            run_handler([&] { (*callback)(std::vector<uint8_t>(data, data + size)); });
+        if (const auto& callback = handlers.bytes) {
+            run_handler([&] {
+                scratch.assign(data, data + size);
+                (*callback)(scratch);
+            });
         }
     }
 
@@ -569,6 +599,9 @@ private:
         }
     }
 
+    // Tells batches in progress to re-read the message handlers (refresh).
+    void message_handlers_changed() noexcept { handlers_version_.fetch_add(1, std::memory_order_release); }
+
     // Runs one handler; an exception it throws becomes a handler_exception
     // failure reported like any other, and never reaches the C ABI.
     template <typename Body>
@@ -597,6 +630,7 @@ private:
     detail::handler_slot<void(const std::vector<uint8_t>&)> on_receive_;
     detail::handler_slot<void(const std::string&)> on_disconnection_;
     detail::handler_slot<void(std::error_code)> on_error_code_;
+    std::atomic<uint64_t> handlers_version_{0};  // bumped after on_message_ or on_receive_ changes
 
     mutable std::mutex last_error_mutex_;
     netsys::failure last_error_;

@@ -4,6 +4,9 @@
 //
 //   throughput/callback  the host sends N messages with netsys_client_send;
 //                        the server's C message callback counts them.
+//   throughput/batch     the same with a batch callback
+//                        (netsys_server_set_message_batch_callback): one
+//                        C call per socket read instead of per message.
 //   throughput/events    the same, but the server is in events mode and a
 //                        host thread drains batches with netsys_server_poll
 //                        (the Python binding's path).
@@ -49,17 +52,26 @@ static void count_message(void *ud, netsys_server s, uint64_t sid, const uint8_t
     atomic_fetch_add_explicit(&counted, 1, memory_order_relaxed);
 }
 
+static void count_batch(void *ud, netsys_server s, uint64_t sid, const netsys_message *m, size_t count) {
+    atomic_fetch_add_explicit(&counted, (long long)count, memory_order_relaxed);
+}
+
 static void echo_message(void *ud, netsys_server s, uint64_t sid, const uint8_t *d, size_t n) {
     netsys_session_send(s, sid, d, n);
 }
 
-static netsys_server bench_server(int events, netsys_server_message_fn fn, int *port) {
+// How the server hands messages to the host.
+typedef enum delivery { PER_MESSAGE, BATCH, EVENTS } delivery;
+static const char *const delivery_names[] = {"callback", "batch", "events"};
+
+static netsys_server bench_server(delivery mode, netsys_server_message_fn fn, int *port) {
     netsys_server s;
     check(netsys_server_create(&s, "c-bench"), "server create");
     check(netsys_server_set_string(s, NETSYS_OPT_BIND_ADDRESS, "127.0.0.1"), "bind");
     check(netsys_server_set_int(s, NETSYS_OPT_LOOPS, 1), "loops");
-    if (events) check(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS), "delivery");
+    if (mode == EVENTS) check(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS), "delivery");
     else check(netsys_server_set_message_callback(s, fn, NULL), "callback");
+    if (mode == BATCH) check(netsys_server_set_message_batch_callback(s, count_batch, NULL), "batch callback");
     check(netsys_server_start(s), "start");
     check(netsys_server_port(s, port), "port");
     return s;
@@ -96,10 +108,11 @@ static void *drain_events(void *p) {
     return NULL;
 }
 
-static void throughput(int events, long n) {
+static void throughput(delivery mode, long n) {
     int port;
+    int events = mode == EVENTS;
     atomic_store(&counted, 0);
-    netsys_server s = bench_server(events, count_message, &port);
+    netsys_server s = bench_server(mode, count_message, &port);
     netsys_client c;
     check(netsys_client_create(&c, "c-bench"), "client create");
     check(netsys_client_connect(c, "127.0.0.1", port), "connect");
@@ -130,7 +143,7 @@ static void throughput(int events, long n) {
         }
     }
     double secs = (double)(now_ns() - start) / 1e9;
-    printf("C API  throughput/%-8s 64 B: %10.0f msg/s %8.1f MB/s  (%ld messages)\n", events ? "events" : "callback",
+    printf("C API  throughput/%-8s 64 B: %10.0f msg/s %8.1f MB/s  (%ld messages)\n", delivery_names[mode],
            n / secs, n * (double)SIZE / secs / 1e6, n);
     check(netsys_client_destroy(c), "client destroy");
     check(netsys_server_destroy(s), "server destroy");
@@ -155,7 +168,7 @@ static int cmp_i64(const void *a, const void *b) {
 
 static void ping_pong(int poll_mode, long n) {
     int port;
-    netsys_server s = bench_server(0, echo_message, &port);
+    netsys_server s = bench_server(PER_MESSAGE, echo_message, &port);
     netsys_client c;
     check(netsys_client_create(&c, "c-bench"), "client create");
     if (poll_mode) check(netsys_client_set_int(c, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS), "delivery");
@@ -217,8 +230,9 @@ int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     if (n < 100) n = 100;
     call_overhead(n);
-    throughput(0, n);
-    throughput(1, n);
+    throughput(PER_MESSAGE, n);
+    throughput(BATCH, n);
+    throughput(EVENTS, n);
     ping_pong(0, n / 20);
     ping_pong(1, n / 20);
     return 0;

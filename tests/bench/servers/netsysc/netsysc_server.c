@@ -10,6 +10,8 @@
  * (NETSYS_OPT_SPIN_BEFORE_WAIT_US). DELIVERY=events uses the pull interface
  * instead of callbacks: the main thread drains batches of events with
  * netsys_server_poll() (one C/Go crossing per batch, not per message).
+ * By default messages arrive through the batch callback (one call per
+ * socket read); DELIVERY=message uses the per-message callback instead.
  */
 #include <netsys.h>
 
@@ -38,6 +40,12 @@ static void on_message(void *user_data, netsys_server server, uint64_t session_i
         netsys_last_error_message(msg, sizeof msg);
         fprintf(stderr, "netsysc_server: send: %s\n", msg);
     }
+}
+
+/* The batch callback: the messages of one read of one session, in order. */
+static void on_message_batch(void *user_data, netsys_server server, uint64_t session_id,
+                             const netsys_message *messages, size_t count) {
+    for (size_t i = 0; i < count; i++) on_message(user_data, server, session_id, messages[i].data, messages[i].size);
 }
 
 /* check exits with the library's message when a setup call fails. */
@@ -105,6 +113,8 @@ int main(void) {
         check(netsys_server_set_int(srv, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS), "delivery");
     } else {
         check(netsys_server_set_message_callback(srv, on_message, NULL), "message callback");
+        if (!(delivery && strcmp(delivery, "message") == 0))
+            check(netsys_server_set_message_batch_callback(srv, on_message_batch, NULL), "batch callback");
     }
     check(netsys_server_start(srv), "start");
     if (pull) {

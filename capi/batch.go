@@ -1,0 +1,198 @@
+package main
+
+/*
+#cgo noescape capi_call_server_message_batch
+#include "shims.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/netsys/netsys/core"
+)
+
+// Batch delivery: netsys_server_message_batch_fn gets the messages of one
+// read in one cgo call, which is what makes small messages cheap (a cgo
+// call costs far more than handing over a 64-byte message).
+//
+// How the messages reach C within the cgo pointer rules: Go passes one
+// pointer into a pointer-free byte buffer (as the per-message callback
+// does) and an array of integer spans (offset, size) in Go memory holding
+// no pointers; the C trampoline builds the netsys_message array in C
+// memory from the two. No Go pointer is ever stored in C memory by Go, and
+// no Go memory containing Go pointers is passed to C (cgocheck2 agrees).
+
+// maxFrameGap bounds the bytes between two consecutive messages of one
+// read buffer (the frame header between them, docs/protocol.md). Messages
+// further apart, or out of address order, are not assumed to share one
+// buffer: they are copied into a scratch buffer first.
+const maxFrameGap = 64
+
+// messageBatch is a batch as C sees it: messages i lies at
+// base[spans[i].offset:][:spans[i].size].
+type messageBatch struct {
+	base  []byte
+	spans []C.capi_span
+}
+
+func (b *messageBatch) message(i int) []byte {
+	sp := b.spans[i]
+	if sp.size == 0 {
+		return nil
+	}
+	return b.base[sp.offset : sp.offset+sp.size]
+}
+
+// basePtr is the pointer C adds the offsets to (NULL if every message is empty).
+func (b *messageBatch) basePtr() *C.uint8_t {
+	if len(b.base) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&b.base[0]))
+}
+
+// batchScratch is the reusable memory for building one batch: several
+// loops deliver at once, so scratches come from a pool.
+type batchScratch struct {
+	spans []C.capi_span
+	copy  []byte // only when the messages do not share one buffer
+}
+
+var batchScratches = sync.Pool{New: func() any { return new(batchScratch) }}
+
+func (sc *batchScratch) release() {
+	if cap(sc.copy) > retainedBufferBytes {
+		sc.copy = nil
+	}
+	sc.copy = sc.copy[:0]
+	sc.spans = sc.spans[:0]
+	batchScratches.Put(sc)
+}
+
+// batchOf describes msgs as one buffer plus spans. In the core a batch of
+// several messages aliases one read buffer (frames back to back), so no
+// byte is copied; anything else is copied into sc.copy.
+func batchOf(msgs [][]byte, sc *batchScratch) messageBatch {
+	spans := sc.spans[:0]
+	var first *byte
+	var start, end uintptr
+	shared := true
+	for _, m := range msgs {
+		if len(m) == 0 {
+			spans = append(spans, C.capi_span{})
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
+		if first == nil {
+			first, start = unsafe.SliceData(m), p
+		} else if p < end || p-end > maxFrameGap {
+			shared = false
+			break
+		}
+		spans = append(spans, C.capi_span{offset: C.size_t(p - start), size: C.size_t(len(m))})
+		end = p + uintptr(len(m))
+	}
+	if shared {
+		sc.spans = spans
+		if first == nil {
+			return messageBatch{spans: spans}
+		}
+		return messageBatch{base: unsafe.Slice(first, end-start), spans: spans}
+	}
+	spans, buf := spans[:0], sc.copy[:0]
+	for _, m := range msgs {
+		spans = append(spans, C.capi_span{offset: C.size_t(len(buf)), size: C.size_t(len(m))})
+		buf = append(buf, m...)
+	}
+	sc.spans, sc.copy = spans, buf
+	return messageBatch{base: buf, spans: spans}
+}
+
+// batching reports whether the host wants message batches.
+func (s *server) batching() bool { return s.onMessageBatch.Load() != nil }
+
+// onCoreBatch is the core's batch handler, installed while a batch
+// callback is set. Worker and event modes queue the messages one by one
+// (workers regroup them, see worker.run).
+func (s *server) onCoreBatch(sess *core.Session, msgs [][]byte) {
+	if s.closed.Load() {
+		return
+	}
+	if a := s.active.Load(); a.mode == deliveryEvents || a.pool != nil {
+		for _, m := range msgs {
+			s.emitMessage(sess.ID(), m, sess)
+		}
+		return
+	}
+	sc := batchScratches.Get().(*batchScratch)
+	b := batchOf(msgs, sc)
+	s.callHostBatch(sess.ID(), &b, 1)
+	sc.release()
+}
+
+// callHostBatch calls the host for a batch of one session's messages: the
+// batch callback if set, else (it was removed meanwhile) the message
+// callback per message; then per-session callbacks per message.
+func (s *server) callHostBatch(sid uint64, b *messageBatch, io C.int) {
+	if len(b.spans) == 0 || !s.enter() {
+		return
+	}
+	defer s.leave()
+	h := C.uint64_t(s.handle)
+	if cb := s.onMessageBatch.Load(); cb != nil {
+		C.capi_call_server_message_batch(cb.fn, cb.ud, h, C.uint64_t(sid), b.basePtr(), &b.spans[0],
+			C.size_t(len(b.spans)), io)
+	} else if cb := s.onMessage.Load(); cb != nil {
+		for i := range b.spans {
+			m := b.message(i)
+			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
+		}
+	}
+	if s.sessionHandlers.Load() > 0 {
+		if v, ok := s.sessionMessage.Load(sid); ok {
+			cb := v.(*callback[C.capi_server_message_fn])
+			for i := range b.spans {
+				m := b.message(i)
+				C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
+			}
+		}
+	}
+}
+
+// bytePtr is the C view of a message's first byte (NULL when empty).
+func bytePtr(m []byte) *C.uint8_t {
+	if len(m) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&m[0]))
+}
+
+//export netsys_server_set_message_batch_callback
+func netsys_server_set_message_batch_callback(h C.uint64_t, fn C.capi_server_message_batch_fn, ud unsafe.Pointer) (rc status) {
+	defer guard(&rc, uint64(h))
+	s, rc := lookupServer(h)
+	if rc != statusOK {
+		return rc
+	}
+	// The C callback first, then the core handler: each message still goes
+	// through exactly one of them while they disagree (onCoreBatch falls
+	// back to the message callback, callHost to a batch of one).
+	setCallback(&s.onMessageBatch, fn, ud)
+	if fn != nil {
+		s.srv.OnMessageBatch(s.onCoreBatch)
+	} else {
+		s.srv.OnMessageBatch(nil)
+	}
+	return statusOK
+}
+
+// callBatchOfOne delivers one message through callHostBatch (the caller
+// has entered the callback guard; callHostBatch enters once more, which
+// only nests the count).
+func (s *server) callBatchOfOne(sid uint64, msg []byte, io C.int) {
+	one := [1]C.capi_span{{size: C.size_t(len(msg))}}
+	b := messageBatch{base: msg, spans: one[:]}
+	s.callHostBatch(sid, &b, io)
+}
