@@ -28,7 +28,7 @@ const (
 
 	maxWorkers          = 256
 	defaultQueueLimit   = 65536
-	defaultQueueBytes   = 64 << 20
+	defaultQueueBytes   = 8 << 20
 	retainedBufferBytes = 4 << 20 // larger idle buffers are released
 )
 

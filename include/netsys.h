@@ -223,7 +223,7 @@ typedef enum netsys_option {
     NETSYS_OPT_DELIVERY = 60,              ///< int, S+C: a #netsys_delivery value (default #NETSYS_DELIVERY_CALLBACKS).
     NETSYS_OPT_CALLBACK_WORKERS = 61,      ///< int, S+C: 0 runs callbacks on the I/O threads (default); N > 0 on N worker threads of the object (at most 256).
     NETSYS_OPT_EVENT_QUEUE_LIMIT = 62,     ///< int, S+C: pending events (poll queue or worker queues) before reading pauses (default 65536).
-    NETSYS_OPT_EVENT_QUEUE_BYTES = 63      ///< int, S+C: pending message bytes before reading pauses (default 64 MiB).
+    NETSYS_OPT_EVENT_QUEUE_BYTES = 63      ///< int, S+C: pending message bytes before reading pauses (default 8 MiB).
 } netsys_option;
 
 /// How an object hands connects, messages, disconnects and errors to the host.
