@@ -254,7 +254,10 @@ static void reentrancy(int workers) {
     c = connect_logged(&log, port);
     atomic_store(&a.action_rc, -1);
     CHECK_OK(netsys_client_send_string(c, "destroy"));
-    CHECK_OK(netsys_client_send_string(c, "echo"));
+    // Usually in the same batch as "destroy"; if the destroy was quicker,
+    // the connection is already gone, which is fine too.
+    netsys_status echo_rc = netsys_client_send_string(c, "echo");
+    CHECK(echo_rc == NETSYS_OK || echo_rc == NETSYS_E_NOT_CONNECTED);
     CHECK_WITHIN(atomic_load(&a.action_rc) == NETSYS_OK, 5000);
     CHECK_OK(netsys_client_wait(c, 5000));
     CHECK_RC(netsys_server_destroy(s), NETSYS_E_INVALID_HANDLE);
