@@ -537,24 +537,23 @@ func (cl *Client) SessionID() uint64 { return cl.sessionID.Load() }
 // PauseReading stops reading from the server (TCP backpressure), with the
 // same guarantee as Session.PauseReading.
 func (cl *Client) PauseReading() {
-	cl.mu.Lock()
-	c := cl.c
-	cl.mu.Unlock()
-	if c != nil {
+	if c := cl.current(); c != nil {
 		c.runOnLoopSync(func() { c.setReadPaused(true) })
 	}
 }
 
 // ResumeReading undoes PauseReading.
-func (cl *Client) ResumeReading() { cl.withConn(func(c *conn) { c.setReadPaused(false) }) }
-
-func (cl *Client) withConn(fn func(*conn)) {
-	cl.mu.Lock()
-	c := cl.c
-	cl.mu.Unlock()
-	if c != nil {
-		c.runOnLoop(func() { fn(c) })
+func (cl *Client) ResumeReading() {
+	if c := cl.current(); c != nil {
+		c.runOnLoop(func() { c.setReadPaused(false) })
 	}
+}
+
+// current is the connection being used, if any.
+func (cl *Client) current() *conn {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.c
 }
 
 // Statistics returns the client's counters.

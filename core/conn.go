@@ -30,8 +30,6 @@ const (
 	// transformSlack lets transformed frames grow a little beyond the
 	// message limit (a cipher's MAC, say); the decoded size is checked exactly.
 	transformSlack = 64 << 10
-	// retainWriteBuffer is the largest scratch buffer a loop keeps.
-	retainWriteBuffer = 1 << 20
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
@@ -136,8 +134,6 @@ func (c *conn) attach() error {
 	return nil
 }
 
-func (c *conn) open() bool { return c.state.Load() == stOpen }
-
 // send queues one message from any goroutine. With timeout > 0 it waits that
 // long for room below the high-water mark instead of failing at once.
 func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
@@ -186,12 +182,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 	if p == nil {
 		c.earlyData++
 	}
-	mark := !c.dirtyMark
-	c.dirtyMark = true
-	c.mu.Unlock()
-	if mark {
-		c.loop.markDirty(c)
-	}
+	c.unlockQueued()
 	return nil
 }
 
@@ -236,6 +227,12 @@ func (c *conn) sendControl(typ byte, payload []byte) {
 	}
 	c.out = wire.AppendFrame(c.out, typ, 0, payload)
 	c.queued += wire.HeaderSize + len(payload)
+	c.unlockQueued()
+}
+
+// unlockQueued releases mu after a frame was queued and asks the loop to
+// flush, once per flush.
+func (c *conn) unlockQueued() {
 	mark := !c.dirtyMark
 	c.dirtyMark = true
 	c.mu.Unlock()

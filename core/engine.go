@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"errors"
 	"runtime"
 	"strconv"
 	"sync"
@@ -120,5 +119,3 @@ func goid() int64 {
 	id, _ := strconv.ParseInt(string(b), 10, 64)
 	return id
 }
-
-var errLoopClosed = errors.New("event loop closed")

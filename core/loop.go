@@ -14,6 +14,8 @@ const (
 	// other connections of the loop are not starved.
 	maxReadsPerEvent = 8
 	tickInterval     = 100 * time.Millisecond
+	// retainScratchBuffer is the largest scratch buffer a loop keeps.
+	retainScratchBuffer = 1 << 20
 )
 
 // fdHandler is what a loop dispatches readiness to: a connection or a listener.
@@ -243,7 +245,7 @@ func (l *loop) scratch(i int) []byte { return l.scratchBufs[i][:0] }
 // keepScratch keeps the (possibly grown) buffer for reuse, unless it grew
 // past the retention limit.
 func (l *loop) keepScratch(i int, b []byte) {
-	if cap(b) <= retainWriteBuffer {
+	if cap(b) <= retainScratchBuffer {
 		l.scratchBufs[i] = b
 	}
 }
