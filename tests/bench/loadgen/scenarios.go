@@ -20,16 +20,11 @@ var endMarker = []byte("END-OF-STREAM")
 // stream: one connection sends size-byte sink messages for o.dur, then the
 // end marker; the figure is messages over the time until the marker's echo.
 func stream(o options) (*Result, error) {
-	fd, err := dial(o.port)
+	fd, rd, err := openSession(o, 64<<10)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	setRecvTimeout(fd, o.timeout)
-	rd := newReader(fd, 64<<10)
-	if err := handshake(fd, rd); err != nil {
-		return nil, err
-	}
 	// Large writes make the generator's per-message cost a memcpy; beyond
 	// 1 MiB nothing is gained (the loopback send path is then the limit).
 	perBatch := max(1, o.batch/(proto.HeaderSize+o.size))
@@ -65,16 +60,11 @@ func stream(o options) (*Result, error) {
 // pipeline: one connection keeps o.window echo requests in flight, topping
 // the window up with one write per read.
 func pipeline(o options) (*Result, error) {
-	fd, err := dial(o.port)
+	fd, rd, err := openSession(o, 256<<10)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	setRecvTimeout(fd, o.timeout)
-	rd := newReader(fd, 256<<10)
-	if err := handshake(fd, rd); err != nil {
-		return nil, err
-	}
 	frameLen := proto.HeaderSize + o.size
 	window := frames(o.window, o.size, 'e')
 
@@ -124,16 +114,11 @@ func pipeline(o options) (*Result, error) {
 
 // pingpong: one message in flight; every round trip is timed.
 func pingpong(o options) (*Result, error) {
-	fd, err := dial(o.port)
+	fd, rd, err := openSession(o, 64<<10)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	setRecvTimeout(fd, o.timeout)
-	rd := newReader(fd, 64<<10)
-	if err := handshake(fd, rd); err != nil {
-		return nil, err
-	}
 	msg := frames(1, o.size, 'p')
 	// A short warm-up so the first measured round trips do not pay for
 	// page faults and the server's first-use allocations.
@@ -400,4 +385,20 @@ func idle(o options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// openSession connects one load connection and completes the handshake,
+// with a reader of bufSize bytes. The caller closes fd.
+func openSession(o options, bufSize int) (int, *reader, error) {
+	fd, err := dial(o.port)
+	if err != nil {
+		return -1, nil, err
+	}
+	setRecvTimeout(fd, o.timeout)
+	rd := newReader(fd, bufSize)
+	if err := handshake(fd, rd); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, rd, nil
 }
