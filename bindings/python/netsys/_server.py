@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from . import _ffi, _handlers, _options
 from ._events import EventBuffer, MessageBatch
@@ -332,21 +332,9 @@ class Server(_handlers.HandlerHost):
             self._dispatch_messages(batch.sids, batch.datas)
             return
         sessions = self._sessions
-        on_message = self._on_message
         for etype, status, sid, data in batch:
             if etype == _ffi.EVENT_MESSAGE:
-                if on_message is None:
-                    continue
-                session = sessions.get(sid)
-                if session is None:
-                    session = self._session_for(sid)
-                try:
-                    result = on_message(session, data)
-                except Exception as exc:  # noqa: BLE001 - the promise: never propagate
-                    self._handler_failed("on_message", exc, session)
-                    continue
-                if result is not None:
-                    self._deliver_result(result, "on_message", (session,))
+                self._dispatch_messages((sid,), (data,))
             elif etype == _ffi.EVENT_CONNECT:
                 session = self._session_for(sid, data)
                 self._call(self._on_connect, "on_connect", session)
@@ -367,9 +355,8 @@ class Server(_handlers.HandlerHost):
                 self._library_error(session, status, data, True)
             elif etype == _ffi.EVENT_STOPPED:
                 self._stopped.set()
-            on_message = self._on_message
 
-    def _dispatch_messages(self, sids: List[int], datas: List[bytes]) -> None:
+    def _dispatch_messages(self, sids: Sequence[int], datas: Sequence[bytes]) -> None:
         """The hot loop: a batch made only of messages."""
         sessions = self._sessions
         for sid, data in zip(sids, datas):
