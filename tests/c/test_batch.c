@@ -191,31 +191,6 @@ static void act_on_batch(void *ud, netsys_server s, uint64_t sid, const netsys_m
     }
 }
 
-typedef struct client_log {
-    atomic_int messages, disconnects;
-    char reason[128];
-} client_log;
-
-static void log_message(void *ud, netsys_client c, const uint8_t *data, size_t size) {
-    atomic_fetch_add(&((client_log *)ud)->messages, 1);
-}
-
-static void log_disconnect(void *ud, netsys_client c, const char *reason) {
-    client_log *l = ud;
-    snprintf(l->reason, sizeof l->reason, "%s", reason);
-    atomic_fetch_add(&l->disconnects, 1);
-}
-
-static netsys_client connect_logged(client_log *log, int port) {
-    memset(log, 0, sizeof *log);
-    netsys_client c;
-    CHECK_OK(netsys_client_create(&c, "logged"));
-    CHECK_OK(netsys_client_set_message_callback(c, log_message, log));
-    CHECK_OK(netsys_client_set_disconnect_callback(c, log_disconnect, log));
-    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
-    return c;
-}
-
 static void reentrancy(int workers) {
     actor a;
     memset(&a, 0, sizeof a);

@@ -102,4 +102,33 @@ static inline void check_no_live_handles(void) {
     }
 }
 
+/// What a client saw: messages, disconnects and the last close reason.
+typedef struct client_log {
+    atomic_int messages, disconnects;
+    char reason[128];
+} client_log;
+
+static inline void log_message(void *ud, netsys_client c, const uint8_t *data, size_t size) {
+    (void)c, (void)data, (void)size;
+    atomic_fetch_add(&((client_log *)ud)->messages, 1);
+}
+
+static inline void log_disconnect(void *ud, netsys_client c, const char *reason) {
+    (void)c;
+    client_log *l = ud;
+    snprintf(l->reason, sizeof l->reason, "%s", reason);
+    atomic_fetch_add(&l->disconnects, 1);
+}
+
+/// A client connected to 127.0.0.1:port that records into log.
+static inline netsys_client connect_logged(client_log *log, int port) {
+    memset(log, 0, sizeof *log);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "logged"));
+    CHECK_OK(netsys_client_set_message_callback(c, log_message, log));
+    CHECK_OK(netsys_client_set_disconnect_callback(c, log_disconnect, log));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    return c;
+}
+
 #endif
