@@ -277,30 +277,10 @@ public:
 
     /// A snapshot of the metrics (see performance_metrics).
     performance_metrics get_metrics() const {
-        std::vector<std::shared_ptr<core::messaging_server>> servers;
-        std::vector<std::shared_ptr<core::messaging_client>> clients;
-        collect(servers, clients);
         performance_metrics m;
-        uint64_t total = 0, active = 0, sent = 0, received = 0, bytes_out = 0, bytes_in = 0;
-        for (const auto& server : servers) {
-            const auto stats = server->get_statistics();
-            total += stats.total_connections;
-            active += stats.current_connections;
-            sent += stats.messages_sent;
-            received += stats.messages_received;
-            bytes_out += stats.bytes_sent;
-            bytes_in += stats.bytes_received;
-        }
-        for (const auto& client : clients) {
-            const auto stats = client->get_statistics();
-            if (client->is_connected()) {
-                ++active;
-            }
-            sent += stats.messages_sent;
-            received += stats.messages_received;
-            bytes_out += stats.bytes_sent;
-            bytes_in += stats.bytes_received;
-        }
+        const traffic_totals t = sum_traffic();
+        const uint64_t total = t.total, active = t.active, sent = t.sent, received = t.received,
+                       bytes_out = t.bytes_out, bytes_in = t.bytes_in;
         const uint64_t base_sent = state_->base_messages_sent.load();
         const uint64_t base_received = state_->base_messages_received.load();
         const uint64_t base_bytes_out = state_->base_bytes_sent.load();
@@ -335,25 +315,9 @@ public:
 
     /// Zeroes the metrics: later snapshots count from now.
     void reset_metrics() {
-        std::vector<std::shared_ptr<core::messaging_server>> servers;
-        std::vector<std::shared_ptr<core::messaging_client>> clients;
-        collect(servers, clients);
-        uint64_t total = 0, sent = 0, received = 0, bytes_out = 0, bytes_in = 0;
-        for (const auto& server : servers) {
-            const auto stats = server->get_statistics();
-            total += stats.total_connections;
-            sent += stats.messages_sent;
-            received += stats.messages_received;
-            bytes_out += stats.bytes_sent;
-            bytes_in += stats.bytes_received;
-        }
-        for (const auto& client : clients) {
-            const auto stats = client->get_statistics();
-            sent += stats.messages_sent;
-            received += stats.messages_received;
-            bytes_out += stats.bytes_sent;
-            bytes_in += stats.bytes_received;
-        }
+        const traffic_totals t = sum_traffic();
+        const uint64_t total = t.total, sent = t.sent, received = t.received, bytes_out = t.bytes_out,
+                       bytes_in = t.bytes_in;
         state_->base_total_connections.store(total + state_->client_connects.load());
         state_->base_messages_sent.store(sent);
         state_->base_messages_received.store(received);
@@ -538,6 +502,39 @@ private:
         if (get_config().enable_performance_monitoring) {
             object.set_performance_monitor(&utils::performance_monitor::instance());
         }
+    }
+
+    // Counters summed over the created servers and clients; metrics are
+    // these minus the baseline taken by reset_metrics().
+    struct traffic_totals {
+        uint64_t total = 0, active = 0, sent = 0, received = 0, bytes_out = 0, bytes_in = 0;
+    };
+
+    traffic_totals sum_traffic() const {
+        std::vector<std::shared_ptr<core::messaging_server>> servers;
+        std::vector<std::shared_ptr<core::messaging_client>> clients;
+        collect(servers, clients);
+        traffic_totals t;
+        for (const auto& server : servers) {
+            const auto stats = server->get_statistics();
+            t.total += stats.total_connections;
+            t.active += stats.current_connections;
+            t.sent += stats.messages_sent;
+            t.received += stats.messages_received;
+            t.bytes_out += stats.bytes_sent;
+            t.bytes_in += stats.bytes_received;
+        }
+        for (const auto& client : clients) {
+            const auto stats = client->get_statistics();
+            if (client->is_connected()) {
+                ++t.active;
+            }
+            t.sent += stats.messages_sent;
+            t.received += stats.messages_received;
+            t.bytes_out += stats.bytes_sent;
+            t.bytes_in += stats.bytes_received;
+        }
+        return t;
     }
 
     void collect(std::vector<std::shared_ptr<core::messaging_server>>& servers,
