@@ -138,7 +138,7 @@ extern "C" {
 /// libnetsys.so.MAJOR).
 #define NETSYS_VERSION_MAJOR 1
 /// Minor version: incremented when functions, options or event types are added.
-#define NETSYS_VERSION_MINOR 0
+#define NETSYS_VERSION_MINOR 1
 /// Patch version: incremented for fixes that do not change the ABI.
 #define NETSYS_VERSION_PATCH 0
 /// Packs a version as one integer, comparable with <, as netsys_version() returns it.

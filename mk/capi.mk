@@ -2,13 +2,16 @@
 # package, pkg-config file), the C tests, the C example and the C bench.
 #
 # Outputs:
-#   $(BUILD)/lib/libnetsys.so.1.0.0 (+ libnetsys.so.1, libnetsys.so symlinks)
+#   $(BUILD)/lib/libnetsys.so.X.Y.Z (+ libnetsys.so.X, libnetsys.so symlinks;
+#                                    X.Y.Z is the VERSION file's content)
 #   $(BUILD)/stage/                  `make install` into the build tree (C++ tests use it)
 #   $(BUILD)/bin/c_echo_server, c_echo_client, c_bench
 #   $(BUILD)/ctest/                  the C test binaries (plain and sanitized)
 
-NETSYS_VERSION := 1.0.0
-NETSYS_SOMAJOR := 1
+# The version's single source is the VERSION file (mk/version.mk checks the
+# copies that cannot read it: netsys.h, core.Version, the Python package).
+NETSYS_VERSION := $(strip $(file < $(CURDIR)/VERSION))
+NETSYS_SOMAJOR := $(firstword $(subst ., ,$(NETSYS_VERSION)))
 LIBDIR         := $(BUILD)/lib
 LIBNETSYS      := $(LIBDIR)/libnetsys.so.$(NETSYS_VERSION)
 STAGE          := $(BUILD)/stage
@@ -21,7 +24,7 @@ C_SAN          := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sani
 
 # Rebuild the library when any Go, C or header input changes.
 CAPI_SOURCES := $(shell find capi core -name '*.go' -not -name '*_test.go' 2>/dev/null) \
-	$(wildcard capi/*.c capi/*.h capi/netsys.map) include/netsys.h go.mod go.sum
+	$(wildcard capi/*.c capi/*.h capi/netsys.map) include/netsys.h go.mod go.sum VERSION
 
 BUILD_TARGETS += libnetsys stage build-c
 TEST_TARGETS  += test-c
@@ -50,7 +53,7 @@ install: $(LIBNETSYS) ## Install into PREFIX (default /usr/local)
 
 # Not wiped first: other parts build against the stage while it is refreshed.
 stage: $(LIBNETSYS) ## Install into build/stage (what the C++ tests build against)
-	sh cmake/install.sh "$(CURDIR)" "$(LIBDIR)" "$(STAGE)" "$(NETSYS_VERSION)" "$(NETSYS_SOMAJOR)"
+	@NETSYS_INSTALL_QUIET=1 sh cmake/install.sh "$(CURDIR)" "$(LIBDIR)" "$(STAGE)" "$(NETSYS_VERSION)" "$(NETSYS_SOMAJOR)"
 
 # --- C programs -------------------------------------------------------------
 

@@ -23,8 +23,10 @@ def run_python(code: str, env_extra: dict, timeout: float = 60) -> subprocess.Co
 
 
 def test_versions_match():
-    assert netsys.__version__ == "1.0.0"
-    assert netsys.library_version() == "1.0.0"
+    # The package, the library and the repository's VERSION file agree.
+    version = (ROOT / "VERSION").read_text().strip()
+    assert netsys.__version__ == version
+    assert netsys.library_version() == version
     major, minor, _ = (int(x) for x in netsys.library_version().split("."))
     assert (major, minor) >= (_ffi.REQUIRED_MAJOR, _ffi.REQUIRED_MINOR)
 
