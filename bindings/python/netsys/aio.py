@@ -362,18 +362,30 @@ class Client(_AsyncDelivery, _client.Client):
         self._wake()
 
     async def close(self) -> None:  # type: ignore[override]
-        """Stop and release the client. Idempotent."""
+        """Stop and release the client. Idempotent. Cancelled while it waits
+        for the graceful stop (asyncio.run() ending, wait_for()), it still
+        releases the client, synchronously, before the cancellation goes on."""
         if self._closed:
             return
         try:
-            await self.stop()
-        except NetsysError:
-            pass
-        await self._drain_tasks()
+            try:
+                await self.stop()
+            except NetsysError:
+                pass
+            await self._drain_tasks()
+        except BaseException:
+            self._release_now()
+            raise
         self._unwatch()
         self._closed = True
         self._mark_stopped("client closed")
         await self._blocking(_ffi.native().netsys_client_destroy, self._handle)
+
+    def _release_now(self) -> None:
+        # The reader must go before destroy closes the event descriptor.
+        self._unwatch()
+        self._mark_stopped("client closed")
+        self._close_at_exit()
 
     def _close_at_exit(self) -> None:
         if not self._closed:
@@ -430,13 +442,20 @@ class Server(_AsyncDelivery, _server.Server):
         await self._drain_tasks()
 
     async def close(self) -> None:  # type: ignore[override]
-        """Stop and release the server. Idempotent."""
+        """Stop and release the server. Idempotent. Cancelled while it waits
+        for the graceful stop (asyncio.run() ending, wait_for()), it still
+        releases the server, synchronously, before the cancellation goes on."""
         if self._closed:
             return
         try:
-            await self.stop()
-        except NetsysError:
-            pass
+            try:
+                await self.stop()
+            except NetsysError:
+                pass
+        except BaseException:
+            self._unwatch()  # before destroy closes the event descriptor
+            self._destroy()
+            raise
         self._unwatch()
         with self._lock:
             if self._closed:
