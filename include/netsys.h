@@ -1,4 +1,3 @@
-/* NETSYS_CONTRACT_READY */
 /// @file netsys.h
 /// @brief The public C ABI of netsys (libnetsys.so): TCP messaging servers,
 /// sessions and clients over the netsys wire protocol (docs/protocol.md).

@@ -55,3 +55,12 @@ if env -u LD_LIBRARY_PATH "$tmp/pc-norpath" >"$tmp/norpath.out" 2>&1; then
 fi
 grep -q "libnetsys.so.$somajor" "$tmp/norpath.out" || { cat "$tmp/norpath.out" >&2; exit 1; }
 LD_LIBRARY_PATH="$prefix/lib" "$tmp/pc-norpath"
+
+echo "== consumer: the C++ snippet of bindings/cpp/README.md, built as it says"
+awk '/^```cpp$/ {on = 1; next} on && /^```$/ {exit} on {print}' "$src/bindings/cpp/README.md" >"$tmp/readme.cpp"
+test -s "$tmp/readme.cpp" || { echo "consumer: no C++ snippet in bindings/cpp/README.md" >&2; exit 1; }
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig"; export PKG_CONFIG_PATH
+${CXX:-c++} -std=c++17 -Wall -Werror -o "$tmp/readme-cpp" "$tmp/readme.cpp" \
+    $(pkg-config --cflags --libs network-system) -Wl,-rpath,"$(pkg-config --variable=libdir network-system)"
+test "$(timeout 30 "$tmp/readme-cpp")" = hello || { echo "consumer: the README's C++ snippet did not print hello" >&2; exit 1; }
+echo "consumer: README snippet ok"
