@@ -3,20 +3,23 @@
 #
 # Outputs: $(BUILD)/bin/netsys
 
-CLI_BIN := $(BUILD)/bin/netsys
+CLI_BIN     := $(BUILD)/bin/netsys
+# A file target, so that `sudo make install` after `make` need not run Go.
+CLI_SOURCES := $(shell find cmd/netsys core -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
 BUILD_TARGETS += build-cli
 
 .PHONY: build-cli install-cli
 
-# go build caches: running it every time costs little and never goes stale.
-build-cli: ## The netsys command-line tool (build/bin/netsys; docs/netsys-cli.md)
-	@mkdir -p $(dir $(CLI_BIN))
+build-cli: $(CLI_BIN) ## The netsys command-line tool (build/bin/netsys; docs/netsys-cli.md)
+
+$(CLI_BIN): $(CLI_SOURCES)
+	@mkdir -p $(dir $@)
 	$(say) GO "cmd/netsys -> build/bin/netsys"
-	$(Q)$(GO) build -trimpath -o $(CLI_BIN) ./cmd/netsys
+	$(Q)$(GO) build -trimpath -o $@ ./cmd/netsys
 
 # A prerequisite of install (mk/capi.mk), so that install's closing message
 # comes last and can mention the tool.
 install: install-cli
-install-cli: build-cli
+install-cli: $(CLI_BIN)
 	$(Q)install -D -m 755 $(CLI_BIN) $(PREFIX)/bin/netsys
