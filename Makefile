@@ -32,7 +32,8 @@ endif
 # prints them at the end. The demo's parts do the same in DEMO_RESULTS.
 RESULTS      := $(BUILD)/test-results
 DEMO_RESULTS := $(BUILD)/demo-results
-GOTEST       := $(GO) run $(CURDIR)/mk/gotest-summary.go -go $(GO) -results $(RESULTS)
+GOTEST_TOOL  := $(BUILD)/tools/gotest-summary
+GOTEST       := $(GOTEST_TOOL) -go $(GO) -results $(RESULTS)
 export RESULTS_DIR := $(RESULTS)
 
 BUILD_TARGETS := build-go
@@ -84,7 +85,11 @@ build-go:
 	$(say) GO "go build ./..."
 	$(Q)$(GO) build ./...
 
-test-go: ## go vet, go.mod tidy, and the race-enabled Go tests
+$(GOTEST_TOOL): mk/gotest-summary.go
+	@mkdir -p $(dir $@)
+	$(Q)$(GO) build -o $@ mk/gotest-summary.go
+
+test-go: $(GOTEST_TOOL) ## go vet, go.mod tidy, and the race-enabled Go tests
 	$(say) VET "go vet ./..."
 	$(Q)$(GO) vet ./...
 	$(say) TIDY "go mod tidy -diff (root module)"

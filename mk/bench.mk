@@ -61,7 +61,7 @@ bench-peers: bench-build ## Benchmarks against peers and the raw C limit (BENCH_
 	@cat $(BENCH_OUT)/results.md
 
 # The harness's own tests count per test; the runner's smoke run is one more.
-test-bench: bench-build ## Smoke test of the benchmark harness (tiny runs, < 60 s)
+test-bench: bench-build $(GOTEST_TOOL) ## Smoke test of the benchmark harness (tiny runs, < 60 s)
 	$(say) VET "tests/bench: go vet, go mod tidy -diff"
 	$(Q)cd $(BENCH_DIR) && $(GO) vet ./... && \
 		{ $(GO) mod tidy -diff || { echo "tests/bench/go.mod is not tidy: cd tests/bench && go mod tidy" >&2; exit 1; }; }

@@ -40,7 +40,7 @@ libnetsys: $(LIBNETSYS) ## Build build/lib/libnetsys.so (the C ABI)
 $(LIBNETSYS): $(CAPI_SOURCES)
 	@mkdir -p $(LIBDIR)
 	$(say) GO "capi -> $(patsubst $(CURDIR)/%,%,$@) (cgo c-shared build; about a minute from a cold Go cache)"
-	$(Q)$(GO) build -buildmode=c-shared -trimpath \
+	$(Q)sh mk/progress.sh "building libnetsys" $(GO) build -buildmode=c-shared -trimpath \
 		-ldflags "-extldflags '-Wl,-soname,libnetsys.so.$(NETSYS_SOMAJOR) -Wl,--version-script=$(CURDIR)/capi/netsys.map -Wl,-z,nodelete'" \
 		-o $@ ./capi
 	$(Q)rm -f $(LIBDIR)/libnetsys.so.*.h $(LIBDIR)/libnetsys.h
@@ -94,7 +94,7 @@ CGOCHECK2_LIB := $(BUILD)/lib-cgocheck2/libnetsys.so.$(NETSYS_SOMAJOR)
 $(CGOCHECK2_LIB): $(CAPI_SOURCES)
 	@mkdir -p $(dir $@)
 	$(say) GO "capi -> $(patsubst $(CURDIR)/%,%,$@) (GOEXPERIMENT=cgocheck2; a minute or two from a cold cache)"
-	$(Q)GOEXPERIMENT=cgocheck2 $(GO) build -buildmode=c-shared \
+	$(Q)GOEXPERIMENT=cgocheck2 sh mk/progress.sh "building the cgocheck2 library" $(GO) build -buildmode=c-shared \
 		-ldflags "-extldflags '-Wl,-soname,libnetsys.so.$(NETSYS_SOMAJOR) -Wl,--version-script=$(CURDIR)/capi/netsys.map'" \
 		-o $@ ./capi
 	$(Q)rm -f $(dir $@)*.h
@@ -112,7 +112,7 @@ test-c: $(addprefix $(CTEST)/,$(C_TESTS)) $(addprefix $(CTEST)/,$(addsuffix .asa
 	@echo "  CHECK   exported symbols (tests/c/check_symbols.sh)"
 	@sh mk/results.sh check test-c check_symbols sh tests/c/check_symbols.sh $(LIBDIR) || true
 	@echo "  CHECK   consumers of an installed, moved prefix: CMake, pkg-config, the C++ README snippet"
-	@sh mk/results.sh check test-c consumers $(MAKE) --no-print-directory test-c-consumer || true
+	@sh mk/results.sh check test-c consumers sh mk/progress.sh "consumer builds" $(MAKE) --no-print-directory test-c-consumer || true
 	@for t in $(C_TESTS); do \
 		echo "  RUN     $$t"; sh mk/results.sh check test-c $$t timeout 120 $(CTEST)/$$t; \
 		echo "  RUN     $$t (asan+ubsan)"; sh mk/results.sh check test-c $$t.asan env $(C_ASAN_ENV) timeout 120 $(CTEST)/$$t.asan; \

@@ -16,7 +16,7 @@ CPP_EX_DIR   := $(BUILD)/cpp-examples
 CPP_BIN      := $(BUILD)/bin
 CPP_CMAKE    := cmake -G Ninja -DCMAKE_PREFIX_PATH=$(CPP_STAGE)
 # ninja prints one short line per step; V=1 shows the compiler commands.
-CPP_BUILD    := cmake --build $(if $(filter 1,$(V)),--verbose)
+CPP_BUILD    := sh mk/progress.sh "compiling C++" cmake --build $(if $(filter 1,$(V)),--verbose)
 
 BUILD_TARGETS += build-cpp
 TEST_TARGETS  += test-cpp

@@ -5,7 +5,10 @@
 // and the totals; it records the totals for the suite summary at the end of
 // `make test` (mk/results.sh). The exit status is go test's.
 //
-//	go run mk/gotest-summary.go -suite test-go -results build/test-results [-dir DIR] -- -race ./...
+//	gotest-summary -suite test-go -results build/test-results [-dir DIR] -- -race ./...
+//
+// The Makefile builds it into build/tools/ first (go run would add its own
+// "exit status" line to every failure).
 package main
 
 import (
@@ -17,18 +20,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
 // event is one line of `go test -json` (cmd/test2json).
 type event struct {
-	Action  string
-	Package string
-	Test    string
-	Output  string
-	Elapsed float64
+	Action     string
+	Package    string
+	ImportPath string // build events name the package being built here
+	Test       string
+	Output     string
+	Elapsed    float64
 }
 
 // counts are the results of one package or of the whole run.
@@ -36,7 +42,10 @@ type counts struct{ passed, failed, skipped int }
 
 // run collects the events of one go test invocation.
 type run struct {
+	mu       sync.Mutex // handle and the progress ticker
 	out      io.Writer
+	printed  time.Time            // when the last line went out
+	running  map[string]time.Time // packages started and not finished
 	perPkg   map[string]*counts
 	total    counts
 	outputs  map[string][]string // "pkg\x00test" -> its output lines, kept until it ends
@@ -46,7 +55,37 @@ type run struct {
 
 func newRun(out io.Writer) *run {
 	return &run{out: out, perPkg: map[string]*counts{}, outputs: map[string][]string{},
-		pkgLines: map[string][]string{}}
+		pkgLines: map[string][]string{}, printed: time.Now(), running: map[string]time.Time{}}
+}
+
+// printf writes a line and remembers when (see progress).
+func (r *run) printf(format string, args ...any) {
+	fmt.Fprintf(r.out, format, args...)
+	r.printed = time.Now()
+}
+
+// progress names the packages still running after 15 s without a line:
+// the race-enabled tests of a package can take a minute on a loaded machine.
+func (r *run) progress(done <-chan struct{}) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		if time.Since(r.printed) >= 15*time.Second && len(r.running) > 0 {
+			names := make([]string, 0, len(r.running))
+			for name, started := range r.running {
+				names = append(names, fmt.Sprintf("%s (%.0fs)", name, time.Since(started).Seconds()))
+			}
+			sort.Strings(names)
+			r.printf("  ...  still running: %s\n", strings.Join(names, ", "))
+		}
+		r.mu.Unlock()
+	}
 }
 
 func (r *run) pkg(name string) *counts {
@@ -61,9 +100,15 @@ func (r *run) pkg(name string) *counts {
 // handle consumes one event: test results are counted, a failing test's
 // output is printed when it fails, a package prints one line when it ends.
 func (r *run) handle(e event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	key := e.Package + "\x00" + e.Test
 	switch e.Action {
-	case "output", "build-output":
+	case "start":
+		r.running[e.Package] = time.Now()
+	case "build-output": // a compile error: show it as it comes
+		r.printf("    %s", e.Output)
+	case "output":
 		if e.Test != "" {
 			r.outputs[key] = append(r.outputs[key], e.Output)
 		} else {
@@ -85,20 +130,21 @@ func (r *run) handle(e event) {
 		case "fail":
 			c.failed++
 			r.total.failed++
-			fmt.Fprintf(r.out, "--- FAIL: %s (%s)\n", e.Test, e.Package)
+			r.printf("--- FAIL: %s (%s)\n", e.Test, e.Package)
 			for _, line := range r.outputs[key] {
-				fmt.Fprint(r.out, "    "+line)
+				r.printf("    %s", line)
 			}
 		}
 		delete(r.outputs, key)
 	case "build-fail":
-		r.failedPk = append(r.failedPk, e.Package)
+		r.failedPk = append(r.failedPk, strings.Fields(e.ImportPath + " ")[0])
 	}
 }
 
 // packageDone prints the package's line; a package that failed without a
 // failing test (build error, panic in init, TestMain) shows its output.
 func (r *run) packageDone(e event) {
+	delete(r.running, e.Package)
 	c := r.pkg(e.Package)
 	status := map[string]string{"pass": "ok  ", "fail": "FAIL", "skip": "ok  "}[e.Action]
 	detail := fmt.Sprintf("%d passed", c.passed)
@@ -111,12 +157,14 @@ func (r *run) packageDone(e event) {
 	if c.passed+c.failed+c.skipped == 0 {
 		detail = "no tests"
 	}
-	fmt.Fprintf(r.out, "  %s %-52s %-28s %6.1fs\n", status, e.Package, detail, e.Elapsed)
+	r.printf("  %s %-52s %-28s %6.1fs\n", status, e.Package, detail, e.Elapsed)
 	if e.Action == "fail" && c.failed == 0 {
-		r.failedPk = append(r.failedPk, e.Package)
+		if !slices.Contains(r.failedPk, e.Package) {
+			r.failedPk = append(r.failedPk, e.Package)
+		}
 		r.total.failed++ // a package that fails on its own counts as one failure
 		for _, line := range r.pkgLines[e.Package] {
-			fmt.Fprint(r.out, "    "+line)
+			r.printf("    %s", line)
 		}
 	}
 	delete(r.pkgLines, e.Package)
@@ -143,18 +191,23 @@ func main() {
 		fatal(err)
 	}
 	r := newRun(os.Stdout)
+	stopProgress := make(chan struct{})
+	go r.progress(stopProgress)
 	scanner := bufio.NewScanner(stdout)
 	scanner.Buffer(make([]byte, 1<<20), 16<<20)
 	for scanner.Scan() {
 		line := scanner.Bytes()
 		var e event
 		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &e) != nil {
-			fmt.Printf("%s\n", line) // not an event: a build error from go itself
+			r.mu.Lock()
+			r.printf("%s\n", line) // not an event: a build error from go itself
+			r.mu.Unlock()
 			continue
 		}
 		r.handle(e)
 	}
 	waitErr := cmd.Wait()
+	close(stopProgress)
 	code := 0
 	if waitErr != nil {
 		code = 1

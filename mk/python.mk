@@ -31,11 +31,14 @@ test-python: libnetsys ## Python binding tests (pytest)
 	$(PY_ENV) timeout 600 $(PYTHON) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/test-python.xml tests/python; \
 	rc=$$?; sh mk/results.sh junit test-python $(RESULTS)/test-python.xml; exit $$rc
 
-# The cache goes to build/, not into the source tree.
-test-python-typing: ## mypy --strict over the Python package
+# The package, its build backend and the wheel test; the cache goes to
+# build/, not into the source tree.
+test-python-typing: ## mypy --strict over the Python package and its build backend
 	$(Q)if $(PYTHON) -c 'import mypy' 2>/dev/null; then \
-		echo "  MYPY    --strict -p netsys"; \
-		cd bindings/python && $(PYTHON) -m mypy --strict --cache-dir $(BUILD)/mypy -p netsys; rc=$$?; cd $(CURDIR); \
+		echo "  MYPY    --strict: -p netsys, _build/backend.py, tests/wheel/check.py"; \
+		cd bindings/python && $(PYTHON) -m mypy --strict --cache-dir $(BUILD)/mypy -p netsys && \
+		$(PYTHON) -m mypy --strict --cache-dir $(BUILD)/mypy _build/backend.py $(CURDIR)/tests/wheel/check.py; \
+		rc=$$?; cd $(CURDIR); \
 		if [ $$rc -eq 0 ]; then sh mk/results.sh record test-python-typing 1 0 0; \
 		else sh mk/results.sh record test-python-typing 0 1 0; fi; exit $$rc; \
 	else \
