@@ -106,7 +106,7 @@ func (s settings) transport() *core.TransportConfig {
 func (s settings) checkOption(opt int, kind optionKind) (optionInfo, status) {
 	info, ok := options[opt]
 	if !ok {
-		return info, fail(errUnsupported, "unknown option %d (this library is version 1.0.0)", opt)
+		return info, fail(errUnsupported, "unknown option %d (this library is version %s)", opt, core.Version)
 	}
 	if s.server != nil && !info.server || s.client != nil && !info.client {
 		what := "servers"

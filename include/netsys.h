@@ -1,4 +1,3 @@
-/* NETSYS_CONTRACT_READY */
 /// @file netsys.h
 /// @brief The public C ABI of netsys (libnetsys.so): TCP messaging servers,
 /// sessions and clients over the netsys wire protocol (docs/protocol.md).
@@ -138,7 +137,7 @@ extern "C" {
 /// libnetsys.so.MAJOR).
 #define NETSYS_VERSION_MAJOR 1
 /// Minor version: incremented when functions, options or event types are added.
-#define NETSYS_VERSION_MINOR 0
+#define NETSYS_VERSION_MINOR 1
 /// Patch version: incremented for fixes that do not change the ABI.
 #define NETSYS_VERSION_PATCH 0
 /// Packs a version as one integer, comparable with <, as netsys_version() returns it.

@@ -8,7 +8,9 @@
 # Outputs: $(BUILD)/bench/bin/ (binaries), $(BUILD)/bench/results.jsonl,
 # results.md, summary.json, benchmarks.png, netsysgo-stream64-pprof.txt.
 # A server that cannot be built leaves bin/NAME.skip with the reason; the
-# runner prints it as a "not measured" row instead of a figure.
+# runner prints it as a "not measured" row instead of a figure. Nothing here
+# installs anything: libzmq's headers (the reference figures) come from
+# `make deps`; without them the libzmq rows say "not measured".
 
 BENCH_DIR   := tests/bench
 BENCH_OUT   := $(BUILD)/bench
@@ -20,21 +22,25 @@ BENCH_CFLAGS := -O2 -Wall -Wextra -Werror
 BENCH_TARGETS += bench-peers
 TEST_TARGETS  += test-bench
 
-.PHONY: bench-build bench-peers test-bench bench-zmq-dev
+.PHONY: bench-build bench-peers test-bench
+
+ZMQ_MISSING := not measured: libzmq3-dev not installed (make deps)
 
 # Every binary is rebuilt each time (a few seconds): the Go build cache
 # makes the Go ones cheap, and stale C servers would be worse.
-bench-build: bench-zmq-dev ## Build the benchmark servers, loadgen and runner
+bench-build: ## Build the benchmark servers, loadgen and runner
 	@mkdir -p $(BENCH_BIN)
-	rm -f $(BENCH_BIN)/*.skip
-	cd $(BENCH_DIR) && $(GO) build -o $(BENCH_BIN)/ ./loadgen ./runner ./servers/netsysgo ./servers/gonet ./servers/gnet
-	$(CC) $(BENCH_CFLAGS) -o $(BENCH_BIN)/rawc $(BENCH_DIR)/servers/rawc/rawc_server.c
+	@rm -f $(BENCH_BIN)/*.skip
+	$(say) GO "tests/bench -> build/bench/bin/ (loadgen, runner, Go servers incl. gnet)"
+	$(Q)cd $(BENCH_DIR) && $(GO) build -o $(BENCH_BIN)/ ./loadgen ./runner ./servers/netsysgo ./servers/gonet ./servers/gnet
+	$(say) CC $(BENCH_DIR)/servers/rawc/rawc_server.c
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $(BENCH_BIN)/rawc $(BENCH_DIR)/servers/rawc/rawc_server.c
 	@if [ -e $(BENCH_LIB)/libnetsys.so ]; then \
-		echo "$(CC) ... -o $(BENCH_BIN)/netsysc"; \
+		echo "  CC      $(BENCH_DIR)/servers/netsysc/netsysc_server.c"; \
 		$(CC) $(BENCH_CFLAGS) -Iinclude -o $(BENCH_BIN)/netsysc $(BENCH_DIR)/servers/netsysc/netsysc_server.c \
 			-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) \
 		|| echo "the C server did not compile against include/netsys.h (see make output)" > $(BENCH_BIN)/netsysc.skip; \
-		echo "$(CXX) ... -o $(BENCH_BIN)/netsyscpp"; \
+		echo "  CXX     $(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp"; \
 		$(CXX) -std=c++17 $(BENCH_CFLAGS) -Iinclude -o $(BENCH_BIN)/netsyscpp $(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp \
 			-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) -lpthread \
 		|| echo "the C++ server did not compile against include/network_system (see make output)" > $(BENCH_BIN)/netsyscpp.skip; \
@@ -43,20 +49,24 @@ bench-build: bench-zmq-dev ## Build the benchmark servers, loadgen and runner
 		for s in netsysc netsyscpp netsyspy; do echo "$(BENCH_LIB)/libnetsys.so was not built" > $(BENCH_BIN)/$$s.skip; done; \
 	fi
 	@if [ -e /usr/include/zmq.h ]; then \
+		echo "  CC      $(BENCH_DIR)/zmq/zmq_bench.c"; \
 		$(CC) $(BENCH_CFLAGS) -o $(BENCH_BIN)/zmq_bench $(BENCH_DIR)/zmq/zmq_bench.c -lzmq \
 		|| echo "zmq_bench did not compile (see make output)" > $(BENCH_BIN)/zmq_bench.skip; \
-	else echo "libzmq3-dev is not installed" > $(BENCH_BIN)/zmq_bench.skip; fi
-
-# libzmq's headers for the reference figures; installed only when absent
-# (the CI script needs the same: apt-get install -y libzmq3-dev).
-bench-zmq-dev:
-	@[ -e /usr/include/zmq.h ] || { apt-get install -y libzmq3-dev || { apt-get update && apt-get install -y libzmq3-dev; }; } || echo "bench: libzmq3-dev unavailable; zmq reference not measured"
+	else echo "  (libzmq reference: $(ZMQ_MISSING))"; echo "$(ZMQ_MISSING)" > $(BENCH_BIN)/zmq_bench.skip; fi
 
 bench-peers: bench-build ## Benchmarks against peers and the raw C limit (BENCH_QUICK=1: fast)
-	$(BENCH_BIN)/runner -bin $(BENCH_BIN) -src $(BENCH_DIR) -out $(BENCH_OUT) -lib $(BENCH_LIB) $(if $(BENCH_QUICK),-quick) \
+	$(say) BENCH "runner: every server and scenario (4-5 minutes; BENCH_QUICK=1: about one)"
+	$(Q)$(BENCH_BIN)/runner -bin $(BENCH_BIN) -src $(BENCH_DIR) -out $(BENCH_OUT) -lib $(BENCH_LIB) $(if $(BENCH_QUICK),-quick) \
 		-command "make bench-peers$(if $(BENCH_QUICK), BENCH_QUICK=1)"
 	@cat $(BENCH_OUT)/results.md
 
-test-bench: bench-build ## Smoke test of the benchmark harness (tiny runs, < 60 s)
-	cd $(BENCH_DIR) && $(GO) vet ./... && $(GO) test -count=1 ./...
-	$(BENCH_BIN)/runner -smoke -bin $(BENCH_BIN) -src $(BENCH_DIR) -out $(BENCH_OUT)/smoke -lib $(BENCH_LIB)
+# The harness's own tests count per test; the runner's smoke run is one more.
+test-bench: bench-build $(GOTEST_TOOL) ## Smoke test of the benchmark harness (tiny runs, < 60 s)
+	$(say) VET "tests/bench: go vet, go mod tidy -diff"
+	$(Q)cd $(BENCH_DIR) && $(GO) vet ./... && \
+		{ $(GO) mod tidy -diff || { echo "tests/bench/go.mod is not tidy: cd tests/bench && go mod tidy" >&2; exit 1; }; }
+	$(Q)$(GOTEST) -suite test-bench -dir $(BENCH_DIR) -- -count=1 ./...
+	$(say) SMOKE "runner -smoke (every server, tiny runs)"
+	$(Q)sh mk/results.sh check test-bench "runner -smoke" \
+		$(BENCH_BIN)/runner -smoke -bin $(BENCH_BIN) -src $(BENCH_DIR) -out $(BENCH_OUT)/smoke -lib $(BENCH_LIB)
+	@if [ -e $(BENCH_BIN)/zmq_bench.skip ]; then sh mk/results.sh add test-bench 0 0 1 "libzmq reference $$(cat $(BENCH_BIN)/zmq_bench.skip)"; fi

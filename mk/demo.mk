@@ -16,10 +16,12 @@ DEMO_TARGETS  += demo-cross
 # go build caches: running it every time costs little and never goes stale.
 build-examples-go: ## Build the Go example echo server and client, and the demo runner
 	@mkdir -p $(GO_EXAMPLES_BIN)
-	$(GO) build -o $(GO_EXAMPLES_BIN)/go_echo_server ./examples/go/echo-server
-	$(GO) build -o $(GO_EXAMPLES_BIN)/go_echo_client ./examples/go/echo-client
-	$(GO) build -o $(GO_EXAMPLES_BIN)/netsys_crossdemo ./examples/go/crossdemo
+	$(say) GO "examples/go -> build/bin/go_echo_server, go_echo_client, netsys_crossdemo"
+	$(Q)$(GO) build -o $(GO_EXAMPLES_BIN)/go_echo_server ./examples/go/echo-server
+	$(Q)$(GO) build -o $(GO_EXAMPLES_BIN)/go_echo_client ./examples/go/echo-client
+	$(Q)$(GO) build -o $(GO_EXAMPLES_BIN)/netsys_crossdemo ./examples/go/crossdemo
 
 # Depends on build so that every language's programs exist, even with -j.
 demo-cross: build ## Every language's echo client against the Go server, and back
-	$(GO_EXAMPLES_BIN)/netsys_crossdemo --root $(CURDIR) --bin $(GO_EXAMPLES_BIN) --lib $(BUILD)/lib/libnetsys.so
+	$(Q)$(GO_EXAMPLES_BIN)/netsys_crossdemo --root $(CURDIR) --bin $(GO_EXAMPLES_BIN) --lib $(BUILD)/lib/libnetsys.so \
+		--results $(RESULTS)/demo-cross.txt

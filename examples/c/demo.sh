@@ -3,6 +3,8 @@
 # usage: demo.sh BIN_DIR
 set -eu
 bin=$1
+. "$(dirname "$0")/../demo-steps.sh"
+demo_begin demo-c
 tmp=$(mktemp -d)
 fifo=$tmp/stdin
 mkfifo "$fifo"
@@ -20,8 +22,9 @@ until grep -q '^listening on ' "$tmp/out"; do
 done
 port=$(sed -n 's/^listening on //p' "$tmp/out")
 echo "demo-c: c_echo_server listening on $port"
-"$bin/c_echo_client" --port "$port" --count 1000 --size 64
-"$bin/c_echo_client" --port "$port" --count 200 --size 65536
+step "1000 messages of 64 B echoed" "$bin/c_echo_client" --port "$port" --count 1000 --size 64
+step "200 messages of 64 KiB echoed" "$bin/c_echo_client" --port "$port" --count 200 --size 65536
 exec 9>&-
-wait "$pid"
+step "the server stopped cleanly at end of input" wait "$pid"
 cat "$tmp/err"
+demo_end

@@ -5,6 +5,8 @@
 # script starts are stopped by their PIDs.
 set -eu
 BIN=$1
+. "$(dirname "$0")/../demo-steps.sh"
+demo_begin demo-cpp
 WORK=$(mktemp -d)
 SERVER_PID=""
 cleanup() {
@@ -41,8 +43,8 @@ stop_server() {
 echo "== C++ echo: cpp_echo_client -> cpp_echo_server"
 start_server "$BIN/cpp_echo_server" --port 0
 echo "cpp_echo_server listening on $PORT"
-timeout 20 "$BIN/cpp_echo_client" --port "$PORT" --count 2000 --size 64
-timeout 20 "$BIN/cpp_echo_client" --port "$PORT" --count 200 --size 65536
+step "2000 messages of 64 B echoed" timeout 20 "$BIN/cpp_echo_client" --port "$PORT" --count 2000 --size 64
+step "200 messages of 64 KiB echoed" timeout 20 "$BIN/cpp_echo_client" --port "$PORT" --count 200 --size 65536
 stop_server
 
 echo "== C++ chat room: alice and bob, rooms and broadcast"
@@ -55,11 +57,9 @@ BOB=$!
 ( sleep 0.5; echo "hello everyone"; echo "/join cpp"; echo "/to cpp only the cpp room sees this";
   echo "/leave lobby"; echo "/rooms" ) |
     timeout 20 "$BIN/cpp_chat_client" --port "$PORT" --name alice --linger 500 >"$WORK/alice.out"
-wait "$BOB"
+step "bob's chat client ended normally" wait "$BOB"
 cat "$WORK/alice.out" "$WORK/bob.out"
-grep -q "\[cpp\] alice: only the cpp room sees this" "$WORK/bob.out" || {
-    echo "demo-cpp: bob did not receive alice's room message" >&2
-    exit 1
-}
+step "bob received alice's message to the cpp room" \
+    grep -q "\[cpp\] alice: only the cpp room sees this" "$WORK/bob.out"
 stop_server
-echo "demo-cpp: ok"
+demo_end

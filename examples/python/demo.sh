@@ -11,6 +11,8 @@
 set -eu
 BIN=${1:?usage: demo.sh BUILD_BIN_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../demo-steps.sh"
+demo_begin demo-python
 PYTHON=${PYTHON:-python3}
 TMP=$(mktemp -d)
 SERVER_PID=
@@ -57,18 +59,22 @@ else
     start_server "$NAME" "$PYTHON" "$HERE/echo_server.py" --port 0
 fi
 echo "== Python echo client -> $NAME on port $PORT"
-timeout 30 "$PYTHON" "$HERE/echo_client.py" --port "$PORT" --count 2000 --size 64
+step "2000 messages of 64 B echoed" timeout 30 "$PYTHON" "$HERE/echo_client.py" --port "$PORT" --count 2000 --size 64
 stop_server
 
 if [ -x "$BIN/cpp_chat_server" ]; then
     start_server "C++ chat server" "$BIN/cpp_chat_server" --port 0
     echo "== Python chat client -> C++ chat server on port $PORT"
-    printf '/join python\n/to python hello, python room\nhello, everyone\n/rooms\n' |
-        timeout 30 "$PYTHON" "$HERE/chat_client.py" --port "$PORT" --name pythonista
+    chat() {
+        printf '/join python\n/to python hello, python room\nhello, everyone\n/rooms\n' |
+            timeout 30 "$PYTHON" "$HERE/chat_client.py" --port "$PORT" --name pythonista
+    }
+    step "the Python chat client talked to the C++ chat server" chat
     stop_server
 else
     echo "== Python chat client: skipped, the C++ chat server is not built ($BIN/cpp_chat_server)"
 fi
 
 echo "== Python asyncio chat room (netsys.aio server and clients, groups)"
-timeout 30 "$PYTHON" "$HERE/chat_room.py"
+step "the asyncio chat room ran" timeout 30 "$PYTHON" "$HERE/chat_room.py"
+demo_end

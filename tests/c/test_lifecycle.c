@@ -10,7 +10,10 @@
 
 static void test_version_and_errors(void) {
     CHECK(netsys_version() == NETSYS_VERSION);
-    CHECK(strcmp(netsys_version_string(), "1.0.0") == 0);
+    char header_version[32];
+    snprintf(header_version, sizeof header_version, "%d.%d.%d", NETSYS_VERSION_MAJOR, NETSYS_VERSION_MINOR,
+             NETSYS_VERSION_PATCH);
+    CHECK(strcmp(netsys_version_string(), header_version) == 0);
     CHECK(strcmp(netsys_strerror(NETSYS_OK), "success") == 0);
     CHECK(strcmp(netsys_strerror(NETSYS_E_INVALID_HANDLE), "invalid handle") == 0);
     CHECK(strcmp(netsys_strerror(-1), "unknown status") == 0);

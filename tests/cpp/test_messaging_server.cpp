@@ -1,7 +1,7 @@
-// The design guide's MessagingServerTest (its four cases, kept as written
-// except that handler state is guarded by a mutex, since handlers run on
-// netsys I/O threads, and waits check their result), plus the rest of
-// messaging_server's API.
+// MessagingServerTest of network_system's implementation guide (its four
+// cases, kept as written except that handler state is guarded by a mutex,
+// since handlers run on netsys I/O threads, and waits check their result),
+// plus the rest of messaging_server's API.
 #include <gtest/gtest.h>
 
 #include "network_system/core/messaging_client.h"

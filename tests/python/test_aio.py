@@ -278,3 +278,30 @@ def test_async_for_and_close_from_another_task(echo_server):
             await client.send(b"closed")
 
     run(main())
+
+
+@pytest.mark.parametrize("kind", ["server", "client"])
+def test_a_cancelled_close_still_releases_the_object(echo_server, kind):
+    # asyncio.run() cancels what is still running when the program ends,
+    # and asyncio.wait_for() may cancel a task a second time while it is in
+    # its cleanup: a close() interrupted that way must still release the
+    # library object instead of leaving it to garbage collection.
+    before = netsys.live_handles()
+
+    async def main():
+        if kind == "server":
+            obj = netsys.aio.Server("asrv", port=0, bind_address="127.0.0.1")
+            await obj.start()
+        else:
+            obj = netsys.aio.Client("acli")
+            await obj.connect("127.0.0.1", echo_server.port)
+        closing = asyncio.ensure_future(obj.close())
+        await asyncio.sleep(0)  # close() is now waiting for the graceful stop
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        return obj
+
+    obj = run(main())
+    assert netsys.live_handles() == before
+    del obj

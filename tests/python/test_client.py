@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+import time
 
 import pytest
 
@@ -226,3 +228,33 @@ def test_send_after_the_server_closed_the_connection(connect):
         assert isinstance(info.value, (netsys.NotConnectedError, netsys.NotRunningError,
                                        netsys.ConnectionClosedError))
         assert isinstance(info.value, (ConnectionError, RuntimeError))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_raised_connect_failure_is_not_also_logged(caplog):
+    # connect() raises the failure; logging it as a warning as well (there
+    # is no on_error handler) would report one failure twice.
+    port = _closed_port()
+    with caplog.at_level(logging.DEBUG, logger="netsys"):
+        with netsys.Client("quiet") as client:
+            for _ in range(3):
+                with pytest.raises(netsys.ConnectError):
+                    client.connect("127.0.0.1", port)
+            time.sleep(0.2)  # the library's error events are dispatched meanwhile
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert noisy == [], [r.getMessage() for r in noisy]
+
+
+def test_connect_failure_message_names_the_address_once():
+    port = _closed_port()
+    with netsys.Client("cli") as client:
+        with pytest.raises(netsys.ConnectError) as info:
+            client.connect("127.0.0.1", port)
+    text = str(info.value)
+    assert text.count(f"127.0.0.1:{port}") == 1, text
+    assert "refused" in text, text

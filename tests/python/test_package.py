@@ -23,14 +23,16 @@ def run_python(code: str, env_extra: dict, timeout: float = 60) -> subprocess.Co
 
 
 def test_versions_match():
-    assert netsys.__version__ == "1.0.0"
-    assert netsys.library_version() == "1.0.0"
+    # The package, the library and the repository's VERSION file agree.
+    version = (ROOT / "VERSION").read_text().strip()
+    assert netsys.__version__ == version
+    assert netsys.library_version() == version
     major, minor, _ = (int(x) for x in netsys.library_version().split("."))
     assert (major, minor) >= (_ffi.REQUIRED_MAJOR, _ffi.REQUIRED_MINOR)
 
 
 def test_library_path_is_the_env_var():
-    assert netsys.library_path() == os.environ["NETSYS_LIBRARY"]
+    assert netsys.library_path() == os.path.abspath(os.environ["NETSYS_LIBRARY"])
 
 
 def test_missing_library_names_what_was_tried():
@@ -223,3 +225,28 @@ def test_fork_before_first_use_is_fine():
     )
     assert result.returncode == 0, result.stderr
     assert "CHILD 0" in result.stdout, result.stdout + result.stderr
+
+
+def test_library_path_is_absolute_when_found_on_the_system_path():
+    # Found by SONAME through LD_LIBRARY_PATH (here a relative directory),
+    # the library's path must still be the absolute file the loader opened.
+    lib_dir = os.path.dirname(os.environ["NETSYS_LIBRARY"])
+    result = run_python(
+        """
+        import os, netsys
+        netsys.Client("x").close()
+        print(netsys.library_path())
+        """,
+        {"NETSYS_LIBRARY": "", "LD_LIBRARY_PATH": os.path.relpath(lib_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    assert os.path.isabs(path), path
+    assert os.path.samefile(path, os.environ["NETSYS_LIBRARY"]), path
+
+
+def test_library_path_from_a_relative_variable_is_absolute():
+    relative = os.path.relpath(os.environ["NETSYS_LIBRARY"])
+    result = run_python("import netsys; print(netsys.library_path())", {"NETSYS_LIBRARY": relative})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == os.path.abspath(relative)

@@ -88,6 +88,7 @@ class Client(_handlers.HandlerHost):
         self._recv_cond = threading.Condition(threading.Lock())
         self._recv_limit = recv_buffer_limit
         self._stopping = False
+        self._connect_raises = False
         self._last_reason = "not connected"
         self._poll_lock = threading.Lock()
         self._recv_waiters = 0
@@ -167,13 +168,20 @@ class Client(_handlers.HandlerHost):
             _ffi.check(lib.netsys_client_event_fd(self._handle, ctypes.byref(fd)), "event_fd")
             self._recv_poller.register(fd.value, select.POLLIN)
             self._dispatcher = _handlers.Dispatcher(self, self._events, fd.value, f"netsys-client-{self._id}")
+        # Every error event of a blocking connect's run until it returns is
+        # the failure it raises (the library stops a run whose first
+        # connect fails); the flag stays up for events dispatched after the
+        # raise, until the next connect.
+        self._connect_raises = True
+        address = _ffi.host_port(host, port)
         status = lib.netsys_client_connect(self._handle, _ffi.c_text(host, "host"), port)
         if status:
-            exc = _ffi.error(status, f"connect to {host}:{port}")
+            exc = _ffi.error(status, f"connect to {address}", subject=address)
             if not self.is_running:
                 # A run that never started sends no "stopped" event.
                 self._mark_stopped(str(exc))
             raise exc
+        self._connect_raises = False
         return self
 
     def stop(self) -> None:
@@ -336,6 +344,9 @@ class Client(_handlers.HandlerHost):
                 self._poll_lock.release()
             if batch:
                 self._batch_done()  # other recv() threads may wait for the lock
+                exit_request = self._take_pending_exit()
+                if exit_request is not None:
+                    raise exit_request  # this thread is the program's: see _handlers
                 return
             # Nothing pending: sleep until the descriptor is readable or the
             # dispatcher hands over messages it had already taken (GIL released).
@@ -438,7 +449,7 @@ class Client(_handlers.HandlerHost):
                     continue
                 try:
                     result = on_message(data)
-                except Exception as exc:  # noqa: BLE001
+                except BaseException as exc:  # noqa: BLE001
                     self._handler_failed("on_message", exc)
                     continue
                 if result is not None:
@@ -450,8 +461,8 @@ class Client(_handlers.HandlerHost):
                 self._last_reason = data or "disconnected"
                 self._call(self._on_disconnect, "on_disconnect", data)
             elif etype == _ffi.EVENT_ERROR:
-                self._connect_failed(status, data)
-                self._library_error(None, status, data, False)
+                raised = self._connect_failed(status, data)
+                self._library_error(None, status, data, False, raised)
             elif etype == _ffi.EVENT_STOPPED:
                 self._mark_stopped(self._last_reason if self._last_reason != "not connected" else "stopped")
             on_message = self._on_message
@@ -473,7 +484,7 @@ class Client(_handlers.HandlerHost):
                 continue
             try:
                 result = on_message(data)
-            except Exception as exc:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001
                 self._handler_failed("on_message", exc)
                 continue
             if result is not None:
@@ -498,9 +509,11 @@ class Client(_handlers.HandlerHost):
         """Hook: a CONNECT event is being dispatched (asyncio resolves its
         pending connect here)."""
 
-    def _connect_failed(self, status: int, text: str) -> None:
+    def _connect_failed(self, status: int, text: str) -> bool:
         """Hook: an ERROR event is being dispatched (asyncio fails its pending
-        connect here)."""
+        connect here). True if the failure is (or is being) raised to the
+        caller of connect: then it is not logged a second time."""
+        return self._connect_raises
 
     def _buffer_message(self, data: bytes) -> None:
         cond = self._recv_cond
@@ -522,7 +535,7 @@ class Client(_handlers.HandlerHost):
             return
         try:
             result = fn(*args)
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001
             self._handler_failed(where, exc)
             return
         if result is not None:

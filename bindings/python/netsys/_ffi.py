@@ -440,14 +440,18 @@ def last_error_message() -> str:
     return buf.value.decode("utf-8", "replace")
 
 
-def error(status: int, context: str = "") -> _exc.NetsysError:
+def error(status: int, context: str = "", subject: str = "") -> _exc.NetsysError:
     """Build the exception for a failed call's status, with the library's
-    detailed message (read on the same thread, right after the call)."""
+    detailed message (read on the same thread, right after the call).
+
+    ``context`` says what was being done ("connect to 127.0.0.1:1"); it is
+    prepended unless the library's message already says it, or already names
+    ``subject`` (e.g. the address), so that nothing is said twice."""
     message = last_error_message()
     name = STATUS_NAMES.get(status, f"netsys status {status}")
     if not message:
         message = native().netsys_strerror(status).decode("utf-8", "replace")
-    if context and not message.startswith(context + ":"):
+    if context and not message.startswith(context + ":") and not (subject and subject in message):
         message = f"{context}: {message}"
     cls = STATUS_CLASSES.get(status, _exc.NetsysError)
     return cls(message, status, name)
@@ -457,6 +461,11 @@ def check(status: int, context: str = "") -> None:
     """Raise the exception for ``status`` unless it is NETSYS_OK."""
     if status:
         raise error(status, context)
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as the library writes it in messages (IPv6 in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def status_error(status: int, message: str) -> _exc.NetsysError:
@@ -559,7 +568,8 @@ def fetch_ids(fn: Callable[..., int], *args: object, context: str = "") -> List[
 
 
 def library_path() -> str:
-    """Where the loaded library came from (env var path, bundled copy or SONAME)."""
+    """The absolute path of the loaded library file (from NETSYS_LIBRARY, the
+    bundled copy, or the one the loader found on the system path)."""
     return native().path
 
 

@@ -6,6 +6,17 @@ logged through ``logging.getLogger("netsys")`` and passed to the object's
 ``on_error`` handler; it never reaches the library, never stops the
 dispatcher and never kills the process. An exception raised by ``on_error``
 itself is logged only.
+
+That holds for every ``BaseException``, not only ``Exception``: a handler
+that raises ``SystemExit`` or ``KeyboardInterrupt`` is reported the same way
+and the rest of its batch is still dispatched. Those two then end the
+program's own thread where there is one: the asyncio loop (``netsys.aio``)
+and a thread waiting in ``Client.recv()`` get the first of them re-raised
+once the batch is fully dispatched. On a dispatcher thread (handlers of the
+threaded ``Server`` and ``Client``) there is no program code to return to,
+and Python would end only that thread, silently stopping delivery: there the
+report is all that happens (to end the program from such a handler, signal
+the main thread, e.g. ``server.stop()`` while it waits in ``server.wait()``).
 """
 
 from __future__ import annotations
@@ -51,6 +62,9 @@ class HandlerHost:
     #: Held by whichever thread polls and dispatches a batch (the dispatcher,
     #: or a client's recv()), so that batches are dispatched in order.
     _poll_lock: Any = contextlib.nullcontext()
+    #: The first KeyboardInterrupt or SystemExit a handler raised during the
+    #: batch being dispatched (see the module docstring: who re-raises it).
+    _pending_exit: Optional[BaseException] = None
 
     def _dispatch_deferred(self) -> bool:
         """True while another thread drains the events (Client.recv())."""
@@ -69,6 +83,8 @@ class HandlerHost:
         """A handler raised: log it, then pass it to on_error (server:
         ``on_error(session, exc)``, client: ``on_error(exc)``)."""
         log.error("%s: %s handler raised %s: %s", self._label, where, type(exc).__name__, exc, exc_info=exc)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and self._pending_exit is None:
+            self._pending_exit = exc
         on_error = self._on_error
         if on_error is None or where == "on_error":
             return
@@ -76,9 +92,15 @@ class HandlerHost:
             result = on_error(*error_args, exc)
             if result is not None:
                 self._deliver_result(result, "on_error", error_args)
-        except Exception as second:  # noqa: BLE001 - the promise is: never propagate
+        except BaseException as second:  # noqa: BLE001 - the promise is: never propagate
             log.error("%s: on_error handler raised %s: %s", self._label, type(second).__name__, second,
                       exc_info=second)
+
+    def _take_pending_exit(self) -> Optional[BaseException]:
+        """Return and forget the KeyboardInterrupt/SystemExit recorded during
+        the batch just dispatched (None if there was none)."""
+        exc, self._pending_exit = self._pending_exit, None
+        return exc
 
     def _deliver_result(self, result: Any, where: str, error_args: Tuple[Any, ...]) -> None:
         """What to do with a handler's return value. The threaded faces run
@@ -92,19 +114,25 @@ class HandlerHost:
                 *error_args,
             )
 
-    def _library_error(self, session_or_none: Any, status: int, text: str, with_session: bool) -> None:
-        """Hand an ERROR event to on_error, or log it when there is none."""
+    def _library_error(self, session_or_none: Any, status: int, text: str, with_session: bool,
+                       raised: bool = False) -> None:
+        """Hand an ERROR event to on_error, or log it when there is none.
+        ``raised``: the same failure was raised to the caller (a failed
+        connect), so without on_error it is logged at DEBUG level only."""
         exc = _ffi.status_error(status, text)
         on_error = self._on_error
         if on_error is None:
-            log.warning("%s: %s", self._label, exc)
+            if raised:
+                log.debug("%s: %s (raised to the caller)", self._label, exc)
+            else:
+                log.warning("%s: %s", self._label, exc)
             return
         args = (session_or_none,) if with_session else ()
         try:
             result = on_error(*args, exc)
             if result is not None:
                 self._deliver_result(result, "on_error", args)
-        except Exception as second:  # noqa: BLE001
+        except BaseException as second:  # noqa: BLE001
             log.error("%s: on_error handler raised %s: %s", self._label, type(second).__name__, second,
                       exc_info=second)
 
@@ -215,6 +243,8 @@ class Dispatcher:
                     except BaseException as exc:  # noqa: BLE001 - a dispatcher must not die
                         log.error("%s: dispatcher error %s: %s", owner._label, type(exc).__name__, exc,
                                   exc_info=exc)
+                    # Already reported; re-raising would only end this thread.
+                    owner._take_pending_exit()
             owner._batch_done()  # after releasing poll_lock: waiters see it free
             del owner
             if not batch:

@@ -351,8 +351,8 @@ class Server(_handlers.HandlerHost):
                 with self._lock:
                     sessions.pop(sid, None)
             elif etype == _ffi.EVENT_ERROR:
-                session = sessions.get(sid) if sid else None
-                self._library_error(session, status, data, True)
+                error_session = sessions.get(sid) if sid else None
+                self._library_error(error_session, status, data, True)
             elif etype == _ffi.EVENT_STOPPED:
                 self._stopped.set()
 
@@ -368,7 +368,7 @@ class Server(_handlers.HandlerHost):
                 session = self._session_for(sid)
             try:
                 result = on_message(session, data)
-            except Exception as exc:  # noqa: BLE001 - the promise: never propagate
+            except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
                 self._handler_failed("on_message", exc, session)
                 continue
             if result is not None:
@@ -379,7 +379,7 @@ class Server(_handlers.HandlerHost):
             return
         try:
             result = fn(session, *args)
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001
             self._handler_failed(where, exc, session)
             return
         if result is not None:

@@ -84,7 +84,9 @@ def _run(user_data: Optional[int], decode: bool, input_ptr: Optional[int], input
     if registration is None:  # cannot happen: registrations are never removed
         return _E_TRANSFORM
     try:
-        data = ctypes.string_at(input_ptr, input_size) if input_size else b""
+        if input_size and input_ptr is None:
+            raise ValueError(f"the library passed no input buffer for {input_size} bytes")
+        data = ctypes.string_at(input_ptr or 0, input_size) if input_size else b""
         key = (number, decode, input_ptr or 0, input_size)
         kept = _pending.pop(key, None) if _pending else None
         if kept is not None and kept[0] == data:
@@ -108,6 +110,8 @@ def _run(user_data: Optional[int], decode: bool, input_ptr: Optional[int], input
             _pending[key] = (data, result)
             return _ffi.E_BUFFER_TOO_SMALL
         if result:
+            if output_ptr is None:
+                raise ValueError(f"the library passed no output buffer for {len(result)} bytes")
             ctypes.memmove(output_ptr, result, len(result))
         return _ffi.OK
     except BaseException as exc:  # noqa: BLE001 - nothing may cross into C

@@ -52,6 +52,10 @@ _SEND_RETRY_MAX = 0.05
 _PENDING_HANDLERS_HIGH = 10000
 
 
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
 class _AsyncDelivery:
     """What the asyncio client and server share: the event-fd reader, and
     running coroutine handlers as tasks."""
@@ -118,6 +122,12 @@ class _AsyncDelivery:
                 self._dispatch(batch)  # type: ignore[attr-defined]
             except Exception as exc:  # noqa: BLE001 - the loop must survive
                 log.error("%s: dispatch error %s: %s", self._label, type(exc).__name__, exc, exc_info=exc)
+            # A handler's KeyboardInterrupt/SystemExit, once the whole batch is
+            # dispatched: asyncio lets them out of run_forever(), as for any
+            # other callback (see _handlers).
+            exit_request = self._take_pending_exit()  # type: ignore[attr-defined]
+            if exit_request is not None:
+                raise exit_request
 
     def _deliver_result(self, result: Any, where: str, error_args: Tuple[Any, ...]) -> None:
         # A coroutine handler runs as a task. The coroutines of one session
@@ -159,8 +169,13 @@ class _AsyncDelivery:
             await awaitable
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - the chain must go on (later handlers)
             self._handler_failed(where, exc, *error_args)  # type: ignore[attr-defined]
+            exit_request = self._take_pending_exit()  # type: ignore[attr-defined]
+            if exit_request is not None and self._loop is not None:
+                # Out of the loop, as from a plain handler, but from a callback
+                # of its own: this chain's later handlers still run.
+                self._loop.call_soon(_reraise, exit_request)
 
     async def _drain_tasks(self, timeout: float = 5.0) -> None:
         if self._tasks:
@@ -206,7 +221,8 @@ class Client(_AsyncDelivery, _client.Client):
         status = lib.netsys_client_connect_async(self._handle, _ffi.c_text(host, "host"), port)
         if status:
             self._connecting = None
-            exc = _ffi.error(status, f"connect to {host}:{port}")
+            address = _ffi.host_port(host, port)
+            exc = _ffi.error(status, f"connect to {address}", subject=address)
             if not self.is_running:  # e.g. an invalid argument; not "already running"
                 self._stopped.set()
             raise exc
@@ -226,10 +242,12 @@ class Client(_AsyncDelivery, _client.Client):
         if fut is not None and not fut.done():
             fut.set_result(None)
 
-    def _connect_failed(self, status: int, text: str) -> None:
+    def _connect_failed(self, status: int, text: str) -> bool:
         fut = self._connecting
         if fut is not None and not fut.done():
             fut.set_exception(_ffi.status_error(status, text))
+            return True  # connect() raises it
+        return False
 
     async def send(self, data: Any, timeout: Optional[float] = None) -> None:  # type: ignore[override]
         """Queue a message; while the connection is backpressured, wait
@@ -344,18 +362,30 @@ class Client(_AsyncDelivery, _client.Client):
         self._wake()
 
     async def close(self) -> None:  # type: ignore[override]
-        """Stop and release the client. Idempotent."""
+        """Stop and release the client. Idempotent. Cancelled while it waits
+        for the graceful stop (asyncio.run() ending, wait_for()), it still
+        releases the client, synchronously, before the cancellation goes on."""
         if self._closed:
             return
         try:
-            await self.stop()
-        except NetsysError:
-            pass
-        await self._drain_tasks()
+            try:
+                await self.stop()
+            except NetsysError:
+                pass
+            await self._drain_tasks()
+        except BaseException:
+            self._release_now()
+            raise
         self._unwatch()
         self._closed = True
         self._mark_stopped("client closed")
         await self._blocking(_ffi.native().netsys_client_destroy, self._handle)
+
+    def _release_now(self) -> None:
+        # The reader must go before destroy closes the event descriptor.
+        self._unwatch()
+        self._mark_stopped("client closed")
+        self._close_at_exit()
 
     def _close_at_exit(self) -> None:
         if not self._closed:
@@ -412,13 +442,20 @@ class Server(_AsyncDelivery, _server.Server):
         await self._drain_tasks()
 
     async def close(self) -> None:  # type: ignore[override]
-        """Stop and release the server. Idempotent."""
+        """Stop and release the server. Idempotent. Cancelled while it waits
+        for the graceful stop (asyncio.run() ending, wait_for()), it still
+        releases the server, synchronously, before the cancellation goes on."""
         if self._closed:
             return
         try:
-            await self.stop()
-        except NetsysError:
-            pass
+            try:
+                await self.stop()
+            except NetsysError:
+                pass
+        except BaseException:
+            self._unwatch()  # before destroy closes the event descriptor
+            self._destroy()
+            raise
         self._unwatch()
         with self._lock:
             if self._closed:

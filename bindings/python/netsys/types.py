@@ -10,7 +10,8 @@ from typing import Optional
 
 
 class SessionState(enum.IntEnum):
-    """Life cycle of a server-side session (the seeds' ``session_state``).
+    """Life cycle of a server-side session (``session_state`` of network_system,
+    kcenon/network_system).
     The values are the C ABI's ``NETSYS_SESSION_*`` constants."""
 
     CONNECTING = 0

@@ -16,6 +16,8 @@ type demo struct {
 	langs       []language
 	rows        []row
 	notes       []note // printed under the table
+	// The verdicts of the last run, for the summary of `make demo`.
+	passed, failed, skipped int
 }
 
 // note is output worth showing after the table: why something failed.
@@ -67,6 +69,7 @@ func (d *demo) run(w io.Writer) bool {
 			nSkipped++
 		}
 	}
+	d.passed, d.failed, d.skipped = nPassed, nFailed, nSkipped
 	for _, n := range d.notes {
 		fmt.Fprintf(w, "\n%s:\n%s", n.Title, indent(n.Text))
 	}

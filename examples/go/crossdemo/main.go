@@ -3,13 +3,14 @@
 // against it, then starts every language's echo server and runs the Go
 // client against each, and prints a table of what happened and how fast.
 //
-//	crossdemo --root . [--bin build/bin] [--lib build/lib/libnetsys.so] [--count 1000] [--size 64]
+//	crossdemo --root . [--bin build/bin] [--lib build/lib/libnetsys.so] [--count 1000] [--size 64] [--results FILE]
 //
 // The programs follow the shared command-line contract of examples/README.md.
 // A language is skipped only while its mk/ fragment does not exist; once the
 // fragment is there, a missing program is reported as "not built" and fails
 // the demo, so a half-landed language is loud. The exit status is 0 when
-// every run that was not skipped passed, 1 otherwise.
+// every run that was not skipped passed, 1 otherwise. --results writes the
+// counts of runs ("PASSED FAILED SKIPPED", the format of mk/results.sh).
 //
 // Every child runs in its own process group, bounded by a timeout, and is
 // killed with its group if the demo is interrupted or gives up on it.
@@ -34,6 +35,7 @@ func main() {
 	lib := flag.String("lib", "", "libnetsys.so for the Python programs (default ROOT/build/lib/libnetsys.so)")
 	count := flag.Int("count", 1000, "messages each client sends")
 	size := flag.Int("size", 64, "message size in bytes")
+	results := flag.String("results", "", "write the counts of runs to this file")
 	flag.Parse()
 	if *count < 1 || *size < 1 {
 		fmt.Fprintln(os.Stderr, "crossdemo: --count and --size must be at least 1")
@@ -83,8 +85,23 @@ func main() {
 		os.Exit(130)
 	}
 	children.killAll() // nothing should be left; make sure of it
+	if *results != "" {
+		writeResults(*results, d)
+	}
 	if !ok {
 		os.Exit(1)
+	}
+}
+
+// writeResults records the verdicts in the format of mk/results.sh.
+func writeResults(path string, d *demo) {
+	line := fmt.Sprintf("%d %d %d\n", d.passed, d.failed, d.skipped)
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = os.WriteFile(path, []byte(line), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crossdemo:", err)
 	}
 }
 

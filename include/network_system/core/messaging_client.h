@@ -2,8 +2,8 @@
 
 /// @file messaging_client.h
 /// @brief `network_system::core::messaging_client`: a netsys client with the
-/// API the design guide's tests and benchmark use and the original
-/// network_system's legacy calls.
+/// API that the tests and benchmark of network_system (kcenon/network_system)
+/// use, and the original's legacy calls.
 ///
 /// Behaviour worth knowing when porting code:
 /// - start_client() does not block, as in the original: it starts
@@ -220,7 +220,8 @@ public:
     /// The current configuration.
     client_config get_config() const { return core_->config(); }
 
-    // Handlers of the design guide (may be set any time, also from a handler)
+    // Handlers of network_system's implementation guide (may be set any time,
+    // also from a handler)
 
     /// Sets the connect handler.
     void set_connect_handler(connect_handler handler) { core_->on_connect.set(std::move(handler)); }

@@ -2,7 +2,8 @@
 
 /// @file messaging_server.h
 /// @brief `network_system::core::messaging_server`: a netsys server with the
-/// design guide's API and the original network_system's legacy calls.
+/// API of network_system (kcenon/network_system), as its implementation guide
+/// describes it, and the original's legacy calls.
 ///
 /// The server is a libnetsys.so server handle (netsys_server_*); this class
 /// translates configuration, handlers and sessions. Behaviour worth knowing
@@ -10,7 +11,7 @@
 /// - start_server() returns false on failure (bind error, bad address,
 ///   already running) and reports why through the error handlers and
 ///   last_error(). The original's `void start_server(port)` threw
-///   std::system_error on a bind failure; the design guide's bool return
+///   std::system_error on a bind failure; the implementation guide's bool return
 ///   replaced that, and both call styles compile against this signature.
 ///   Starting a running server leaves it running (the original's no-op) and
 ///   returns false with netsys::errc::already_running.
@@ -48,7 +49,8 @@
 
 namespace network_system::core {
 
-/// Server configuration (design guide fields first, netsys extensions after).
+/// Server configuration (the implementation guide's fields first, netsys
+/// extensions after).
 /// A zero numeric value means the netsys default.
 struct server_config {
     unsigned short port = 8080;                ///< TCP port; 0 picks an ephemeral one
@@ -84,8 +86,8 @@ struct server_config {
     std::string transforms;
 };
 
-/// A TCP messaging server (design guide API plus the original's legacy
-/// calls). Hold it in a std::shared_ptr. Thread-safe.
+/// A TCP messaging server (the implementation guide's API plus the original's
+/// legacy calls). Hold it in a std::shared_ptr. Thread-safe.
 class messaging_server : public std::enable_shared_from_this<messaging_server> {
 public:
     /// Session pointer type handed to handlers.
@@ -909,7 +911,7 @@ private:
 }  // namespace network_system::core
 
 namespace network_system {
-/// The design guide's tests name the configuration without `core::`
+/// The implementation guide's tests name the configuration without `core::`
 /// (`server_config config;` inside namespace network_system::test).
 using core::server_config;
 }  // namespace network_system

@@ -163,7 +163,7 @@ public:
 
     // Configuration management
 
-    /// Bridge settings (the design guide's fields).
+    /// Bridge settings (the fields of network_system's implementation guide).
     struct bridge_config {
         bool enable_performance_monitoring = true;  ///< attach utils::performance_monitor::instance() to created objects
         bool enable_message_logging = false;        ///< log connection events and errors to std::clog

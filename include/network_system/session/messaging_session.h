@@ -2,8 +2,8 @@
 
 /// @file messaging_session.h
 /// @brief The server side of one client connection: the abstract
-/// `messaging_session` of the design guide and its netsys implementation
-/// `tcp_session`.
+/// `messaging_session` of network_system (kcenon/network_system) and its
+/// netsys implementation `tcp_session`.
 ///
 /// A session object names the pair (server handle, session id) of the C
 /// ABI; every query and operation is one netsys_session_* call. Servers hand
@@ -637,7 +637,7 @@ private:
 };
 
 /// Creates a session bound to no connection, with the given ids (the
-/// design guide's factory). Useful as a placeholder and in tests: its sends
+/// factory of network_system's implementation guide). Useful as a placeholder and in tests: its sends
 /// and other operations fail with netsys::errc::invalid_handle through its
 /// error handlers, and its state is `disconnected`.
 inline std::shared_ptr<messaging_session> create_tcp_session(const std::string& session_id,

@@ -1,5 +1,5 @@
-// The design guide's benchmark (tests/performance/benchmark_network_performance.cpp
-// there), over netsys. Kept as written except:
+// The benchmark of network_system (kcenon/network_system)'s implementation
+// guide (tests/performance/benchmark_network_performance.cpp there), over netsys. Kept as written except:
 // - the server listens on 127.0.0.1 only and is created once;
 // - "wait for connection" waits for the connect handler (bounded) instead of
 //   sleeping 10/100 ms, so a slow connect cannot be timed as echo latency;

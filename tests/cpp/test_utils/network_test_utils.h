@@ -1,7 +1,8 @@
 #pragma once
 
 /// @file network_test_utils.h
-/// @brief The helpers the design guide's tests include
+/// @brief The test utilities that the tests of network_system's implementation
+/// guide include
 /// ("test_utils/network_test_utils.h"): a free loopback port and a bounded
 /// wait for a condition. Test code only.
 
