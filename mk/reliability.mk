@@ -7,7 +7,8 @@
 #   make test-reliability   the fast part (part of `make test`, ~1.5 min)
 #   make fuzz-reliability   the new fuzz targets, briefly (part of `make test`)
 #   make soak               the long part: full counts and the churn soak
-#                           (SOAK_SECONDS, default 180; ~10 minutes in all)
+#                           (SOAK_SECONDS, default 180; ~9 minutes in all,
+#                           with the C++ suite under ASan+UBSan)
 #   make fuzz-long          every fuzz target for FUZZ_LONG executions each
 #
 # NETSYS_DELIVERY=acked checks the server restarts in acknowledged-delivery
@@ -53,7 +54,7 @@ fuzz-reliability: ## The suite's fuzz targets, briefly (count-based)
 	sh $(REL_DIR)/fuzz.sh $(GO) $(REL_FUZZTIME) $(REL_OUT)/fuzz-wire.txt $(REL_WIRE_FUZZ)
 	sh $(REL_DIR)/fuzz.sh $(GO) $(REL_CONN_FUZZTIME) $(REL_OUT)/fuzz-conn.txt $(REL_CONN_FUZZ)
 
-soak: reliability-build ## Reliability suite, long part: full counts and the churn soak (SOAK_SECONDS)
+soak: reliability-build test-cpp-asan ## Reliability suite, long part: full counts, the churn soak (SOAK_SECONDS), the C++ suite under ASan
 	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=soak SOAK_SECONDS=$(SOAK_SECONDS) timeout 7200 $(GO) test -count=1 -timeout 7000s -v ./$(REL_DIR)/ || rc=$$?; \
 		cat $(REL_OUT)/results-soak.md 2>/dev/null; exit $$rc
 

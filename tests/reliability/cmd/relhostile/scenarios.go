@@ -160,58 +160,53 @@ func preHello(o *options) *Result {
 	return col.result()
 }
 
-// handshakeFlood: -n connections send a valid HELLO at the same instant;
-// every one must be answered (WELCOME, or REJECT 2001 past the limit).
+// handshakeFlood: -n connections open and send a valid HELLO at the same
+// instant; every one must be answered (WELCOME, or REJECT 2001 past a
+// limit) within -wait.
 func handshakeFlood(o *options) *Result {
 	col := newCollector()
 	p := newPicker(o.from)
-	conns := make([]*net.TCPConn, o.n)
-	parallel(o.n, func(i int) {
-		c, err := wireraw.Dial(o.addr, p.pick(), dialTimeout)
-		if err != nil {
-			col.dialError()
-			col.note("%v", err)
-			return
-		}
-		col.opened()
-		conns[i] = c
-	})
-	start := time.Now()
-	var welcomed atomic.Int64
-	var slowest atomic.Int64
 	frame := hello().Frame()
-	parallel(o.n, func(i int) {
-		c := conns[i]
-		if c == nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(dialTimeout + o.wait))
-		if _, err := c.Write(frame); err != nil {
-			col.add(wireraw.Outcome{Kind: "ERROR", Reason: err.Error()})
-			return
-		}
-		f, err := wireraw.ReadFrame(c, wireraw.ControlLimit)
-		el := time.Since(start)
-		for {
-			old := slowest.Load()
-			if int64(el) <= old || slowest.CompareAndSwap(old, int64(el)) {
-				break
+	var slowest atomic.Int64
+	start := make(chan struct{})
+	var ready sync.WaitGroup
+	ready.Add(o.n)
+	var t0 time.Time
+	var wg sync.WaitGroup
+	for range o.n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := p.pick()
+			ready.Done()
+			<-start
+			c, err := wireraw.Dial(o.addr, from, dialTimeout)
+			if err != nil {
+				col.dialError()
+				col.note("%v", err)
+				return
 			}
-		}
-		switch {
-		case err != nil && wireraw.IsTimeout(err):
-			col.add(wireraw.Outcome{Kind: "OPEN", After: el})
-		case err != nil:
-			col.add(wireraw.Outcome{Kind: "EOF", After: el, Reason: err.Error()})
-		case f.Type == wireraw.Welcome:
-			welcomed.Add(1)
-			col.add(wireraw.Outcome{Kind: "WELCOME", After: el})
-		default:
-			col.add(wireraw.Outcome{Kind: wireraw.TypeName(f.Type), Code: f.Code(), Reason: f.Reason(), After: el})
-		}
-	})
-	col.note("all %d answered within %v (welcomed %d)", o.n, time.Duration(slowest.Load()).Round(time.Millisecond), welcomed.Load())
+			defer c.Close()
+			col.opened()
+			c.SetDeadline(time.Now().Add(dialTimeout + o.wait))
+			c.Write(frame) // a refused connection may be gone already: its REJECT is still readable
+			out := firstAnswer(c, time.Now().Add(dialTimeout+o.wait))
+			el := time.Since(t0)
+			out.After = el
+			for {
+				old := slowest.Load()
+				if int64(el) <= old || slowest.CompareAndSwap(old, int64(el)) {
+					break
+				}
+			}
+			col.add(out)
+		}()
+	}
+	ready.Wait()
+	t0 = time.Now()
+	close(start)
+	wg.Wait()
+	col.note("all %d answered within %v of the start", o.n, time.Duration(slowest.Load()).Round(time.Millisecond))
 	return col.result()
 }
 
