@@ -126,7 +126,7 @@ type attackSpec struct {
 
 // Every measurement of a scenario: the well-behaved clients' latency
 // bound is generous because the attacker, the server and the clients
-// share two CPUs; the issue it guards against is stalls of seconds.
+// share two CPUs; what it guards against is stalls of seconds.
 const echoP99Bound = time.Second
 
 // runAttack runs spec: server, well-behaved clients, attack, verdict.
