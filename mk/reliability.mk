@@ -50,9 +50,10 @@ test-reliability: reliability-build ## Reliability suite, fast part (hostile pee
 	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=fast timeout 900 $(GO) test -count=1 -timeout 850s ./$(REL_DIR)/ || rc=$$?; \
 		cat $(REL_OUT)/results-fast.md 2>/dev/null; exit $$rc
 
+# Both groups run even when the first fails, so every target reports.
 fuzz-reliability: ## The suite's fuzz targets, briefly (count-based)
-	sh $(REL_DIR)/fuzz.sh $(GO) $(REL_FUZZTIME) $(REL_OUT)/fuzz-wire.txt $(REL_WIRE_FUZZ)
-	sh $(REL_DIR)/fuzz.sh $(GO) $(REL_CONN_FUZZTIME) $(REL_OUT)/fuzz-conn.txt $(REL_CONN_FUZZ)
+	@rc=0; sh $(REL_DIR)/fuzz.sh $(GO) $(REL_FUZZTIME) $(REL_OUT)/fuzz-wire.txt $(REL_WIRE_FUZZ) || rc=1; \
+		sh $(REL_DIR)/fuzz.sh $(GO) $(REL_CONN_FUZZTIME) $(REL_OUT)/fuzz-conn.txt $(REL_CONN_FUZZ) || rc=1; exit $$rc
 
 soak: reliability-build test-cpp-asan ## Reliability suite, long part: full counts, the churn soak (SOAK_SECONDS), the C++ suite under ASan
 	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=soak SOAK_SECONDS=$(SOAK_SECONDS) timeout 7200 $(GO) test -count=1 -timeout 7000s -v ./$(REL_DIR)/ || rc=$$?; \
