@@ -193,10 +193,11 @@ func newRestartClient(t *testing.T, id string, port int, acked bool) *restartCli
 	return rc
 }
 
-// send runs until stop: one message every 2 ms.
+// send runs until stop: one message every 500 µs (2,000 a second), so
+// that a crash finds messages in flight.
 func (rc *restartClient) send(stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	t := time.NewTicker(2 * time.Millisecond)
+	t := time.NewTicker(500 * time.Microsecond)
 	defer t.Stop()
 	for seq := int64(0); seq < 1_000_000; seq++ {
 		select {
