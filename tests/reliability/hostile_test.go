@@ -217,7 +217,7 @@ func runAttack(t *testing.T, spec attackSpec) {
 		figures += fmt.Sprintf("; cases %d/%d as documented", ok, len(r.Cases))
 	}
 	v.note("command: %s", command)
-	record(t, "hostile peers", spec.name, fmt.Sprintf("heap +%s; %s", mib(spec.heapBound), spec.bound), figures, v)
+	record(t, "hostile peers", spec.name, fmt.Sprintf("heap growth <= %s; %s", mib(spec.heapBound), spec.bound), figures, v)
 }
 
 // spread is the attackers' source addresses: many, so per-address
