@@ -350,6 +350,11 @@ func serverRestarts(t *testing.T, how string) {
 	figures := fmt.Sprintf("accepted %d, delivered %d, refused by Send %d, reported undelivered %d, lost %d, silently lost %d, duplicates %d, out of order %d, delivered though refused %d",
 		a.accepted, a.delivered, a.failed, a.reported, a.lost, a.silent(), a.duplicates, a.outOfOrder, a.unexpected)
 	v := &verdict{}
+	for _, rc := range clients {
+		if len(rc.errs) > 0 {
+			v.note("%s first reports: %s", rc.id, strings.Join(rc.errs, "; "))
+		}
+	}
 	v.check(a.accepted > 0, "nothing was sent")
 	v.check(a.outOfOrder == 0, "%d messages delivered out of order", a.outOfOrder)
 	v.check(a.unexpected == 0, "%d messages delivered although Send refused them", a.unexpected)

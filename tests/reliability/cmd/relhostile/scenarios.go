@@ -256,10 +256,10 @@ func slowloris(o *options) *Result {
 	return col.result()
 }
 
-// floodUnread writes frames from next() as fast as the socket takes them,
+// floodUnread writes chunk over and over as fast as the socket takes it,
 // never reading, until -bytes are out, a write stalls for the stall time
 // (the server stopped reading us) or fails (the server closed).
-func floodUnread(c *net.TCPConn, total int64, chunk []byte, stall time.Duration, col *collector) (written int64, why string) {
+func floodUnread(c *net.TCPConn, total int64, chunk []byte, stall time.Duration) (written int64, why string) {
 	for written < total {
 		c.SetWriteDeadline(time.Now().Add(stall))
 		n, err := c.Write(chunk)
@@ -295,7 +295,7 @@ func unreadAttack(o *options, chunk []byte) *Result {
 			return
 		}
 		start := time.Now()
-		n, why := floodUnread(c, o.bytes, chunk, 2*time.Second, col)
+		n, why := floodUnread(c, o.bytes, chunk, 2*time.Second)
 		col.sent(int(n))
 		col.note("%d MiB written in %v: %s", n>>20, time.Since(start).Round(time.Millisecond), why)
 		sleepOrStop(time.Until(until), nil)

@@ -99,16 +99,15 @@ type echoClient struct {
 	id  string
 	cli *core.Client
 
-	mu        sync.Mutex
-	accepted  []int64 // in send order
-	next      int     // index in accepted of the next expected echo
-	echoed    int64
-	outOfOrd  int64
-	lat       []time.Duration
-	sendErrs  int64
-	disconn   atomic.Int64
-	errors    []string
-	lastEchoT time.Time
+	mu       sync.Mutex
+	accepted []int64 // in send order
+	next     int     // index in accepted of the next expected echo
+	echoed   int64
+	outOfOrd int64
+	lat      []time.Duration
+	sendErrs int64
+	disconn  atomic.Int64
+	errors   []string
 }
 
 // Echoers runs the well-behaved clients until Stop.
@@ -171,7 +170,6 @@ func (c *echoClient) onEcho(msg []byte) {
 		c.outOfOrd++
 		return
 	}
-	c.lastEchoT = now
 	// Echoes come back in send order; anything else is a reordering (or
 	// a duplicate, which is worse).
 	if c.next < len(c.accepted) && c.accepted[c.next] == seq {
