@@ -5,7 +5,8 @@
 # connection state.
 #
 #   make test-reliability   the fast part (part of `make test`, ~1.5 min)
-#   make fuzz-reliability   the new fuzz targets, briefly (part of `make test`)
+#   make fuzz               every fuzz target briefly (part of `make test`;
+#                           the list is ALL_FUZZ below)
 #   make soak               the long part: full counts and the churn soak
 #                           (SOAK_SECONDS, default 180; ~9 minutes in all,
 #                           with the C++ suite under ASan+UBSan)
@@ -20,40 +21,35 @@
 REL_DIR       := tests/reliability
 REL_OUT       := $(BUILD)/reliability
 REL_BIN       := $(REL_OUT)/bin
-REL_FUZZTIME  ?= 20000x
-REL_CONN_FUZZTIME ?= 20000x
 FUZZ_LONG     ?= 1000000x
 SOAK_SECONDS  ?= 180
 NETSYS_DELIVERY ?= plain
 REL_ENV        = NETSYS_RELIABILITY_BIN=$(REL_BIN) NETSYS_RELIABILITY_OUT=$(REL_OUT) NETSYS_DELIVERY=$(NETSYS_DELIVERY) GO=$(GO)
 
-# Fuzz targets added with the suite (package:target); the older ones run
-# in the top-level `fuzz` target.
-REL_WIRE_FUZZ := ./core/internal/wire:FuzzCodeReason ./core/internal/wire:FuzzDecoderMemory
-REL_CONN_FUZZ := ./core:FuzzServerConnBeforeHello ./core:FuzzServerConnAfterHello \
+# Every fuzz target (package:target): every parser and every connection
+# state. `make fuzz` (in make test) runs each FUZZTIME times, fuzz-long
+# FUZZ_LONG times.
+ALL_FUZZ := ./core/internal/wire:FuzzDecoder ./core/internal/wire:FuzzHandshake \
+	./core/internal/wire:FuzzCodeReason ./core/internal/wire:FuzzDecoderMemory ./core:FuzzDecompress \
+	./core:FuzzServerConnBeforeHello ./core:FuzzServerConnAfterHello \
 	./core:FuzzServerConnAfterWelcome ./core:FuzzServerConnAfterClose \
 	./core:FuzzClientConnBeforeWelcome ./core:FuzzClientConnAfterWelcome
-ALL_FUZZ      := ./core/internal/wire:FuzzDecoder ./core/internal/wire:FuzzHandshake ./core:FuzzDecompress \
-	$(REL_WIRE_FUZZ) $(REL_CONN_FUZZ)
 
-TEST_TARGETS += test-reliability fuzz-reliability
+TEST_TARGETS += test-reliability
 
-.PHONY: reliability-build test-reliability fuzz-reliability soak fuzz-long
+.PHONY: reliability-build test-reliability soak fuzz-long
 
 reliability-build: ## Build the reliability suite's programs
 	@mkdir -p $(REL_BIN)
-	$(GO) build -o $(REL_BIN)/ ./$(REL_DIR)/cmd/...
+	$(say) GO "$(REL_BIN)/ (relserver, relhostile, relclient, relfwd)"
+	$(Q)$(GO) build -o $(REL_BIN)/ ./$(REL_DIR)/cmd/...
 
 # The results table is printed whatever the outcome; the target fails if
 # any check failed.
-test-reliability: reliability-build ## Reliability suite, fast part (hostile peers, faults, load)
-	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=fast timeout 900 $(GO) test -count=1 -timeout 850s ./$(REL_DIR)/ || rc=$$?; \
+test-reliability: reliability-build $(GOTEST_TOOL) ## Reliability suite, fast part (hostile peers, faults, load)
+	$(say) TEST "tests/reliability, fast profile (about 1.5 minutes)"
+	$(Q)rc=0; $(REL_ENV) NETSYS_RELIABILITY=fast timeout 900 $(GOTEST) -suite test-reliability -- -count=1 -timeout 850s ./$(REL_DIR)/ || rc=$$?; \
 		cat $(REL_OUT)/results-fast.md 2>/dev/null; exit $$rc
-
-# Both groups run even when the first fails, so every target reports.
-fuzz-reliability: ## The suite's fuzz targets, briefly (count-based)
-	@rc=0; sh $(REL_DIR)/fuzz.sh $(GO) $(REL_FUZZTIME) $(REL_OUT)/fuzz-wire.txt $(REL_WIRE_FUZZ) || rc=1; \
-		sh $(REL_DIR)/fuzz.sh $(GO) $(REL_CONN_FUZZTIME) $(REL_OUT)/fuzz-conn.txt $(REL_CONN_FUZZ) || rc=1; exit $$rc
 
 soak: reliability-build test-cpp-asan ## Reliability suite, long part: full counts, the churn soak (SOAK_SECONDS), the C++ suite under ASan
 	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=soak SOAK_SECONDS=$(SOAK_SECONDS) timeout 7200 $(GO) test -count=1 -timeout 7000s -v ./$(REL_DIR)/ || rc=$$?; \
