@@ -9,6 +9,8 @@
 #                                    committed tree; BENCH_DOC_FORCE=1: any run)
 #   make deps-bench                  matplotlib, for the chart (not in make deps)
 #
+# bench-build builds everything it measures, the library and the staged
+# headers included, so `make bench-peers` works on a fresh clone.
 # Outputs: $(BUILD)/bench/bin/ (binaries), $(BUILD)/bench/results.jsonl,
 # results.md, summary.json, benchmarks.png, netsysgo-stream64-pprof.txt.
 # A peer that cannot be built leaves bin/NAME.skip with the reason; the
@@ -45,27 +47,24 @@ DEPS_PIP_BENCH := matplotlib=matplotlib
 BENCH_RUN = $(BENCH_BIN)/runner -bin $(BENCH_BIN) -src $(CURDIR)/$(BENCH_DIR) -lib $(BENCH_LIB) -python $(PYTHON)
 
 # Every binary is rebuilt each time (a few seconds): the Go build cache
-# makes the Go ones cheap, and stale C servers would be worse.
-bench-build: ## Build the benchmark servers, loadgen and runner
+# makes the Go ones cheap, and stale C servers would be worse. libnetsys
+# (C, C++ and Python servers) and stage (the installed C++ headers) are
+# prerequisites, not assumptions: a library that fails to build fails here.
+bench-build: libnetsys stage ## Build the benchmark servers, loadgen and runner (and the library they use)
 	@mkdir -p $(BENCH_BIN)
 	@rm -f $(BENCH_BIN)/*.skip
 	$(say) GO "tests/bench -> build/bench/bin/ (loadgen, runner, Go servers incl. gnet)"
 	$(Q)cd $(BENCH_DIR) && $(GO) build -o $(BENCH_BIN)/ ./loadgen ./runner ./servers/netsysgo ./servers/gonet ./servers/gnet
 	$(say) CC $(BENCH_DIR)/servers/rawc/rawc_server.c
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $(BENCH_BIN)/rawc $(BENCH_DIR)/servers/rawc/rawc_server.c
-	@if [ -e $(BENCH_LIB)/libnetsys.so ]; then \
-		echo "  CC      $(BENCH_DIR)/servers/netsysc/netsysc_server.c"; \
-		$(CC) $(BENCH_CFLAGS) -Iinclude -o $(BENCH_BIN)/netsysc $(BENCH_DIR)/servers/netsysc/netsysc_server.c \
-			-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) \
-		|| echo "the C server did not compile against include/netsys.h (see make output)" > $(BENCH_BIN)/netsysc.skip; \
-		echo "  CXX     $(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp"; \
-		$(CXX) -std=c++17 $(BENCH_CFLAGS) -Iinclude -o $(BENCH_BIN)/netsyscpp $(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp \
-			-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) -lpthread \
-		|| echo "the C++ server did not compile against include/network_system (see make output)" > $(BENCH_BIN)/netsyscpp.skip; \
-	else \
-		rm -f $(BENCH_BIN)/netsysc $(BENCH_BIN)/netsyscpp; \
-		for s in netsysc netsyscpp netsyspy; do echo "$(BENCH_LIB)/libnetsys.so was not built" > $(BENCH_BIN)/$$s.skip; done; \
-	fi
+	$(say) CC $(BENCH_DIR)/servers/netsysc/netsysc_server.c
+	$(Q)$(CC) $(BENCH_CFLAGS) -Iinclude -o $(BENCH_BIN)/netsysc $(BENCH_DIR)/servers/netsysc/netsysc_server.c \
+		-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) \
+		|| { rm -f $(BENCH_BIN)/netsysc; echo "the C server did not compile against include/netsys.h (see make output)" > $(BENCH_BIN)/netsysc.skip; }
+	$(say) CXX "$(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp (against build/stage)"
+	$(Q)$(CXX) -std=c++17 $(BENCH_CFLAGS) -I$(STAGE)/include -o $(BENCH_BIN)/netsyscpp $(BENCH_DIR)/servers/netsyscpp/netsyscpp_server.cpp \
+		-L$(BENCH_LIB) -lnetsys -Wl,-rpath,$(BENCH_LIB) -lpthread \
+		|| { rm -f $(BENCH_BIN)/netsyscpp; echo "the C++ server did not compile against the staged network_system headers (see make output)" > $(BENCH_BIN)/netsyscpp.skip; }
 	@if [ -e /usr/include/zmq.h ]; then \
 		echo "  CC      $(BENCH_DIR)/zmq/zmq_bench.c"; \
 		$(CC) $(BENCH_CFLAGS) -o $(BENCH_BIN)/zmq_bench $(BENCH_DIR)/zmq/zmq_bench.c -lzmq \
