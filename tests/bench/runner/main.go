@@ -309,6 +309,8 @@ func run(c config) error {
 		_ = enc.Encode(r)
 	}
 	start := time.Now()
+	// The run's description opens the file (a run cut short still says
+	// what it measured) and, complete with its duration, closes it.
 	info := newRunInfo(c)
 	_ = enc.Encode(Record{Run: &info})
 	// The smoke test checks the harness, not the figures: no retries.
@@ -371,6 +373,7 @@ func run(c config) error {
 	}
 	info.LoadAfter = loadAvg()
 	info.Seconds = time.Since(start).Seconds()
+	_ = enc.Encode(Record{Run: &info})
 	sum := summarize(recs)
 	if err := writeSummary(c, info, sum); err != nil {
 		return err
@@ -394,8 +397,9 @@ func resummarize(c config) error {
 	return writeSummary(c, info, summarize(recs))
 }
 
-// readResults reads a results.jsonl: the run's description and its records.
-// A file without a description (from an older runner) gets one saying so.
+// readResults reads a results.jsonl: the run's description (the last one:
+// the first lacks the end figures) and its records. A file without a
+// description (from an older runner) gets one saying so.
 func readResults(path string) (RunInfo, []Record, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -841,8 +845,8 @@ func checkSmoke(c config, scs []Scenario, srvs []Server, recs []Record) error {
 		}
 		lines++
 	}
-	if lines != len(recs)+1 { // + the run's description
-		return fmt.Errorf("results.jsonl has %d lines, want %d", lines, len(recs)+1)
+	if lines != len(recs)+2 { // + the run's description, first and last
+		return fmt.Errorf("results.jsonl has %d lines, want %d", lines, len(recs)+2)
 	}
 	problems, skipped := smokeProblems(scs, srvs, recs)
 	for _, s := range skipped {

@@ -297,7 +297,12 @@ func drawChart(c config) string {
 	}
 	var why string
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == plotMissing {
-		why = "matplotlib is not installed (`make deps-bench` installs it; then `runner -from` redraws it)"
+		from := c.from
+		if from == "" {
+			from = filepath.Join(c.out, "results.jsonl")
+		}
+		self, _ := os.Executable()
+		why = fmt.Sprintf("matplotlib is not installed (make deps-bench installs it; then %s -from %s -out %s draws it without measuring again)", self, from, c.out)
 	} else {
 		_ = os.WriteFile(errFile, out, 0o644)
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")

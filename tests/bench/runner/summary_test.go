@@ -173,12 +173,13 @@ func TestResultsRoundTripKeepsTheRunDescription(t *testing.T) {
 	info := RunInfo{Commit: "abc1234", Command: "make bench-peers", Mode: "full", Reps: 3}
 	path := filepath.Join(dir, "results.jsonl")
 	lines := `{"run":{"commit":"abc1234","command":"make bench-peers","mode":"full","reps":3}}` + "\n" +
-		`{"server":"rawc","label":"raw C","scenario":"stream-64","rep":1,"result":{"msg_per_s":5}}` + "\n"
+		`{"server":"rawc","label":"raw C","scenario":"stream-64","rep":1,"result":{"msg_per_s":5}}` + "\n" +
+		`{"run":{"commit":"abc1234","command":"make bench-peers","mode":"full","reps":3,"seconds":200}}` + "\n"
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, recs, err := readResults(path)
-	if err != nil || got.Commit != info.Commit || got.Reps != 3 || len(recs) != 1 || recs[0].Server != "rawc" {
+	if err != nil || got.Commit != info.Commit || got.Reps != 3 || got.Seconds != 200 || len(recs) != 1 || recs[0].Server != "rawc" {
 		t.Fatalf("readResults = %+v, %+v, %v", got, recs, err)
 	}
 	c.from = path
