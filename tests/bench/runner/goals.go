@@ -40,9 +40,58 @@ func ratioGoal(server, scenario string, bound float64, lowerIsGood, cpu bool) fu
 	}
 }
 
-// goals lists the goals for netsys with how to check each.
+// compareGoal checks a figure of server a against the same figure of
+// server b under scenario: cpu compares server CPU per message (a ≤ b·bound
+// is met), otherwise the primary figure (a ≥ b·bound is met).
+func compareGoal(a, b, scenario string, bound float64, cpu bool) func(cellFinder) (string, bool) {
+	return func(find cellFinder) (string, bool) {
+		x, y := find(a, scenario), find(b, scenario)
+		if x == nil || y == nil {
+			return "", false
+		}
+		if cpu {
+			if x.ServerNsMsg == 0 || y.ServerNsMsg == 0 {
+				return "", false
+			}
+			r := x.ServerNsMsg / y.ServerNsMsg
+			return fmt.Sprintf("%.2fx %s (%.0f vs %.0f ns CPU/msg)", r, y.Label, x.ServerNsMsg, y.ServerNsMsg), r <= bound
+		}
+		if y.Median == 0 {
+			return "", false
+		}
+		r := x.Median / y.Median
+		return fmt.Sprintf("%.2fx %s (%s vs %s %s)", r, y.Label, human(x.Median), human(y.Median), x.Unit), r >= bound
+	}
+}
+
+// idleGoal checks server's memory per idle connection against bytes.
+func idleGoal(server, idleScenario string, bytes float64) func(cellFinder) (string, bool) {
+	return func(find cellFinder) (string, bool) {
+		c := find(server, idleScenario)
+		if c == nil {
+			return "", false
+		}
+		return fmt.Sprintf("%.0f B", c.Median), c.Median <= bytes
+	}
+}
+
+// goals lists the goals for netsys with how to check each: first the
+// per-message and idle-memory goals, then the earlier throughput, latency
+// and connection goals.
 func goals(fanManyScenario, idleScenario string) []goal {
-	var gs []goal
+	gs := []goal{
+		{"netsys Go (OnMessage) stream-64 server CPU per message ≤ 1.3x raw C", ratioGoal("netsysgo", "stream-64", 1.3, true, true)},
+		{"netsys Go pipelined echo server CPU per message ≤ gnet's", compareGoal("netsysgo", "gnet", "pipeline-64", 1, true)},
+		{"netsys C++ stream-64 server CPU per message ≤ 2x raw C", ratioGoal("netsyscpp", "stream-64", 2, true, true)},
+		{"netsys C ABI, poll (the pull interface) stream-64 server CPU per message ≤ 3x raw C", ratioGoal("netsysc-poll", "stream-64", 3, true, true)},
+		{"netsys Python stream-64 into an on_message handler ≥ 2x pyzmq into a Python handler", compareGoal("netsyspy", "pyzmq", "stream-64", 2, false)},
+		{"netsys Go ≤ 600 B server memory per idle connection", idleGoal("netsysgo", idleScenario, 600)},
+		{"netsys C ABI ≤ 600 B server memory per idle connection", idleGoal("netsysc", idleScenario, 600)},
+		{"netsys C++ ≤ 800 B server memory per idle connection", idleGoal("netsyscpp", idleScenario, 800)},
+		{"netsys Python ≤ 1 KiB server memory per idle connection", idleGoal("netsyspy", idleScenario, 1024)},
+		{"netsys Go fan-in 50 clients ≥ gnet", compareGoal("netsysgo", "gnet", "fanin-50", 1, false)},
+		{"netsys Go " + fanManyScenario + " ≥ gnet", compareGoal("netsysgo", "gnet", fanManyScenario, 1, false)},
+	}
 	for _, sc := range []string{"stream-64", "stream-1k", "stream-8k"} {
 		gs = append(gs,
 			goal{"netsys Go " + sc + " msg/s ≥ 0.8x raw C", ratioGoal("netsysgo", sc, 0.8, false, false)},
@@ -79,13 +128,6 @@ func goals(fanManyScenario, idleScenario string) []goal {
 		goal{"netsys Go fan-in 50 clients ≥ 0.9x raw C", ratioGoal("netsysgo", "fanin-50", 0.9, false, false)},
 		goal{"netsys Go " + fanManyScenario + " ≥ 0.9x raw C", ratioGoal("netsysgo", fanManyScenario, 0.9, false, false)},
 		goal{"netsys Go connect (with handshake) ≥ 0.7x raw C", ratioGoal("netsysgo", "connect", 0.7, false, false)},
-		goal{"netsys Go ≤ 1 KiB server memory per idle connection", func(find cellFinder) (string, bool) {
-			c := find("netsysgo", idleScenario)
-			if c == nil {
-				return "", false
-			}
-			return fmt.Sprintf("%.0f B", c.Median), c.Median <= 1024
-		}},
 		goal{"netsys Python ≥ 500k msg/s of 64 B into a Python handler", func(find cellFinder) (string, bool) {
 			c := find("netsyspy", "stream-64")
 			if c == nil {

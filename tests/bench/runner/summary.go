@@ -251,16 +251,72 @@ func ratio(x float64) string {
 	return fmt.Sprintf("%.2fx", x)
 }
 
-// writeSummary writes summary.json, results.md and, when matplotlib is
-// available, benchmarks.png.
-func writeSummary(c config, cells []*Cell) error {
-	js, err := json.MarshalIndent(cells, "", "  ")
+// Summary is summary.json: the run's description and one cell per server
+// and scenario.
+type Summary struct {
+	Run   RunInfo `json:"run"`
+	Cells []*Cell `json:"cells"`
+}
+
+// writeSummary writes summary.json, the chart (benchmarks.png, when
+// matplotlib is available) and results.md, which shows the chart.
+func writeSummary(c config, info RunInfo, cells []*Cell) error {
+	js, err := json.MarshalIndent(Summary{Run: info, Cells: cells}, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(c.out, "summary.json"), js, 0o644); err != nil {
 		return err
 	}
+	chart := ""
+	if !c.smoke {
+		chart = drawChart(c)
+	}
+	md := resultsMarkdown(info, cells, chart)
+	return os.WriteFile(filepath.Join(c.out, "results.md"), []byte(md), 0o644)
+}
+
+// chartFile is the chart's name, beside results.md (and, once pasted by
+// bench-doc, beside docs/benchmarks.md).
+const chartFile = "benchmarks.png"
+
+// plotMissing is plot.py's exit status when matplotlib is not installed.
+const plotMissing = 3
+
+// drawChart runs plot.py over summary.json and returns the Markdown line
+// results.md shows for the chart: the image, or why there is none. A chart
+// that cannot be drawn costs one line on stderr, never the run.
+func drawChart(c config) string {
+	png := filepath.Join(c.out, chartFile)
+	_ = os.Remove(png)
+	errFile := filepath.Join(c.out, "plot-error.txt")
+	_ = os.Remove(errFile)
+	out, err := exec.Command(c.python, filepath.Join(c.src, "plot.py"), filepath.Join(c.out, "summary.json"), png).CombinedOutput()
+	if err == nil {
+		return fmt.Sprintf("![netsys and its peers relative to the raw C server in the same run](%s)", chartFile)
+	}
+	var why string
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == plotMissing {
+		from := c.from
+		if from == "" {
+			from = filepath.Join(c.out, "results.jsonl")
+		}
+		self, _ := os.Executable()
+		why = fmt.Sprintf("matplotlib is not installed (make deps-bench installs it; then %s -from %s -out %s draws it without measuring again)", self, from, c.out)
+	} else {
+		_ = os.WriteFile(errFile, out, 0o644)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		why = fmt.Sprintf("plot.py failed (%v: %s; full output in %s)", err, strings.TrimSpace(lines[len(lines)-1]), errFile)
+	}
+	_ = os.Remove(png)
+	fmt.Fprintf(os.Stderr, "runner: chart skipped: %s\n", why)
+	return "No chart: " + why + "."
+}
+
+// resultsMarkdown is results.md: the run's description, the chart line,
+// the legend, one table per scenario and the goal table. bench-doc pastes
+// it into docs/benchmarks.md as it is.
+func resultsMarkdown(info RunInfo, cells []*Cell, chart string) string {
 	var b strings.Builder
 	var order []string
 	for _, cell := range cells {
@@ -268,17 +324,13 @@ func writeSummary(c config, cells []*Cell) error {
 			order = append(order, cell.Scenario)
 		}
 	}
-	pin := "not pinned (fewer than 2 CPUs or no taskset)"
-	if c.pin {
-		pin = "server pinned to CPU 0, load generator to CPU 1 (taskset)"
+	b.WriteString(info.describe())
+	b.WriteString("\n")
+	if chart != "" {
+		b.WriteString(chart + "\n\n")
 	}
-	if c.nice != 0 {
-		pin += fmt.Sprintf("; both at nice %d with a %d µs scheduler slice", c.nice, sliceNanos/1000)
-	}
-	fmt.Fprintf(&b, "- Machine: %s\n- Command: `%s`\n- Pinning: %s\n- Load average before/after: %s / %s; run took %.0f s\n\n",
-		machine(), command(c), pin, c.loadBefore, c.loadAfter, c.elapsed.Seconds())
-	fmt.Fprintf(&b, "Medians of %d run(s) each; ± is half the min-max range over the median; ratio is to the raw C server in the same run", c.reps)
-	fmt.Fprintf(&b, " (for latency and memory, lower is better). CPU columns are CPUs used during the timed phase (1.00 = one core busy); loadgen CPU well below 1.00 means the load generator was not the bottleneck; ⚠ marks runs where it used ≥ %.2f of its CPU and may have been the limit. A run during which other processes used more than %.2f of the server's CPU is repeated (up to twice, within the time budget); †N counts runs kept although still disturbed. \"other load\" is the median share of the server's CPU used by other processes during the timed phase.\n\n", loadgenBound, maxInterference)
+	fmt.Fprintf(&b, "Medians of %d run(s) each; ± is half the min-max range over the median; ratio is to the raw C server in the same run", info.Reps)
+	fmt.Fprintf(&b, " (for latency and memory, lower is better). CPU columns are CPUs used during the timed phase (1.00 = one core busy); loadgen CPU well below 1.00 means the load generator was not the bottleneck; ⚠ marks runs where it used ≥ %.2f of its CPU and may have been the limit. A run during which other processes used more than %.2f of the server's CPU is repeated (up to twice, within the time budget); †N counts runs kept although still disturbed. \"other load\" is the median share of the server's CPU used by other processes during the timed phase. The ZeroMQ peers speak their own protocol (ZMTP) and are driven by zmq_bench: its C sender is their \"loadgen\", the receiving process their \"server\".\n\n", loadgenBound, maxInterference)
 	for _, sc := range order {
 		name, unit, _ := metric(sc)
 		fmt.Fprintf(&b, "### %s — %s (%s)\n\n", sc, name, unit)
@@ -320,23 +372,5 @@ func writeSummary(c config, cells []*Cell) error {
 		b.WriteString("\n")
 	}
 	writeGoals(&b, cells)
-	if err := os.WriteFile(filepath.Join(c.out, "results.md"), []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	if c.smoke {
-		return nil
-	}
-	png := filepath.Join(c.out, "benchmarks.png")
-	out, err := exec.Command("python3", filepath.Join(c.src, "plot.py"), filepath.Join(c.out, "summary.json"), png).CombinedOutput()
-	if err != nil {
-		note := fmt.Sprintf("\nNo chart: plotting failed (%v): %s\n", err, strings.TrimSpace(string(out)))
-		fmt.Fprint(os.Stderr, "runner:", note)
-		f, ferr := os.OpenFile(filepath.Join(c.out, "results.md"), os.O_APPEND|os.O_WRONLY, 0)
-		if ferr == nil {
-			_, _ = f.WriteString(note)
-			f.Close()
-		}
-		_ = os.Remove(png)
-	}
-	return nil
+	return b.String()
 }
