@@ -294,16 +294,16 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		c.finish(kind, reason)
 		return errStopFeed
 	}
-	return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+	return &wire.ProtocolError{Detail: "unexpected " + wire.TypeName(h.Type) + " frame"}
 }
 
 func (cl *Client) checkWelcome(w *wire.Welcome) error {
 	if len(w.Transforms) != len(cl.cfg.Transforms) {
-		return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+		return &wire.ProtocolError{Detail: "WELCOME transforms differ from HELLO"}
 	}
 	for i, name := range w.Transforms {
 		if name != cl.cfg.Transforms[i] || lookupTransform(name) == nil {
-			return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+			return &wire.ProtocolError{Detail: "WELCOME transforms differ from HELLO"}
 		}
 	}
 	if w.Codec == wire.CodecNone {
@@ -314,7 +314,7 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 			return nil
 		}
 	}
-	return &wire.ProtocolError{Reason: "WELCOME chose a codec that was not offered"}
+	return &wire.ProtocolError{Detail: "WELCOME chose a codec that was not offered"}
 }
 
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {

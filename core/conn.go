@@ -474,7 +474,7 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		c.finish(c.closeKind, c.closeWhy)
 		return errStopFeed
 	default:
-		return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+		return &wire.ProtocolError{Detail: "unexpected " + wire.TypeName(h.Type) + " frame"}
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ func kindOfWireError(err error) (kind error, code uint16, reason string) {
 	case errors.Is(err, wire.ErrTooLarge):
 		return ErrTooLarge, wire.CloseTooLarge, "message too large"
 	case errors.As(err, &pe):
-		return ErrProtocol, wire.CloseProtocolError, pe.Reason
+		return ErrProtocol, wire.CloseProtocolError, pe.Detail
 	case errors.Is(err, ErrTransform):
 		return ErrTransform, wire.CloseInternal, err.Error()
 	}

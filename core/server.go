@@ -453,7 +453,7 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	}
 	hello, err := wire.ParseHello(p)
 	if err == nil && hello.MaxMessage == 0 {
-		err = &wire.ProtocolError{Reason: "zero max message size"}
+		err = &wire.ProtocolError{Detail: "zero max message size"}
 	}
 	if err != nil {
 		c.reject(wire.RejectBadHello, "bad hello: "+err.Error(), ErrProtocol)

@@ -48,7 +48,7 @@ func lookupTransform(name string) Transform {
 func codecID(c Codec) byte {
 	switch c {
 	case CodecS2:
-		return wire.CodecS2
+		return wire.CodecSnappy
 	case CodecZstd:
 		return wire.CodecZstd
 	}
@@ -64,7 +64,7 @@ var (
 // compress appends msg compressed with codec to dst.
 func compress(codec byte, dst, msg []byte) []byte {
 	switch codec {
-	case wire.CodecS2:
+	case wire.CodecSnappy:
 		n := s2.MaxEncodedLen(len(msg))
 		start := len(dst)
 		dst = growTo(dst, start+n)
@@ -79,7 +79,7 @@ func compress(codec byte, dst, msg []byte) []byte {
 // allocation a payload that declares more than limit bytes.
 func decompress(codec byte, dst, msg []byte, limit int) ([]byte, error) {
 	switch codec {
-	case wire.CodecS2:
+	case wire.CodecSnappy:
 		n, err := s2.DecodedLen(msg)
 		if err != nil {
 			return dst, errCorrupt
@@ -113,7 +113,7 @@ func decompress(codec byte, dst, msg []byte, limit int) ([]byte, error) {
 	return dst, errCorrupt
 }
 
-var errCorrupt = &wire.ProtocolError{Reason: "corrupt compressed frame"}
+var errCorrupt = &wire.ProtocolError{Detail: "corrupt compressed frame"}
 
 // growTo returns b with length n, reallocating only when capacity is short.
 func growTo(b []byte, n int) []byte {

@@ -16,7 +16,7 @@ type frame struct {
 
 func sampleStream() ([]byte, []frame) {
 	frames := []frame{
-		{TypeHello, 0, string(AppendHello(nil, &Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "c1", Codecs: []byte{CodecS2}}))},
+		{TypeHello, 0, string(AppendHello(nil, &Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "c1", Codecs: []byte{CodecSnappy}}))},
 		{TypeData, 0, "hello"},
 		{TypeData, 0, ""},
 		{TypePing, 0, "12345678"},
@@ -99,7 +99,7 @@ func TestDecoderRejects(t *testing.T) {
 				}
 				var pe *ProtocolError
 				require.ErrorAs(t, err, &pe)
-				require.Equal(t, tc.reason, pe.Reason)
+				require.Equal(t, tc.reason, pe.Detail)
 			}
 		})
 	}
@@ -124,7 +124,7 @@ func TestHandlerErrorStopsFeed(t *testing.T) {
 
 func TestHelloRoundTrip(t *testing.T) {
 	h := &Hello{MinVersion: 1, MaxVersion: 3, MaxMessage: 4096, ClientID: "client-ü",
-		Codecs: []byte{CodecZstd, CodecS2}, Transforms: []string{"xor", "rot"}}
+		Codecs: []byte{CodecZstd, CodecSnappy}, Transforms: []string{"xor", "rot"}}
 	require.NoError(t, h.Validate())
 	p := AppendHello(nil, h)
 	// Unknown extensions are skipped.
@@ -139,7 +139,7 @@ func TestHelloRoundTrip(t *testing.T) {
 }
 
 func TestWelcomeRoundTrip(t *testing.T) {
-	w := &Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 42, Codec: CodecS2, MinCompress: 512, Transforms: []string{"xor"}}
+	w := &Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 42, Codec: CodecSnappy, MinCompress: 512, Transforms: []string{"xor"}}
 	got, err := ParseWelcome(AppendWelcome(nil, w))
 	require.NoError(t, err)
 	require.Equal(t, w, got)
