@@ -96,7 +96,7 @@ func decompressZstd(dst, msg []byte, limit int) ([]byte, error) {
 	start := len(dst)
 	// Capacity exactly the declared size: with the cap limit the decoder can
 	// neither produce more nor grow the buffer.
-	dst = growTo(dst, start+int(size))[:start:start+int(size)]
+	dst = growTo(dst, start+int(size))[: start : start+int(size)]
 	out, err := zstdDecoder.DecodeAll(msg, dst)
 	if err != nil || len(out)-start != int(size) {
 		return dst[:start], errCorrupt

@@ -9,11 +9,18 @@ import (
 // Codec names a compression codec negotiated in the handshake.
 type Codec string
 
-// Compression codecs. S2 is the default when compression is on: it
-// compresses within a few percent of zstd's fastest level on
-// JSON-like messages at several times its speed (docs/benchmarks.md).
+// Compression codecs. Snappy is the usual choice when compression is on:
+// it compresses within a few percent of zstd's fastest level on JSON-like
+// messages at several times its speed (docs/benchmarks.md).
 const (
-	CodecS2   Codec = "s2"
+	// CodecSnappy is the Snappy block format (protocol codec 1). The name
+	// "s2" is accepted as a synonym.
+	CodecSnappy Codec = "snappy"
+	// CodecS2 is the former name of CodecSnappy.
+	//
+	// Deprecated: use CodecSnappy.
+	CodecS2 = CodecSnappy
+	// CodecZstd is one zstd frame per message (protocol codec 2).
 	CodecZstd Codec = "zstd"
 )
 
