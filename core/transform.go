@@ -13,7 +13,9 @@ type Transform interface {
 	// Encode appends the encoded form of msg to dst and returns it.
 	Encode(dst, msg []byte) ([]byte, error)
 	// Decode appends the decoded form of msg to dst and returns it. It must
-	// fail rather than produce more than limit bytes.
+	// fail rather than produce (or allocate for) more than limit bytes. A
+	// failure closes the connection with CLOSE 1011 "transform failed:
+	// <name>: <error text>".
 	Decode(dst, msg []byte, limit int) ([]byte, error)
 }
 
@@ -40,13 +42,13 @@ func lookupTransform(name string) Transform {
 	return nil
 }
 
-// encodeTransforms runs msg through the transforms in order. It allocates:
-// the result is copied into the send queue right after.
-func encodeTransforms(xforms []Transform, msg []byte) ([]byte, error) {
+// encodeTransforms runs msg through the agreed transforms in order. It
+// allocates: the result is copied into the send queue right after.
+func encodeTransforms(p *connParams, msg []byte) ([]byte, error) {
 	var err error
-	for _, t := range xforms {
+	for i, t := range p.xforms {
 		if msg, err = t.Encode(nil, msg); err != nil {
-			return nil, err
+			return nil, &transformError{name: p.xformNames[i], err: err}
 		}
 	}
 	return msg, nil

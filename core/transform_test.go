@@ -83,7 +83,7 @@ func TestCompressionBombClosesConnection(t *testing.T) {
 			p.write(wire.AppendFrame(nil, wire.TypeData, wire.FlagCompressed, tc.payload))
 			code, reason := p.expectClose(wire.TypeClose)
 			require.Equal(t, wire.CloseTooLarge, code)
-			require.Equal(t, "message too large", reason)
+			require.Equal(t, "message too large: 10485760 > 65536", reason)
 		})
 	}
 }
@@ -107,7 +107,7 @@ func TestCorruptCompressedFrame(t *testing.T) {
 			p.write(wire.AppendFrame(nil, wire.TypeData, wire.FlagCompressed, tc.bad))
 			code, reason := p.expectClose(wire.TypeClose)
 			require.Equal(t, wire.CloseProtocolError, code)
-			require.Equal(t, "corrupt compressed frame", reason)
+			require.Equal(t, "protocol error: corrupt compressed frame", reason)
 		})
 	}
 }
