@@ -395,7 +395,10 @@ func (c *conn) writeOut() {
 			return
 		}
 	}
-	c.noteWritten(written)
+	drained := c.noteWritten(written)
+	// Resuming may replay input and even close the connection: only once
+	// this function is done with the fd.
+	defer c.resumeIfDrained(drained)
 	if c.woff < len(c.wbuf) {
 		return
 	}
@@ -424,22 +427,27 @@ func (c *conn) queuedEmpty() bool {
 }
 
 // noteWritten accounts for n bytes written; on the loop goroutine. It
-// resumes reading paused for backpressure once the queue is below half
-// its mark.
-func (c *conn) noteWritten(n int) {
+// reports whether the queue is now below half its mark.
+func (c *conn) noteWritten(n int) (drained bool) {
 	if n == 0 {
-		return
+		return false
 	}
 	c.writeWait = mono(c.loop.now)
 	c.mu.Lock()
 	c.queued -= n
-	drained := c.queued < c.cfg.SendQueueLimit/2
+	drained = c.queued < c.cfg.SendQueueLimit/2
 	if c.spaceCh != nil {
 		close(c.spaceCh)
 		c.spaceCh = nil
 	}
 	c.mu.Unlock()
-	if drained && c.paused&pauseBackpressure != 0 {
+	return drained
+}
+
+// resumeIfDrained resumes reading paused for backpressure once the send
+// queue drained below half its mark.
+func (c *conn) resumeIfDrained(drained bool) {
+	if drained && c.paused&pauseBackpressure != 0 && c.state.Load() != stClosed {
 		c.setPaused(pauseBackpressure, false)
 	}
 }
@@ -561,6 +569,11 @@ func (c *conn) afterFeed(err error) bool {
 	if c.recvMsgs > 0 {
 		c.ep.countRecv(c, c.recvMsgs, c.recvBytes)
 		c.recvMsgs, c.recvBytes = 0, 0
+	}
+	if c.discard {
+		// Refused, or the peer closed: nothing more is decoded, so a
+		// partial frame is dropped and its timer stopped.
+		c.dec, c.frameStart = wire.Decoder{}, 0
 	}
 	switch {
 	case err == nil:
