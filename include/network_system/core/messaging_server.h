@@ -73,6 +73,11 @@ struct server_config {
     size_t callback_workers = 0;               ///< 0: handlers on I/O threads; N: on N worker threads
     size_t send_queue_limit = 0;               ///< per-session outbound queue bytes (0: 8 MiB)
     std::chrono::milliseconds handshake_timeout{0};  ///< 0: 5 s
+    /// Connections still handshaking (not counted in max_connections); a new
+    /// one beyond the bound refuses the oldest pending one (0: 256).
+    size_t max_pending_handshakes = 0;
+    /// The same bound per source IP address (0: 16).
+    size_t max_handshakes_per_address = 0;
     std::chrono::milliseconds shutdown_timeout{0};   ///< graceful stop bound (0: 5 s)
     std::chrono::microseconds spin_before_wait{0};   ///< busy-poll before sleeping (0: off)
     std::string compression;                   ///< "snappy", "zstd", "snappy,zstd" or "" (none); "s2" is a synonym of "snappy"
@@ -623,6 +628,8 @@ private:
                 {NETSYS_OPT_CALLBACK_WORKERS, static_cast<int64_t>(c.callback_workers)},
                 {NETSYS_OPT_SEND_QUEUE_LIMIT, static_cast<int64_t>(c.send_queue_limit)},
                 {NETSYS_OPT_HANDSHAKE_TIMEOUT_MS, c.handshake_timeout.count()},
+                {NETSYS_OPT_MAX_PENDING_HANDSHAKES, static_cast<int64_t>(c.max_pending_handshakes)},
+                {NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, static_cast<int64_t>(c.max_handshakes_per_address)},
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_SPIN_BEFORE_WAIT_US, c.spin_before_wait.count()},
                 {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},
