@@ -177,7 +177,7 @@ func TestIdleTimeoutPingsThenCloses(t *testing.T) {
 	f, _ = p.next()
 	require.Equal(t, wire.TypePing, f.typ, "a PING after half the idle timeout")
 	code, reason := p.expectClose(wire.TypeClose)
-	require.Equal(t, wire.CloseIdleTimeout, code)
+	require.Equal(t, wire.CloseTimeout, code)
 	require.Equal(t, "idle timeout", reason)
 	require.Equal(t, "idle timeout", <-reasons)
 

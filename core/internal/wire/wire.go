@@ -66,9 +66,6 @@ const (
 	RejectServerStopping   uint16 = 2006
 )
 
-// CloseIdleTimeout is the close code of an idle timeout (CloseTimeout).
-const CloseIdleTimeout = CloseTimeout
-
 // Reason prefixes: every REJECT and CLOSE reason is "<prefix>" or
 // "<prefix>: <detail>", and programs match the code and the prefix
 // (docs/protocol.md section 2). Build reasons with Reason.
@@ -130,6 +127,7 @@ var ErrTooLarge = errors.New(ReasonTooLarge)
 // close reason ("message too large: 2000000 > 1048576").
 type TooLargeError struct{ Size, Limit uint64 }
 
+// Error is the close reason.
 func (e *TooLargeError) Error() string {
 	return Reason(ReasonTooLarge, fmt.Sprintf("%d > %d", e.Size, e.Limit))
 }
@@ -141,6 +139,7 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 // problem; Error() is the close reason "protocol error: <detail>".
 type ProtocolError struct{ Detail string }
 
+// Error is the close reason.
 func (e *ProtocolError) Error() string { return Reason(ReasonProtocol, e.Detail) }
 
 func protoErr(format string, args ...any) error {
