@@ -217,15 +217,42 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		return newError("send", c.remote.String(), ErrTooLarge,
 			wire.Reason(wire.ReasonTooLarge, formatSizes(len(msg), limit)), nil)
 	}
+	if p == nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
+		return c.sendEncoded(p, msg, timeout, force)
+	}
+	// The common case, kept as short as before: a plain message, copied
+	// into the queue under the lock.
+	frameLen := wire.HeaderSize + len(msg)
+	c.mu.Lock()
+	if !force {
+		if err := c.waitForRoom(frameLen, timeout); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	if c.sendClosed {
+		c.mu.Unlock()
+		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
+	}
+	start := len(c.out)
+	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
+	c.out = append(c.out, msg...)
+	wire.PutHeader(c.out[start:], len(msg), wire.TypeData, 0)
+	c.queued += frameLen
+	c.unlockQueued()
+	return nil
+}
+
+// sendEncoded is send for a message that is transformed, compressed, or
+// sent before WELCOME (early data).
+func (c *conn) sendEncoded(p *connParams, msg []byte, timeout time.Duration, force bool) error {
 	body, flags, buf, err := c.encode(p, msg)
 	if err != nil {
 		return newError("send", c.remote.String(), ErrTransform, err.Error(), nil)
 	}
 	err = c.queueData(body, flags, len(msg), p == nil, timeout, force)
-	if buf != nil {
-		if cap(*buf) <= maxPooledCompressBuf {
-			compressBufs.Put(buf)
-		}
+	if buf != nil && cap(*buf) <= maxPooledCompressBuf {
+		compressBufs.Put(buf)
 	}
 	return err
 }
@@ -395,11 +422,11 @@ func (c *conn) writeOut() {
 			return
 		}
 	}
+	// Resuming reading (resumeIfDrained) may replay input and even close
+	// the connection: it runs only once this function is done with the fd.
 	drained := c.noteWritten(written)
-	// Resuming may replay input and even close the connection: only once
-	// this function is done with the fd.
-	defer c.resumeIfDrained(drained)
 	if c.woff < len(c.wbuf) {
+		c.resumeIfDrained(drained)
 		return
 	}
 	// The buffer is kept however large it grew: releasing it here made a
@@ -416,8 +443,10 @@ func (c *conn) writeOut() {
 		sock.ShutdownWrite(c.fd)
 		if c.peerDone {
 			c.finish(c.closeKind, c.closeWhy)
+			return
 		}
 	}
+	c.resumeIfDrained(drained)
 }
 
 func (c *conn) queuedEmpty() bool {
@@ -432,7 +461,9 @@ func (c *conn) noteWritten(n int) (drained bool) {
 	if n == 0 {
 		return false
 	}
-	c.writeWait = mono(c.loop.now)
+	if c.wantWrite { // the send-stall clock only runs while writes block
+		c.writeWait = mono(c.loop.now)
+	}
 	c.mu.Lock()
 	c.queued -= n
 	drained = c.queued < c.cfg.SendQueueLimit/2

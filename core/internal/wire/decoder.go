@@ -63,16 +63,31 @@ func (d *Decoder) TakeNewPartial() bool {
 	return v
 }
 
-// header validates a frame header with the limits of the current state.
-func (d *Decoder) header(b []byte) (Header, error) {
-	if !d.Handshaking {
-		return ParseHeader(b, d.DataLimit, d.CompressionOn)
+// limit is the largest DATA payload accepted in the current state.
+func (d *Decoder) limit() uint32 {
+	if d.Handshaking {
+		return MaxControlPayload
 	}
-	h, err := ParseHeader(b, MaxControlPayload, false)
-	if errors.Is(err, ErrTooLarge) {
-		err = protoErr("%s frame too large", TypeName(h.Type))
+	return d.DataLimit
+}
+
+// header validates a frame header with the limits of the current state.
+// (Before the handshake CompressionOn is false, so COMPRESSED is refused.)
+func (d *Decoder) header(b []byte) (Header, error) {
+	h, err := ParseHeader(b, d.limit(), d.CompressionOn)
+	if err != nil {
+		err = d.stateError(h, err)
 	}
 	return h, err
+}
+
+// stateError words a header error for the current state: before the
+// handshake an oversized frame of any type is a protocol error.
+func (d *Decoder) stateError(h Header, err error) error {
+	if d.Handshaking && errors.Is(err, ErrTooLarge) {
+		return protoErr("%s frame too large", TypeName(h.Type))
+	}
+	return err
 }
 
 // Feed consumes b and calls fn for every complete frame, in order. The payload
@@ -89,9 +104,10 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		}
 	}
 	for len(b) >= HeaderSize {
-		h, err := d.header(b)
+		// ParseHeader directly, not header: this runs once per frame.
+		h, err := ParseHeader(b, d.limit(), d.CompressionOn)
 		if err != nil {
-			return err
+			return d.stateError(h, err)
 		}
 		end := HeaderSize + int(h.Length)
 		if len(b) < end {
