@@ -37,8 +37,11 @@ var (
 		zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true), zstd.WithZeroFrames(true))
 	// DecodeAll writes at most cap(dst)-len(dst) bytes: decompress sizes
 	// dst to the declared content size. The memory cap is a second fence.
-	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
-		zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(wire.MaxMessageCap))
+	// The window a frame declares does not drive DecodeAll's allocations
+	// (they are dst and the block buffers), so any window a 1 GiB message
+	// may use is accepted.
+	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxMemory(wire.MaxMessageCap), zstd.WithDecoderMaxWindow(wire.MaxMessageCap))
 )
 
 // compress appends msg compressed with codec to dst.

@@ -148,3 +148,20 @@ func TestDecompressReusesScratchWithinTheDeclaredSize(t *testing.T) {
 	_, err = decompress(wire.CodecZstd, nil, []byte("nonsense"), 1<<20)
 	require.True(t, errors.Is(err, errCorrupt))
 }
+
+// A frame may declare a window far larger than its content (a frame that is
+// not single-segment): the allocation still follows the content size.
+func TestZstdWindowSizeDoesNotDriveAllocation(t *testing.T) {
+	for _, wd := range []byte{0x90, 0xa0} { // window descriptors: 256 MiB, 1 GiB
+		frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x40, wd, 44, 0} // 2-byte content size: 300
+		bh := uint32(300)<<3 | 1                                 // one raw block, the last
+		frame = append(frame, byte(bh), byte(bh>>8), byte(bh>>16))
+		frame = append(frame, bytes.Repeat([]byte{7}, 300)...)
+		var out []byte
+		var err error
+		cost := heapAllocated(func() { out, err = decompress(wire.CodecZstd, nil, frame, 64<<10) })
+		require.NoError(t, err, "window descriptor %#x", wd)
+		require.Equal(t, bytes.Repeat([]byte{7}, 300), out)
+		require.Less(t, cost, uint64(4<<10), "window descriptor %#x: allocated %d bytes", wd, cost)
+	}
+}
