@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netsys/netsys/core"
 )
@@ -193,5 +194,41 @@ func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
 				t.Error("the batch does not alias the read buffer")
 			}
 		})
+	}
+}
+
+// The idle, frame and send-stall timeouts: 0 is the core's default, -1
+// turns them off (core.Disabled) and reads back as -1; other negatives
+// are refused.
+func TestTimeoutOptionsTakeOff(t *testing.T) {
+	for _, opt := range []int{optIdleTimeoutMS, optFrameTimeoutMS, optSendStallTimeoutMS} {
+		st := settings{server: &core.ServerConfig{}, delivery: &deliveryConfig{}}
+		if rc := st.setInt(opt, -1); rc != statusOK {
+			t.Fatalf("%s = -1: status %d", options[opt].name, rc)
+		}
+		if v, _ := st.getInt(opt); v != -1 {
+			t.Errorf("%s reads back %d, want -1", options[opt].name, v)
+		}
+		if rc := st.setInt(opt, -2); rc != errInvalidArgument {
+			t.Errorf("%s = -2: status %d, want NETSYS_E_INVALID_ARGUMENT", options[opt].name, rc)
+		}
+		srv, err := core.NewServer("opt", *st.server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := srv.Config()
+		got := map[int]time.Duration{optIdleTimeoutMS: cfg.IdleTimeout, optFrameTimeoutMS: cfg.FrameTimeout,
+			optSendStallTimeoutMS: cfg.SendStallTimeout}[opt]
+		if got != core.Disabled {
+			t.Errorf("%s = -1 gives %v in the core, want Disabled", options[opt].name, got)
+		}
+	}
+	st := settings{server: &core.ServerConfig{}, delivery: &deliveryConfig{}}
+	if rc := st.setInt(optHandshakeTimeoutMS, -1); rc != errInvalidArgument {
+		t.Errorf("handshake timeout = -1: status %d, want NETSYS_E_INVALID_ARGUMENT", rc)
+	}
+	srv, _ := core.NewServer("defaults", *st.server)
+	if srv.Config().IdleTimeout != core.DefaultIdleTimeout {
+		t.Errorf("0 gives %v, want the default", srv.Config().IdleTimeout)
 	}
 }

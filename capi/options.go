@@ -23,12 +23,16 @@ const (
 	optMinCompressSize     = 9
 	optTransforms          = 10
 	optShutdownTimeoutMS   = 11
+	optFrameTimeoutMS      = 12
+	optSendStallTimeoutMS  = 13
 	optPort                = 20
 	optBindAddress         = 21
 	optMaxConnections      = 22
 	optHandshakeTimeoutMS  = 23
 	optLoops               = 24
 	optSpinBeforeWaitUS    = 25
+	optMaxPendingHandshake = 26
+	optMaxHandshakesPerIP  = 27
 	optClientID            = 40
 	optConnectTimeoutMS    = 41
 	optAutoReconnect       = 42
@@ -68,12 +72,16 @@ var options = map[int]optionInfo{
 	optMinCompressSize:     {"NETSYS_OPT_MIN_COMPRESS_SIZE", intOption, true, true},
 	optTransforms:          {"NETSYS_OPT_TRANSFORMS", stringOption, true, true},
 	optShutdownTimeoutMS:   {"NETSYS_OPT_SHUTDOWN_TIMEOUT_MS", intOption, true, true},
+	optFrameTimeoutMS:      {"NETSYS_OPT_FRAME_TIMEOUT_MS", intOption, true, true},
+	optSendStallTimeoutMS:  {"NETSYS_OPT_SEND_STALL_TIMEOUT_MS", intOption, true, true},
 	optPort:                {"NETSYS_OPT_PORT", intOption, true, false},
 	optBindAddress:         {"NETSYS_OPT_BIND_ADDRESS", stringOption, true, false},
 	optMaxConnections:      {"NETSYS_OPT_MAX_CONNECTIONS", intOption, true, false},
 	optHandshakeTimeoutMS:  {"NETSYS_OPT_HANDSHAKE_TIMEOUT_MS", intOption, true, false},
 	optLoops:               {"NETSYS_OPT_LOOPS", intOption, true, false},
 	optSpinBeforeWaitUS:    {"NETSYS_OPT_SPIN_BEFORE_WAIT_US", intOption, true, false},
+	optMaxPendingHandshake: {"NETSYS_OPT_MAX_PENDING_HANDSHAKES", intOption, true, false},
+	optMaxHandshakesPerIP:  {"NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS", intOption, true, false},
 	optClientID:            {"NETSYS_OPT_CLIENT_ID", stringOption, false, true},
 	optConnectTimeoutMS:    {"NETSYS_OPT_CONNECT_TIMEOUT_MS", intOption, false, true},
 	optAutoReconnect:       {"NETSYS_OPT_AUTO_RECONNECT", boolOption, false, true},
@@ -124,6 +132,32 @@ func (s settings) checkOption(opt int, kind optionKind) (optionInfo, status) {
 
 const maxMillis = math.MaxInt64 / int64(time.Millisecond)
 
+// optionOff is the value that turns off a timeout whose 0 means "the
+// default" (the idle, frame and send-stall timeouts).
+const optionOff = -1
+
+// hasOff reports whether an option accepts optionOff.
+func hasOff(opt int) bool {
+	return opt == optIdleTimeoutMS || opt == optFrameTimeoutMS || opt == optSendStallTimeoutMS
+}
+
+// offOrMillis converts an option value in milliseconds, optionOff
+// becoming core.Disabled.
+func offOrMillis(v int64) time.Duration {
+	if v == optionOff {
+		return core.Disabled
+	}
+	return time.Duration(v) * time.Millisecond
+}
+
+// millisOrOff is offOrMillis reversed: a disabled timeout reads as -1.
+func millisOrOff(d time.Duration) int64 {
+	if d < 0 {
+		return optionOff
+	}
+	return int64(d / time.Millisecond)
+}
+
 // setInt stores an integer option; range checks that the core does not do
 // itself (it validates the whole config afterwards) are done here.
 func (s settings) setInt(opt int, v int64) status {
@@ -132,6 +166,9 @@ func (s settings) setInt(opt int, v int64) status {
 		return rc
 	}
 	switch {
+	case v == optionOff && hasOff(opt):
+	case v < 0 && hasOff(opt):
+		return fail(errInvalidArgument, "option %s takes -1 (off), 0 (default) or a positive value (got %d)", info.name, v)
 	case v < 0:
 		return fail(errInvalidArgument, "option %s must not be negative (got %d)", info.name, v)
 	case info.kind == boolOption && v > 1:
@@ -157,7 +194,11 @@ func (s settings) setInt(opt int, v int64) status {
 	case optSendBufferSize:
 		t.SendBufferSize = n
 	case optIdleTimeoutMS:
-		t.IdleTimeout = ms
+		t.IdleTimeout = offOrMillis(v)
+	case optFrameTimeoutMS:
+		t.FrameTimeout = offOrMillis(v)
+	case optSendStallTimeoutMS:
+		t.SendStallTimeout = offOrMillis(v)
 	case optMinCompressSize:
 		t.MinCompressSize = n
 	case optShutdownTimeoutMS:
@@ -169,6 +210,10 @@ func (s settings) setInt(opt int, v int64) status {
 		s.server.Port = n
 	case optMaxConnections:
 		s.server.MaxConnections = n
+	case optMaxPendingHandshake:
+		s.server.MaxPendingHandshakes = n
+	case optMaxHandshakesPerIP:
+		s.server.MaxHandshakesPerAddress = n
 	case optHandshakeTimeoutMS:
 		s.server.HandshakeTimeout = ms
 	case optLoops:
@@ -209,7 +254,7 @@ func (s settings) setInt(opt int, v int64) status {
 	return statusOK
 }
 
-// getInt reads an integer option as stored (0 = default).
+// getInt reads an integer option as stored (0 = default, -1 = off).
 func (s settings) getInt(opt int) (int64, status) {
 	if _, rc := s.checkOption(opt, intOption); rc != statusOK {
 		return 0, rc
@@ -236,7 +281,11 @@ func (s settings) getInt(opt int) (int64, status) {
 	case optSendBufferSize:
 		return int64(t.SendBufferSize), statusOK
 	case optIdleTimeoutMS:
-		return ms(t.IdleTimeout), statusOK
+		return millisOrOff(t.IdleTimeout), statusOK
+	case optFrameTimeoutMS:
+		return millisOrOff(t.FrameTimeout), statusOK
+	case optSendStallTimeoutMS:
+		return millisOrOff(t.SendStallTimeout), statusOK
 	case optMinCompressSize:
 		return int64(t.MinCompressSize), statusOK
 	case optShutdownTimeoutMS:
@@ -245,6 +294,10 @@ func (s settings) getInt(opt int) (int64, status) {
 		return int64(s.server.Port), statusOK
 	case optMaxConnections:
 		return int64(s.server.MaxConnections), statusOK
+	case optMaxPendingHandshake:
+		return int64(s.server.MaxPendingHandshakes), statusOK
+	case optMaxHandshakesPerIP:
+		return int64(s.server.MaxHandshakesPerAddress), statusOK
 	case optHandshakeTimeoutMS:
 		return ms(s.server.HandshakeTimeout), statusOK
 	case optLoops:

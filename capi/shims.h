@@ -36,6 +36,8 @@ typedef void (*capi_client_message_fn)(void *, uint64_t, const uint8_t *, size_t
 typedef void (*capi_client_disconnect_fn)(void *, uint64_t, const char *);
 typedef void (*capi_client_error_fn)(void *, uint64_t, int, const char *);
 typedef int (*capi_transform_fn)(void *, const uint8_t *, size_t, uint8_t *, size_t, size_t *, size_t);
+// netsys_strerror (shims.c), to name a host transform's status in a reason.
+const char *netsys_strerror(int code);
 
 // Mirrors netsys_event.
 typedef struct capi_event {

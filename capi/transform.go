@@ -34,10 +34,13 @@ func (t *cTransform) Decode(dst, msg []byte, limit int) ([]byte, error) {
 
 // run calls fn with a buffer guessed from the input size and, when the
 // host answers NETSYS_E_BUFFER_TOO_SMALL, once more with the size it asked
-// for. The host's result is appended to dst.
+// for (never more than limit: a decoder is not given room to exceed the
+// connection's limit). The host's result is appended to dst. Errors name
+// the operation and the status; the core prefixes "transform failed:
+// <name>: " (the close reason).
 func (t *cTransform) run(fn C.capi_transform_fn, op string, dst, msg []byte, limit int) ([]byte, error) {
 	start := len(dst)
-	want := len(msg) + 64
+	want := min(len(msg)+64, max(limit, 1))
 	for attempt := 0; attempt < 2; attempt++ {
 		if cap(dst)-start < want {
 			grown := make([]byte, start, start+want)
@@ -59,18 +62,20 @@ func (t *cTransform) run(fn C.capi_transform_fn, op string, dst, msg []byte, lim
 		switch {
 		case rc == C.int(statusOK) && int(outSize) <= len(window):
 			if int(outSize) > limit {
-				return dst[:start], fmt.Errorf("%w: transform %q %s produced %d bytes, limit %d", core.ErrTransform, t.name, op, int(outSize), limit)
+				return dst[:start], fmt.Errorf("%s produced %d bytes, limit %d", op, int(outSize), limit)
 			}
 			return dst[:start+int(outSize)], nil
 		case rc == C.int(statusOK):
-			return dst[:start], fmt.Errorf("%w: transform %q %s reported %d bytes in a %d-byte buffer", core.ErrTransform, t.name, op, uint64(outSize), len(window))
+			return dst[:start], fmt.Errorf("%s reported %d bytes in a %d-byte buffer", op, uint64(outSize), len(window))
+		case rc == C.int(errBufferTooSmall) && uint64(outSize) > uint64(limit):
+			return dst[:start], fmt.Errorf("%s asked for %d bytes, limit %d", op, uint64(outSize), limit)
 		case rc == C.int(errBufferTooSmall) && attempt == 0 && uint64(outSize) > uint64(len(window)) && uint64(outSize) <= maxMessage:
 			want = int(outSize)
 		default:
-			return dst[:start], fmt.Errorf("%w: transform %q %s failed with status %d", core.ErrTransform, t.name, op, int(rc))
+			return dst[:start], fmt.Errorf("%s returned status %d (%s)", op, int(rc), C.GoString(C.netsys_strerror(rc)))
 		}
 	}
-	return dst[:start], fmt.Errorf("%w: transform %q %s kept asking for a larger buffer", core.ErrTransform, t.name, op)
+	return dst[:start], fmt.Errorf("%s kept asking for a larger buffer", op)
 }
 
 //export netsys_register_transform

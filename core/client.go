@@ -195,7 +195,8 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	c.remote = addr
 	c.outcome = outcome
 	hello := &wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.Version,
-		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms}
+		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms,
+		HasHeartbeat: true, HeartbeatMS: heartbeatMS(cl.cfg.IdleTimeout)}
 	for _, codec := range cl.cfg.Compression {
 		hello.Codecs = append(hello.Codecs, codecID(codec))
 	}
@@ -250,9 +251,12 @@ func (cl *Client) tcpConnected(c *conn) {
 		// Early data: queued messages follow HELLO at once, so the handshake
 		// costs no round trip. They leave the reconnect queue only now that
 		// TCP is established: a refused or unreachable attempt keeps them
-		// queued for the next one instead of failing them.
+		// queued for the next one instead of failing them. What the
+		// early-data budget does not take waits for WELCOME.
 		cl.drainQueueLocked(c)
-		cl.ready = c
+		if len(cl.queue) == 0 {
+			cl.ready = c
+		}
 	}
 	cl.mu.Unlock()
 	c.loop.poller.Modify(c.fd, true, false)
@@ -274,12 +278,10 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		for i, name := range w.Transforms {
 			xforms[i] = lookupTransform(name)
 		}
-		c.params.Store(&connParams{codec: w.Codec, minCompress: int(w.MinCompress), xforms: xforms, peerMax: int(w.MaxMessage)})
-		c.dec.CompressionOn = w.Codec != wire.CodecNone
-		c.state.Store(stOpen)
-		c.wasOpen = true
-		c.plainData = len(xforms) == 0
-		c.deadline = 0
+		// Each side compresses with its own threshold; WELCOME's is the
+		// server's, for information.
+		c.markOpen(&connParams{codec: w.Codec, minCompress: cl.cfg.MinCompressSize, xforms: xforms,
+			xformNames: w.Transforms, peerMax: int(w.MaxMessage)}, w.HeartbeatMS)
 		cl.welcomed(c, w)
 		return nil
 	case wire.TypeReject, wire.TypeClose:
@@ -294,16 +296,19 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		c.finish(kind, reason)
 		return errStopFeed
 	}
-	return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+	return &wire.ProtocolError{Detail: "unexpected " + wire.TypeName(h.Type) + " frame"}
 }
 
 func (cl *Client) checkWelcome(w *wire.Welcome) error {
+	if w.Version < wire.MinVersion || w.Version > wire.Version {
+		return &wire.ProtocolError{Detail: fmt.Sprintf("WELCOME version %d was not offered", w.Version)}
+	}
 	if len(w.Transforms) != len(cl.cfg.Transforms) {
-		return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+		return &wire.ProtocolError{Detail: "WELCOME transforms differ from HELLO"}
 	}
 	for i, name := range w.Transforms {
 		if name != cl.cfg.Transforms[i] || lookupTransform(name) == nil {
-			return &wire.ProtocolError{Reason: "WELCOME transforms differ from HELLO"}
+			return &wire.ProtocolError{Detail: "WELCOME transforms differ from HELLO"}
 		}
 	}
 	if w.Codec == wire.CodecNone {
@@ -314,7 +319,7 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 			return nil
 		}
 	}
-	return &wire.ProtocolError{Reason: "WELCOME chose a codec that was not offered"}
+	return &wire.ProtocolError{Detail: "WELCOME chose a codec that was not offered"}
 }
 
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
@@ -393,7 +398,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 	if !c.wasOpen {
 		return
 	}
-	if !errors.Is(kind, ErrClosed) {
+	if endedInError(kind) {
 		cl.stats.errors.Add(1)
 		cl.reportError(newError("read", c.remote.String(), kind, reason, nil))
 	}
@@ -444,12 +449,34 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 		return err
 	}
 	cl.mu.Unlock()
-	if err := c.send(msg, timeout, false); err != nil {
+	err := c.send(msg, timeout, false)
+	if err == errEarlyDataFull {
+		err = cl.deferEarly(c, msg, timeout)
+	}
+	if err != nil {
 		cl.stats.errors.Add(1)
 		return err
 	}
 	cl.stats.sent(len(msg))
 	return nil
+}
+
+// deferEarly queues a message the early-data budget of c did not take: it
+// waits with the reconnect queue for WELCOME, and so do the messages sent
+// after it, which keeps their order.
+func (cl *Client) deferEarly(c *conn, msg []byte, timeout time.Duration) error {
+	cl.mu.Lock()
+	if c.params.Load() != nil && cl.ready == c {
+		// WELCOME arrived and drained the queue meanwhile: send directly.
+		cl.mu.Unlock()
+		return c.send(msg, timeout, false)
+	}
+	if cl.ready == c {
+		cl.ready = nil // later messages queue behind this one
+	}
+	err := cl.enqueueLocked(msg)
+	cl.mu.Unlock()
+	return err
 }
 
 func (cl *Client) enqueueLocked(msg []byte) error {

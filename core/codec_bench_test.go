@@ -18,7 +18,7 @@ func BenchmarkCodecs(b *testing.B) {
 	codecs := []struct {
 		name string
 		id   byte
-	}{{"s2", wire.CodecS2}, {"zstd", wire.CodecZstd}}
+	}{{"s2", wire.CodecSnappy}, {"zstd", wire.CodecZstd}}
 	for _, size := range []int{1 << 10, 64 << 10} {
 		for _, p := range payloads {
 			msg := p.gen(size)

@@ -9,27 +9,44 @@ import (
 // Codec names a compression codec negotiated in the handshake.
 type Codec string
 
-// Compression codecs. S2 is the default when compression is on: it
-// compresses within a few percent of zstd's fastest level on
-// JSON-like messages at several times its speed (docs/benchmarks.md).
+// Compression codecs. Snappy is the usual choice when compression is on:
+// it compresses within a few percent of zstd's fastest level on JSON-like
+// messages at several times its speed (docs/benchmarks.md).
 const (
-	CodecS2   Codec = "s2"
+	// CodecSnappy is the Snappy block format (protocol codec 1). The name
+	// "s2" is accepted as a synonym.
+	CodecSnappy Codec = "snappy"
+	// CodecS2 is the former name of CodecSnappy.
+	//
+	// Deprecated: use CodecSnappy.
+	CodecS2 = CodecSnappy
+	// CodecZstd is one zstd frame per message (protocol codec 2).
 	CodecZstd Codec = "zstd"
 )
 
+// Disabled, given as a timeout that has a default (IdleTimeout,
+// FrameTimeout, SendStallTimeout), turns it off; zero means the default.
+// Any negative duration does the same.
+const Disabled time.Duration = -1
+
 // Defaults applied to zero fields of ServerConfig and ClientConfig.
 const (
-	DefaultPort              = 8080
-	DefaultMaxConnections    = 1000
-	DefaultMessageSizeLimit  = 1 << 20
-	DefaultHandshakeTimeout  = 10 * time.Second
-	DefaultSendQueueLimit    = 8 << 20
-	DefaultShutdownTimeout   = 5 * time.Second
-	DefaultConnectTimeout    = 10 * time.Second
-	DefaultMinCompressSize   = 256
-	DefaultReconnectInterval = 500 * time.Millisecond
-	DefaultReconnectMax      = 30 * time.Second
-	DefaultReconnectQueue    = 10000
+	DefaultPort                    = 8080
+	DefaultMaxConnections          = 1000
+	DefaultMaxPendingHandshakes    = 256
+	DefaultMaxHandshakesPerAddress = 16
+	DefaultMessageSizeLimit        = 1 << 20
+	DefaultHandshakeTimeout        = 5 * time.Second
+	DefaultIdleTimeout             = 30 * time.Second
+	DefaultFrameTimeout            = 30 * time.Second
+	DefaultSendStallTimeout        = 30 * time.Second
+	DefaultSendQueueLimit          = 8 << 20
+	DefaultShutdownTimeout         = 5 * time.Second
+	DefaultConnectTimeout          = 10 * time.Second
+	DefaultMinCompressSize         = 256
+	DefaultReconnectInterval       = 500 * time.Millisecond
+	DefaultReconnectMax            = 30 * time.Second
+	DefaultReconnectQueue          = 10000
 )
 
 // TransportConfig holds the settings servers and clients share. Zero values
@@ -41,6 +58,8 @@ type TransportConfig struct {
 	MessageSizeLimit int
 	// SendQueueLimit is the high-water mark, in bytes, of a connection's
 	// outbound queue (default 8 MiB). Send fails with ErrBackpressure past it.
+	// Control replies (PONG) count too: while the queue is over the mark the
+	// connection stops reading from the peer, until it drains below half.
 	SendQueueLimit int
 	// DisableNoDelay leaves Nagle's algorithm on (TCP_NODELAY is set by default).
 	DisableNoDelay bool
@@ -49,18 +68,33 @@ type TransportConfig struct {
 	// ReceiveBufferSize and SendBufferSize set SO_RCVBUF and SO_SNDBUF when > 0.
 	ReceiveBufferSize int
 	SendBufferSize    int
-	// IdleTimeout closes a connection that received nothing for this long; a
-	// PING is sent after half of it. Zero disables it.
+	// IdleTimeout closes a connection that received nothing for this long
+	// (CLOSE 1008 "idle timeout"); a PING is sent after half of it, or after
+	// half the peer's announced timeout if that is shorter, so live peers
+	// never hit it. Default 30 s; negative (Disabled) turns it off. It does
+	// not run while reading is paused.
 	IdleTimeout time.Duration
+	// FrameTimeout bounds how long a frame whose first byte arrived may
+	// take to complete (CLOSE 1008 "frame timeout"), so a peer trickling a
+	// frame cannot hold the connection. Default 30 s; negative turns it off.
+	// It does not run while reading is paused.
+	FrameTimeout time.Duration
+	// SendStallTimeout closes a connection whose queued data could not be
+	// written at all for this long (CLOSE 1008 "peer not reading", best
+	// effort), releasing its queue. Default 30 s; negative turns it off.
+	SendStallTimeout time.Duration
 	// Compression lists the codecs this side enables, in order of preference.
 	// Empty means no compression.
 	Compression []Codec
 	// MinCompressSize: smaller messages are sent uncompressed (default 256).
+	// Each side compresses with its own threshold.
 	MinCompressSize int
 	// Transforms names registered transforms (RegisterTransform). A client
 	// requests them in this order; a server accepts any of them.
 	Transforms []string
-	// ShutdownTimeout bounds how long a graceful stop flushes queued data.
+	// ShutdownTimeout bounds a graceful close in all: flushing queued data,
+	// CLOSE, and delivering what the peer still sends until its CLOSE or
+	// EOF (default 5 s).
 	ShutdownTimeout time.Duration
 }
 
@@ -72,9 +106,21 @@ type ServerConfig struct {
 	Port int
 	// BindAddress to listen on (default "0.0.0.0"; "::" for all IPv6).
 	BindAddress string
-	// MaxConnections beyond which new connections get REJECT "server full".
+	// MaxConnections bounds the open sessions (default 1000): a HELLO that
+	// arrives when that many are open gets REJECT "server full".
+	// Connections still handshaking do not count; see MaxPendingHandshakes.
 	MaxConnections int
-	// HandshakeTimeout closes connections that send no HELLO in time (10 s).
+	// MaxPendingHandshakes bounds the connections accepted whose HELLO has
+	// not been processed yet (default 256). A new connection beyond it
+	// refuses the oldest pending one (REJECT "server full: too many pending
+	// handshakes") and is admitted, so peers that never speak cannot keep
+	// others out.
+	MaxPendingHandshakes int
+	// MaxHandshakesPerAddress is the same bound per source IP address
+	// (default 16): a new connection beyond it refuses the oldest pending
+	// handshake of that address.
+	MaxHandshakesPerAddress int
+	// HandshakeTimeout closes connections that send no HELLO in time (5 s).
 	HandshakeTimeout time.Duration
 	// Loops is the number of event loops (default: one per CPU).
 	Loops int
@@ -113,15 +159,27 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
+// orDisabled applies the default to a zero timeout and maps every negative
+// one to Disabled.
+func orDisabled(v, def time.Duration) time.Duration {
+	if v < 0 {
+		return Disabled
+	}
+	return orDefault(v, def)
+}
+
 func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	c.MessageSizeLimit = orDefault(c.MessageSizeLimit, DefaultMessageSizeLimit)
 	c.SendQueueLimit = orDefault(c.SendQueueLimit, DefaultSendQueueLimit)
 	c.MinCompressSize = orDefault(c.MinCompressSize, DefaultMinCompressSize)
 	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.IdleTimeout = orDisabled(c.IdleTimeout, DefaultIdleTimeout)
+	c.FrameTimeout = orDisabled(c.FrameTimeout, DefaultFrameTimeout)
+	c.SendStallTimeout = orDisabled(c.SendStallTimeout, DefaultSendStallTimeout)
 	switch {
 	case c.MessageSizeLimit < 0 || c.MessageSizeLimit > 1<<30:
 		return c, fmt.Errorf("%w: message size limit %d outside 1..1GiB", ErrInvalidArgument, c.MessageSizeLimit)
-	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.IdleTimeout < 0, c.MinCompressSize < 0:
+	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.MinCompressSize < 0, c.ShutdownTimeout < 0:
 		return c, fmt.Errorf("%w: negative size or timeout", ErrInvalidArgument)
 	}
 	for _, codec := range c.Compression {
@@ -144,10 +202,13 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	c.BindAddress = orDefault(c.BindAddress, "0.0.0.0")
 	c.MaxConnections = orDefault(c.MaxConnections, DefaultMaxConnections)
+	c.MaxPendingHandshakes = orDefault(c.MaxPendingHandshakes, DefaultMaxPendingHandshakes)
+	c.MaxHandshakesPerAddress = orDefault(c.MaxHandshakesPerAddress, DefaultMaxHandshakesPerAddress)
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.Loops = orDefault(c.Loops, runtime.NumCPU())
-	if c.Port < 0 || c.Port > 65535 || c.MaxConnections < 0 || c.Loops < 0 || c.HandshakeTimeout < 0 {
-		return c, fmt.Errorf("%w: port, max connections, loops or timeout out of range", ErrInvalidArgument)
+	if c.Port < 0 || c.Port > 65535 || c.MaxConnections < 0 || c.MaxPendingHandshakes < 0 ||
+		c.MaxHandshakesPerAddress < 0 || c.Loops < 0 || c.HandshakeTimeout < 0 {
+		return c, fmt.Errorf("%w: port, connection bounds, loops or timeout out of range", ErrInvalidArgument)
 	}
 	return c, nil
 }

@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -24,16 +23,33 @@ const (
 )
 
 const (
-	// lingerTimeout bounds how long a closing connection waits for the
-	// peer's EOF after our FIN, so a silent peer cannot hold the fd.
+	// lingerTimeout is the slack Stop allows on top of the shutdown timeout
+	// for the last connections to be released.
 	lingerTimeout = 2 * time.Second
 	// transformSlack lets transformed frames grow a little beyond the
-	// message limit (a cipher's MAC, say); the decoded size is checked exactly.
+	// message limit (a cipher's MAC, say), per transform, on connections
+	// that negotiated transforms; the decoded size is checked exactly.
 	transformSlack = 64 << 10
+)
+
+// Reasons reading is paused, a bit set per connection: reading runs only
+// when the set is empty, and one reason never clears another.
+const (
+	// pauseHost: the application called PauseReading.
+	pauseHost uint8 = 1 << iota
+	// pauseBackpressure: control replies (PONG) pushed the send queue over
+	// its mark; reading resumes once it drains below half.
+	pauseBackpressure
+	// pauseEventQueue is reserved for a host whose event queue is full.
+	pauseEventQueue
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
 var errStopFeed = errors.New("connection closed")
+
+// errEarlyDataFull refuses a message a client would send before WELCOME
+// beyond the early-data budget (wire.MaxEarlyData); it waits for WELCOME.
+var errEarlyDataFull = errors.New("early data budget used")
 
 // endpoint is the side owning a connection: the server (one session per
 // connection) or a client. The loop calls it on its own goroutine.
@@ -56,8 +72,9 @@ type endpoint interface {
 // connParams are the options agreed in the handshake; nil before that.
 type connParams struct {
 	codec       byte
-	minCompress int
+	minCompress int // this side's own threshold
 	xforms      []Transform
+	xformNames  []string
 	peerMax     int
 }
 
@@ -82,15 +99,21 @@ type conn struct {
 	plainData     bool      // open, no transforms: onFrame's fast path applies
 	batch         *[][]byte // during a read in batching mode: the loop's batch
 	wantWrite     bool
-	readPaused    bool
+	paused        uint8 // pause reasons (pauseHost, ...): read only when 0
 	suspended     bool
 	rejecting     bool
+	discard       bool // read and drop: refused, or the peer's CLOSE arrived
+	peerDone      bool // the peer's CLOSE or EOF arrived during our close
 	closeSent     bool
 	finSent       bool
 	wasOpen       bool
 	lastRecv      int64 // mono time of the last read
-	pinged        bool
-	deadline      int64 // mono time of the handshake, flush or linger deadline; 0: none
+	lastPing      int64 // mono time of the last PING we sent
+	pingEvery     int64 // heartbeat: PING after this long without receiving; 0: none
+	frameStart    int64 // mono time the incomplete frame's first bytes arrived; 0: none
+	pausedAt      int64 // mono time reading was paused (timers resume from it)
+	writeWait     int64 // mono time of the last write progress while writes block
+	deadline      int64 // mono time of the handshake or close deadline; 0: none
 	closeKind     error
 	closeWhy      string
 	recvMsgs      uint64
@@ -98,23 +121,25 @@ type conn struct {
 	outcome       chan error // client side: the dial waiting for this attempt
 	reconnect     bool
 
+	// Server side, under the server's pending-handshake lock.
+	pendAll, pendAddr pendingElem
+
 	// Shared with senders, under mu.
 	mu         sync.Mutex
 	out        []byte
 	queued     int
 	sendClosed bool
 	dirtyMark  bool
-	earlyData  int
+	earlyData  int // messages sent before WELCOME (reported if refused)
+	earlyBytes int // their payload bytes, bounded by wire.MaxEarlyData
 	spaceCh    chan struct{}
 }
 
 func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *conn {
 	c := &conn{loop: l, fd: fd, ep: ep, cfg: cfg}
 	c.state.Store(state)
-	c.dec.DataLimit = uint32(cfg.MessageSizeLimit)
-	if len(cfg.Transforms) > 0 {
-		c.dec.DataLimit += transformSlack
-	}
+	// Until the handshake is done every frame is held to the control limit.
+	c.dec.Handshaking = true
 	l.nconns.Add(1)
 	return c
 }
@@ -134,6 +159,52 @@ func (c *conn) attach() error {
 	return nil
 }
 
+// markOpen applies what the handshake agreed; on the loop goroutine.
+// peerIdleMS is the idle timeout the peer announced (0: none or unknown).
+func (c *conn) markOpen(p *connParams, peerIdleMS uint32) {
+	c.params.Store(p)
+	c.dec.Handshaking = false
+	c.dec.DataLimit = uint32(c.cfg.MessageSizeLimit + len(p.xforms)*transformSlack)
+	c.dec.CompressionOn = p.codec != wire.CodecNone
+	c.state.Store(stOpen)
+	c.wasOpen = true
+	c.plainData = len(p.xforms) == 0
+	c.deadline = 0
+	c.pingEvery = int64(heartbeatInterval(c.cfg.IdleTimeout, peerIdleMS))
+	c.lastPing = mono(c.loop.now) // the heartbeat clock starts now
+}
+
+// heartbeatInterval is how long a side waits without receiving before it
+// sends a PING: half the smaller non-zero of its own idle timeout and the
+// one its peer announced (0: neither has one).
+func heartbeatInterval(own time.Duration, peerMS uint32) time.Duration {
+	t := time.Duration(peerMS) * time.Millisecond
+	if own > 0 && (t == 0 || own < t) {
+		t = own
+	}
+	return t / 2
+}
+
+// heartbeatMS is the idle timeout a side announces in its handshake.
+func heartbeatMS(idle time.Duration) uint32 {
+	if idle <= 0 {
+		return 0
+	}
+	return uint32(min(idle/time.Millisecond, 1<<32-1))
+}
+
+// compressHook, when set (by tests), runs right after a message was
+// compressed for sending.
+var compressHook func(*conn)
+
+// compressBufs recycles the buffers messages are compressed into before
+// they are copied into the send queue: compression runs outside the
+// connection's lock, so a large message does not stall the loop's flush.
+var compressBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledCompressBuf bounds the compression buffers kept for reuse.
+const maxPooledCompressBuf = 1 << 20
+
 // send queues one message from any goroutine. With timeout > 0 it waits that
 // long for room below the high-water mark instead of failing at once.
 func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
@@ -143,16 +214,15 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		limit = p.peerMax
 	}
 	if len(msg) > limit {
-		return newError("send", c.remote.String(), ErrTooLarge, "", nil)
+		return newError("send", c.remote.String(), ErrTooLarge,
+			wire.Reason(wire.ReasonTooLarge, formatSizes(len(msg), limit)), nil)
 	}
-	body := msg
-	if p != nil && len(p.xforms) > 0 {
-		var err error
-		if body, err = encodeTransforms(p.xforms, msg); err != nil {
-			return newError("send", c.remote.String(), ErrTransform, "", err)
-		}
+	if p == nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
+		return c.sendEncoded(p, msg, timeout, force)
 	}
-	frameLen := wire.HeaderSize + len(body)
+	// The common case, kept as short as before: a plain message, copied
+	// into the queue under the lock.
+	frameLen := wire.HeaderSize + len(msg)
 	c.mu.Lock()
 	if !force {
 		if err := c.waitForRoom(frameLen, timeout); err != nil {
@@ -166,22 +236,82 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
-	var flags byte
-	if p != nil && p.codec != wire.CodecNone && len(body) >= p.minCompress {
-		c.out = compress(p.codec, c.out, body)
-		if len(c.out)-start-wire.HeaderSize < len(body) {
-			flags = wire.FlagCompressed
-		} else {
-			c.out = append(c.out[:start+wire.HeaderSize], body...)
-		}
-	} else {
-		c.out = append(c.out, body...)
+	c.out = append(c.out, msg...)
+	wire.PutHeader(c.out[start:], len(msg), wire.TypeData, 0)
+	c.queued += frameLen
+	c.unlockQueued()
+	return nil
+}
+
+// sendEncoded is send for a message that is transformed, compressed, or
+// sent before WELCOME (early data).
+func (c *conn) sendEncoded(p *connParams, msg []byte, timeout time.Duration, force bool) error {
+	body, flags, buf, err := c.encode(p, msg)
+	if err != nil {
+		return newError("send", c.remote.String(), ErrTransform, err.Error(), nil)
 	}
-	wire.PutHeader(c.out[start:], len(c.out)-start-wire.HeaderSize, wire.TypeData, flags)
-	c.queued += len(c.out) - start
+	err = c.queueData(body, flags, len(msg), p == nil, timeout, force)
+	if buf != nil && cap(*buf) <= maxPooledCompressBuf {
+		compressBufs.Put(buf)
+	}
+	return err
+}
+
+// encode applies the agreed transforms and compression to msg, outside the
+// connection's lock. buf, if not nil, holds the result and goes back to
+// compressBufs once the frame is queued.
+func (c *conn) encode(p *connParams, msg []byte) (body []byte, flags byte, buf *[]byte, err error) {
+	body = msg
 	if p == nil {
-		c.earlyData++
+		return body, 0, nil, nil
 	}
+	if len(p.xforms) > 0 {
+		if body, err = encodeTransforms(p, msg); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	if p.codec == wire.CodecNone || len(body) < p.minCompress {
+		return body, 0, nil, nil
+	}
+	buf = compressBufs.Get().(*[]byte)
+	*buf = compress(p.codec, (*buf)[:0], body)
+	if compressHook != nil {
+		compressHook(c)
+	}
+	if len(*buf) < len(body) {
+		return *buf, wire.FlagCompressed, buf, nil
+	}
+	return body, 0, buf, nil
+}
+
+// queueData appends one DATA frame to the send queue under mu. early marks
+// a message sent before WELCOME, within the early-data budget.
+func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, timeout time.Duration, force bool) error {
+	frameLen := wire.HeaderSize + len(body)
+	c.mu.Lock()
+	if !force {
+		if err := c.waitForRoom(frameLen, timeout); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	if c.sendClosed {
+		c.mu.Unlock()
+		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
+	}
+	if early {
+		if c.earlyBytes+msgLen > wire.MaxEarlyData {
+			c.mu.Unlock()
+			return errEarlyDataFull
+		}
+		c.earlyData++
+		c.earlyBytes += msgLen
+	}
+	start := len(c.out)
+	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
+	c.out = append(c.out, body...)
+	wire.PutHeader(c.out[start:], len(body), wire.TypeData, flags)
+	c.queued += frameLen
 	c.unlockQueued()
 	return nil
 }
@@ -218,16 +348,21 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 	return nil
 }
 
-// sendControl queues a control frame; it ignores the high-water mark.
-func (c *conn) sendControl(typ byte, payload []byte) {
+// sendControl queues a control frame and returns the bytes now queued. It
+// ignores the high-water mark (a slow peer must still be closable), but the
+// frame counts against it: see onFrame's PING case.
+func (c *conn) sendControl(typ byte, payload []byte) int {
 	c.mu.Lock()
 	if c.sendClosed {
+		q := c.queued
 		c.mu.Unlock()
-		return
+		return q
 	}
 	c.out = wire.AppendFrame(c.out, typ, 0, payload)
 	c.queued += wire.HeaderSize + len(payload)
+	q := c.queued
 	c.unlockQueued()
+	return q
 }
 
 // unlockQueued releases mu after a frame was queued and asks the loop to
@@ -276,7 +411,8 @@ func (c *conn) writeOut() {
 		if err == unix.EAGAIN {
 			if !c.wantWrite {
 				c.wantWrite = true
-				c.loop.poller.Modify(c.fd, !c.readPaused, true)
+				c.writeWait = mono(c.loop.now)
+				c.updateInterest()
 			}
 			break
 		}
@@ -286,8 +422,11 @@ func (c *conn) writeOut() {
 			return
 		}
 	}
-	c.noteWritten(written)
+	// Resuming reading (resumeIfDrained) may replay input and even close
+	// the connection: it runs only once this function is done with the fd.
+	drained := c.noteWritten(written)
 	if c.woff < len(c.wbuf) {
+		c.resumeIfDrained(drained)
 		return
 	}
 	// The buffer is kept however large it grew: releasing it here made a
@@ -297,13 +436,17 @@ func (c *conn) writeOut() {
 	c.wroteRecently = true
 	if c.wantWrite {
 		c.wantWrite = false
-		c.loop.poller.Modify(c.fd, !c.readPaused, false)
+		c.updateInterest()
 	}
 	if c.closeSent && !c.finSent && c.queuedEmpty() {
 		c.finSent = true
 		sock.ShutdownWrite(c.fd)
-		c.deadline = mono(c.loop.now.Add(lingerTimeout))
+		if c.peerDone {
+			c.finish(c.closeKind, c.closeWhy)
+			return
+		}
 	}
+	c.resumeIfDrained(drained)
 }
 
 func (c *conn) queuedEmpty() bool {
@@ -312,17 +455,32 @@ func (c *conn) queuedEmpty() bool {
 	return len(c.out) == 0
 }
 
-func (c *conn) noteWritten(n int) {
+// noteWritten accounts for n bytes written; on the loop goroutine. It
+// reports whether the queue is now below half its mark.
+func (c *conn) noteWritten(n int) (drained bool) {
 	if n == 0 {
-		return
+		return false
+	}
+	if c.wantWrite { // the send-stall clock only runs while writes block
+		c.writeWait = mono(c.loop.now)
 	}
 	c.mu.Lock()
 	c.queued -= n
+	drained = c.queued < c.cfg.SendQueueLimit/2
 	if c.spaceCh != nil {
 		close(c.spaceCh)
 		c.spaceCh = nil
 	}
 	c.mu.Unlock()
+	return drained
+}
+
+// resumeIfDrained resumes reading paused for backpressure once the send
+// queue drained below half its mark.
+func (c *conn) resumeIfDrained(drained bool) {
+	if drained && c.paused&pauseBackpressure != 0 && c.state.Load() != stClosed {
+		c.setPaused(pauseBackpressure, false)
+	}
 }
 
 func (c *conn) onWritable() {
@@ -342,43 +500,82 @@ func (c *conn) onWritable() {
 
 func (c *conn) onReadable() {
 	st := c.state.Load()
-	if st == stConnecting || st == stClosed || c.readPaused {
+	if st == stConnecting || st == stClosed || c.paused != 0 {
+		return
+	}
+	if c.discard {
+		c.discardInput()
 		return
 	}
 	buf := c.loop.readBuf
 	for i := 0; i < maxReadsPerEvent; i++ {
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
-			c.lastRecv, c.pinged = mono(c.loop.now), false
+			c.lastRecv = mono(c.loop.now)
 			if !c.feed(buf[:n]) || n < len(buf) {
 				return
 			}
 			continue
 		}
-		switch {
-		case err == unix.EAGAIN:
-		case err == nil:
-			c.peerGone("connection closed by peer")
-		default:
-			c.peerGone("connection reset by peer")
+		c.readEnded(err)
+		return
+	}
+}
+
+// discardInput reads and drops what a refused or closing peer sends: no
+// frame is decoded and nothing is allocated for it. Reading goes on only to
+// see its EOF.
+func (c *conn) discardInput() {
+	buf := c.loop.readBuf
+	for i := 0; i < maxReadsPerEvent; i++ {
+		n, err := sock.Read(c.fd, buf)
+		if n == len(buf) {
+			continue
+		}
+		if n <= 0 {
+			c.readEnded(err)
 		}
 		return
 	}
 }
 
-// peerGone handles EOF or a reset. After our own CLOSE it is the expected end.
-func (c *conn) peerGone(reason string) {
-	if c.closeSent {
+// readEnded handles a read that returned no bytes.
+func (c *conn) readEnded(err error) {
+	switch {
+	case err == unix.EAGAIN:
+	case err == nil:
+		c.peerGone("connection closed by peer", false)
+	default:
+		c.peerGone("connection reset by peer", true)
+	}
+}
+
+// peerGone handles EOF or a reset. After our own CLOSE it is the expected
+// end: the rest of our queue is still flushed (the peer may still read)
+// unless the connection was reset.
+func (c *conn) peerGone(reason string, reset bool) {
+	if !c.closeSent {
+		c.finish(ErrClosed, reason)
+		return
+	}
+	if reset || c.finSent {
 		c.finish(c.closeKind, c.closeWhy)
 		return
 	}
-	c.finish(ErrClosed, reason)
+	c.peerDone = true
+	c.updateInterest() // EOF stays readable: stop watching it
 }
 
 // feed decodes one read; it reports whether reading may continue.
 func (c *conn) feed(b []byte) bool {
 	c.startBatch()
 	err := c.dec.Feed(b, c.onFrame)
+	switch {
+	case c.dec.Buffered() == 0:
+		c.frameStart = 0
+	case c.dec.TakeNewPartial():
+		c.frameStart = mono(c.loop.now)
+	}
 	return c.afterFeed(err)
 }
 
@@ -404,9 +601,14 @@ func (c *conn) afterFeed(err error) bool {
 		c.ep.countRecv(c, c.recvMsgs, c.recvBytes)
 		c.recvMsgs, c.recvBytes = 0, 0
 	}
+	if c.discard {
+		// Refused, or the peer closed: nothing more is decoded, so a
+		// partial frame is dropped and its timer stopped.
+		c.dec, c.frameStart = wire.Decoder{}, 0
+	}
 	switch {
 	case err == nil:
-		return c.state.Load() != stClosed
+		return c.state.Load() != stClosed && !c.discard
 	case err == wire.ErrSuspend:
 		c.suspended = true
 		return false
@@ -420,10 +622,8 @@ func (c *conn) afterFeed(err error) bool {
 func (c *conn) onFrame(h wire.Header, p []byte) error {
 	if c.plainData && h.Type == wire.TypeData && h.Flags == 0 {
 		// The common case, kept short: an open connection without
-		// transforms receiving an uncompressed message.
-		if len(p) > c.cfg.MessageSizeLimit {
-			return wire.ErrTooLarge
-		}
+		// transforms receiving an uncompressed message (the decoder
+		// already held it to the agreed limit).
 		c.recvMsgs++
 		c.recvBytes += uint64(len(p))
 		if c.batch != nil && !c.dec.InPending() {
@@ -437,9 +637,6 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 	// Anything else (a CLOSE, say) must come after the messages before it.
 	if err := c.flushBatch(); err != nil {
 		return err
-	}
-	if c.rejecting {
-		return nil
 	}
 	switch c.state.Load() {
 	case stClosed:
@@ -457,26 +654,45 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		c.recvBytes += uint64(len(msg))
 		return c.deliverOne(msg)
 	case wire.TypePing:
-		c.sendControl(wire.TypePong, p)
+		if c.sendControl(wire.TypePong, p) > c.cfg.SendQueueLimit {
+			// A peer that pings and does not read: stop reading it until
+			// its replies drain (the send-stall timeout ends it if never).
+			c.setPaused(pauseBackpressure, true)
+			return wire.ErrSuspend
+		}
 	case wire.TypePong:
 	case wire.TypeClose:
-		_, reason, err := wire.ParseCodeReason(p)
+		code, reason, err := wire.ParseCodeReason(p)
 		if err != nil {
 			return err
 		}
-		if reason == "" {
-			reason = "closed by peer"
-		}
-		if !c.closeSent {
-			c.closeKind, c.closeWhy = ErrClosed, reason
-		}
-		c.flushBestEffort()
-		c.finish(c.closeKind, c.closeWhy)
+		c.peerClosed(code, reason)
 		return errStopFeed
 	default:
-		return &wire.ProtocolError{Reason: "unexpected " + wire.TypeName(h.Type) + " frame"}
+		return &wire.ProtocolError{Detail: "unexpected " + wire.TypeName(h.Type) + " frame"}
 	}
 	return nil
+}
+
+// peerClosed handles the peer's CLOSE. If we had not closed yet, the rest
+// of our queue is flushed in full (on writability, not in one write), then
+// our CLOSE and FIN follow, bounded by the shutdown timeout.
+func (c *conn) peerClosed(code uint16, reason string) {
+	if reason == "" {
+		reason = "closed by peer"
+	}
+	if !c.closeSent {
+		c.closeKind, c.closeWhy = kindOfCloseCode(code), reason
+		c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseNormal, wire.ReasonNormal))
+		c.closeAndFlush()
+	}
+	if c.state.Load() == stClosed {
+		return
+	}
+	c.peerDone, c.discard = true, true
+	if c.finSent {
+		c.finish(c.closeKind, c.closeWhy)
+	}
 }
 
 // deliverOne delivers a message that does not outlive this frame (it aliases
@@ -512,14 +728,15 @@ func (c *conn) afterDeliver() error {
 	if c.state.Load() == stClosed {
 		return errStopFeed
 	}
-	if c.readPaused {
+	if c.paused != 0 {
 		return wire.ErrSuspend
 	}
 	return nil
 }
 
 // decodeData undoes compression and transforms, into the loop's scratch
-// buffers; the result is valid until the next frame.
+// buffers; the result is valid until the next frame. Every stage is held
+// to the limit the connection agreed.
 func (c *conn) decodeData(h wire.Header, p []byte) ([]byte, error) {
 	params := c.params.Load()
 	limit := c.cfg.MessageSizeLimit
@@ -533,27 +750,27 @@ func (c *conn) decodeData(h wire.Header, p []byte) ([]byte, error) {
 		c.loop.keepScratch(cur, out)
 		msg, cur = out, 1
 	}
-	if params != nil {
-		for i := len(params.xforms) - 1; i >= 0; i-- {
-			out, err := params.xforms[i].Decode(c.loop.scratch(cur), msg, limit+i*transformSlack)
-			if err != nil {
-				if !errors.Is(err, ErrTransform) {
-					err = fmt.Errorf("%w: %w", ErrTransform, err)
-				}
-				return nil, err
-			}
-			c.loop.keepScratch(cur, out)
-			msg, cur = out, 1-cur
+	for i := len(params.xforms) - 1; i >= 0; i-- {
+		stageLimit := limit + i*transformSlack
+		out, err := params.xforms[i].Decode(c.loop.scratch(cur), msg, stageLimit)
+		if err == nil && len(out) > stageLimit {
+			err = errors.New("produced " + formatSizes(len(out), stageLimit))
 		}
+		if err != nil {
+			return nil, &transformError{name: params.xformNames[i], err: err}
+		}
+		c.loop.keepScratch(cur, out)
+		msg, cur = out, 1-cur
 	}
 	if len(msg) > limit {
-		return nil, wire.ErrTooLarge
+		return nil, &wire.TooLargeError{Size: uint64(len(msg)), Limit: uint64(limit)}
 	}
 	return msg, nil
 }
 
 // beginClose starts a graceful close: queued data, then CLOSE, then FIN,
-// then wait for the peer's EOF (bounded by the shutdown and linger timeouts).
+// then wait for the peer's CLOSE or EOF, delivering what it still sends;
+// bounded in all by the shutdown timeout.
 func (c *conn) beginClose(code uint16, reason string, kind error) {
 	st := c.state.Load()
 	if st == stClosed || c.closeSent {
@@ -568,12 +785,28 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 	c.closeAndFlush()
 }
 
-// reject answers the handshake with REJECT and closes like beginClose.
+// reject answers the handshake with REJECT and closes like beginClose; the
+// peer is read only in discard mode from then on.
 func (c *conn) reject(code uint16, reason string, kind error) {
-	c.rejecting = true
+	c.rejecting, c.discard = true, true
 	c.closeKind, c.closeWhy = kind, reason
 	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
 	c.closeAndFlush()
+}
+
+// refuseNow answers a pending handshake with REJECT and closes at once, with
+// one best-effort write and no linger: used when pending handshakes are
+// over their bounds and when the server stops. It reports whether the
+// connection was still handshaking (and is now refused).
+func (c *conn) refuseNow(code uint16, reason string, kind error) bool {
+	if c.state.Load() != stHandshake || c.closeSent {
+		return false
+	}
+	c.rejecting = true
+	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
+	c.flushBestEffort()
+	c.finish(kind, reason)
+	return true
 }
 
 func (c *conn) closeAndFlush() {
@@ -586,16 +819,25 @@ func (c *conn) closeAndFlush() {
 	c.flush()
 }
 
-// protocolError closes after telling the peer why, without waiting.
+// protocolError closes after telling the peer why, without waiting. Before
+// the server has sent WELCOME every error is answered with REJECT.
 func (c *conn) protocolError(err error) {
 	kind, code, reason := kindOfWireError(err)
 	if c.state.Load() == stHandshake && !c.closeSent && c.sess != nil {
-		c.reject(wire.RejectBadHello, "bad hello: "+reason, kind)
+		c.reject(wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, wireDetail(err)), kind)
 		return
 	}
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, code, reason))
 	c.flushBestEffort()
 	c.finish(kind, reason)
+}
+
+// timeoutClose ends a connection for a timeout with CLOSE 1008, without
+// waiting for the peer.
+func (c *conn) timeoutClose(reason string) {
+	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseTimeout, reason))
+	c.flushBestEffort()
+	c.finish(ErrTimeout, reason)
 }
 
 // flushBestEffort tries one round of writes before an abrupt close.
@@ -636,6 +878,7 @@ func (c *conn) finish(kind error, reason string) {
 		c.spaceCh = nil
 	}
 	c.mu.Unlock()
+	c.dec = wire.Decoder{} // drop a partial frame's buffer
 	if kind == nil {
 		kind = ErrClosed
 	}
@@ -659,31 +902,64 @@ func countDataFrames(b []byte) int {
 	return n
 }
 
-// tick runs the connection's timers; on the loop goroutine.
+// tick runs the connection's timers; on the loop goroutine. Timers of the
+// peer's behaviour (idle, frame) do not run while reading is paused by us.
 func (c *conn) tick(now time.Time) {
 	c.trimBuffers()
 	st := c.state.Load()
-	if c.deadline != 0 && mono(now) > c.deadline {
+	t := mono(now)
+	if c.deadline != 0 && t > c.deadline {
 		switch {
 		case st == stClosing:
 			c.finish(c.closeKind, c.closeWhy)
 		case c.sess != nil:
 			c.deadline = 0
-			c.reject(wire.RejectHandshakeTimeout, "handshake timeout", ErrTimeout)
+			c.reject(wire.RejectHandshakeTimeout, wire.ReasonHandshakeTimeout, ErrTimeout)
 		default:
 			c.finish(ErrTimeout, "connect timeout")
 		}
 		return
 	}
-	idle := c.cfg.IdleTimeout
-	if st != stOpen || idle <= 0 {
+	if st == stConnecting || st == stClosed {
 		return
 	}
-	switch since := time.Duration(mono(now) - c.lastRecv); {
-	case since >= idle:
-		c.beginClose(wire.CloseIdleTimeout, "idle timeout", ErrTimeout)
-	case since >= idle/2 && !c.pinged:
-		c.pinged = true
+	if stall := c.cfg.SendStallTimeout; stall > 0 && c.wantWrite && time.Duration(t-c.writeWait) >= stall {
+		c.timeoutClose(wire.ReasonPeerNotReading)
+		return
+	}
+	if c.paused != 0 {
+		c.heartbeatWhilePaused(t)
+		return
+	}
+	if ft := c.cfg.FrameTimeout; ft > 0 && c.frameStart != 0 && st != stHandshake && time.Duration(t-c.frameStart) >= ft {
+		c.timeoutClose(wire.ReasonFrameTimeout)
+		return
+	}
+	if st == stOpen {
+		c.idleTick(t)
+	}
+}
+
+// idleTick closes a connection silent for its own idle timeout, and pings
+// after the heartbeat interval of silence.
+func (c *conn) idleTick(t int64) {
+	since := time.Duration(t - c.lastRecv)
+	if idle := c.cfg.IdleTimeout; idle > 0 && since >= idle {
+		// The peer is presumed gone: tell it (best effort) and release.
+		c.timeoutClose(wire.ReasonIdleTimeout)
+		return
+	}
+	if ping := time.Duration(c.pingEvery); ping > 0 && since >= ping && time.Duration(t-c.lastPing) >= ping {
+		c.lastPing = t
+		c.sendControl(wire.TypePing, nil)
+	}
+}
+
+// heartbeatWhilePaused keeps pinging an open peer while we do not read it,
+// so that the pause (ours) does not make the peer time us out.
+func (c *conn) heartbeatWhilePaused(t int64) {
+	if ping := time.Duration(c.pingEvery); c.state.Load() == stOpen && ping > 0 && time.Duration(t-c.lastPing) >= ping {
+		c.lastPing = t
 		c.sendControl(wire.TypePing, nil)
 	}
 }
@@ -706,21 +982,56 @@ func (c *conn) trimBuffers() {
 	c.mu.Unlock()
 }
 
-// setReadPaused stops or resumes reading; on the loop goroutine.
-func (c *conn) setReadPaused(paused bool) {
-	if c.readPaused == paused || c.state.Load() == stClosed {
+// updateInterest tells the poller what the connection waits for: reading
+// unless paused or the peer's EOF was seen, writing while writes block.
+func (c *conn) updateInterest() {
+	c.loop.poller.Modify(c.fd, c.paused == 0 && !c.peerDone, c.wantWrite)
+}
+
+// setPaused adds or removes one pause reason; on the loop goroutine.
+// Reading stops when the first reason is added and resumes when the last is
+// removed; the idle and frame timers skip the time in between.
+func (c *conn) setPaused(reason uint8, on bool) {
+	st := c.state.Load()
+	if st == stClosed {
 		return
 	}
-	c.readPaused = paused
-	if c.state.Load() != stConnecting {
-		c.loop.poller.Modify(c.fd, !paused, c.wantWrite)
+	was := c.paused
+	if on {
+		c.paused |= reason
+	} else {
+		c.paused &^= reason
 	}
-	if !paused && c.suspended {
+	if (was == 0) == (c.paused == 0) {
+		return
+	}
+	now := mono(c.loop.now)
+	if c.paused != 0 {
+		c.pausedAt = now
+	} else {
+		c.skipPausedTime(now - c.pausedAt)
+	}
+	if st != stConnecting {
+		c.updateInterest()
+	}
+	if c.paused == 0 && c.suspended {
 		c.suspended = false
 		c.startBatch()
 		c.afterFeed(c.dec.Replay(c.onFrame))
 	}
 }
+
+// skipPausedTime moves the peer-behaviour timers forward by the time
+// reading was paused by us.
+func (c *conn) skipPausedTime(d int64) {
+	c.lastRecv += d
+	if c.frameStart != 0 {
+		c.frameStart += d
+	}
+}
+
+// setReadPaused sets or clears the host's pause reason; on the loop goroutine.
+func (c *conn) setReadPaused(paused bool) { c.setPaused(pauseHost, paused) }
 
 // runOnLoopSync is runOnLoop that, called from outside every event loop,
 // returns only once fn has run (or the loop has exited). From another loop

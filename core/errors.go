@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/netsys/netsys/core/internal/wire"
 )
@@ -94,16 +95,84 @@ func (e *UndeliveredError) Error() string {
 // Unwrap makes errors.Is(err, ErrNotDelivered) true.
 func (e *UndeliveredError) Unwrap() error { return ErrNotDelivered }
 
-// kindOfWireError maps a decoder failure to a sentinel and a close code.
+// kindOfWireError maps a failure of a frame's processing to a sentinel, a
+// close code and the close reason (which the Go error carries too).
 func kindOfWireError(err error) (kind error, code uint16, reason string) {
 	var pe *wire.ProtocolError
+	var te *transformError
 	switch {
 	case errors.Is(err, wire.ErrTooLarge):
-		return ErrTooLarge, wire.CloseTooLarge, "message too large"
+		return ErrTooLarge, wire.CloseTooLarge, err.Error()
 	case errors.As(err, &pe):
-		return ErrProtocol, wire.CloseProtocolError, pe.Reason
-	case errors.Is(err, ErrTransform):
-		return ErrTransform, wire.CloseInternal, err.Error()
+		return ErrProtocol, wire.CloseProtocolError, pe.Error()
+	case errors.As(err, &te):
+		return ErrTransform, wire.CloseInternal, te.Error()
 	}
-	return ErrProtocol, wire.CloseProtocolError, err.Error()
+	return ErrProtocol, wire.CloseProtocolError, wire.Reason(wire.ReasonProtocol, err.Error())
 }
+
+// wireDetail is the detail part of a reason for err: what follows a
+// prefix such as "bad hello".
+func wireDetail(err error) string {
+	var pe *wire.ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Detail
+	}
+	return err.Error()
+}
+
+// closeCodeError is the kind of a connection the peer closed with a code
+// that is neither a normal end nor one of the known error codes: it matches
+// ErrClosed but the end is reported as an error (see endedInError).
+type closeCodeError struct{ code uint16 }
+
+func (e *closeCodeError) Error() string {
+	return fmt.Sprintf("netsys: closed by peer with code %d", e.code)
+}
+
+// Unwrap makes errors.Is(err, ErrClosed) true.
+func (e *closeCodeError) Unwrap() error { return ErrClosed }
+
+// kindOfCloseCode maps the code of a CLOSE received to the kind the end is
+// reported with: 1000 and 1001 are normal ends, every other code an error.
+func kindOfCloseCode(code uint16) error {
+	switch code {
+	case wire.CloseNormal, wire.CloseGoingAway:
+		return ErrClosed
+	case wire.CloseProtocolError:
+		return ErrProtocol
+	case wire.CloseTimeout:
+		return ErrTimeout
+	case wire.CloseTooLarge:
+		return ErrTooLarge
+	case wire.CloseInternal:
+		return ErrTransform
+	}
+	return &closeCodeError{code: code}
+}
+
+// endedInError reports whether a connection that ended with kind ended in
+// error (reported through OnError, session state SessionError).
+func endedInError(kind error) bool {
+	var cce *closeCodeError
+	return !errors.Is(kind, ErrClosed) || errors.As(kind, &cce)
+}
+
+// transformError is a transform that failed on a message; its text is the
+// close reason "transform failed: <name>: <error>".
+type transformError struct {
+	name string
+	err  error
+}
+
+func (e *transformError) Error() string {
+	// A transform's own error may already say "netsys: transform failed".
+	text := strings.TrimPrefix(e.err.Error(), ErrTransform.Error()+": ")
+	return wire.Reason(wire.ReasonTransformFailed, e.name+": "+text)
+}
+
+// Unwrap exposes both ErrTransform and the transform's own error.
+func (e *transformError) Unwrap() []error { return []error{ErrTransform, e.err} }
+
+// formatSizes is the detail of a size over its limit: "2000000 > 1048576".
+func formatSizes(size, limit int) string { return fmt.Sprintf("%d > %d", size, limit) }

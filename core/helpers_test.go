@@ -2,6 +2,7 @@ package core
 
 import (
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -97,7 +98,7 @@ func dialRaw(t *testing.T, port int) *rawPeer {
 	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	return &rawPeer{t: t, conn: c, dec: wire.Decoder{DataLimit: 1 << 30, CompressionOn: true}, buf: make([]byte, 64<<10)}
+	return &rawPeer{t: t, conn: c, dec: wire.Decoder{DataLimit: 1 << 30, CompressionOn: true}, buf: make([]byte, 1)}
 }
 
 func (p *rawPeer) write(b []byte) {
@@ -154,4 +155,78 @@ func (p *rawPeer) expectEOF() {
 			return
 		}
 	}
+}
+
+// dialRawFrom is dialRaw from a chosen source address (any 127.0.0.0/8
+// address works on Linux loopback), to play several hosts.
+func dialRawFrom(t *testing.T, port int, source string) *rawPeer {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return &rawPeer{t: t, conn: c, dec: wire.Decoder{DataLimit: 1 << 30, CompressionOn: true}, buf: make([]byte, 1)}
+}
+
+// welcome sends HELLO and returns the server's WELCOME.
+func (p *rawPeer) welcome(h *wire.Hello) *wire.Welcome {
+	p.t.Helper()
+	p.write(wire.AppendFrame(nil, wire.TypeHello, 0, wire.AppendHello(nil, h)))
+	f, ok := p.next()
+	require.True(p.t, ok, "no answer to HELLO")
+	require.Equal(p.t, wire.TypeWelcome, f.typ, "answer to HELLO: %s %q", wire.TypeName(f.typ), f.payload)
+	w, err := wire.ParseWelcome(f.payload)
+	require.NoError(p.t, err)
+	return w
+}
+
+// within reads the next frame, waiting at most d; timedOut says nothing
+// came (the connection is still up).
+func (p *rawPeer) within(d time.Duration) (f rawFrame, ok, timedOut bool) {
+	deadline := time.Now().Add(d)
+	var frames []rawFrame
+	for {
+		p.conn.SetReadDeadline(deadline)
+		n, err := p.conn.Read(p.buf[:1])
+		if ne, isNet := err.(net.Error); isNet && ne.Timeout() {
+			return rawFrame{}, true, true
+		}
+		if n == 0 || err != nil {
+			return rawFrame{}, false, false
+		}
+		require.NoError(p.t, p.dec.Feed(p.buf[:n], func(h wire.Header, b []byte) error {
+			frames = append(frames, rawFrame{h.Type, append([]byte(nil), b...)})
+			return nil
+		}))
+		if len(frames) > 0 {
+			return frames[0], true, false
+		}
+	}
+}
+
+// rawListener plays a hand-driven server for a netsys client.
+func rawListener(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	return ln, ln.Addr().(*net.TCPAddr).Port
+}
+
+// acceptRaw accepts one connection on ln as a rawPeer.
+func acceptRaw(t *testing.T, ln net.Listener) *rawPeer {
+	t.Helper()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := ln.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return &rawPeer{t: t, conn: c, dec: wire.Decoder{DataLimit: 1 << 30, CompressionOn: true}, buf: make([]byte, 1)}
+}
+
+// liveHeapBytes is the heap in use after a collection.
+func liveHeapBytes() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -38,8 +38,11 @@ type Server struct {
 	sessions map[uint64]*Session
 	groups   map[string]map[uint64]*Session
 
-	nextID atomic.Uint64
-	live   atomic.Int64 // accepted connections not yet closed
+	nextID   atomic.Uint64
+	live     atomic.Int64 // accepted connections not yet closed
+	open     atomic.Int64 // open sessions, bounded by MaxConnections
+	stopping atomic.Bool  // set by Stop: handshakes are refused
+	pending  pendingHandshakes
 	// sharedParams caches connParams without transforms (see connParams).
 	// Start clears it: MinCompressSize may have changed.
 	sharedParams sync.Map
@@ -130,6 +133,7 @@ func (s *Server) Start() error {
 	}
 	s.sharedParams.Clear()
 	s.sharedCount.Store(0)
+	s.stopping.Store(false)
 	fd, err := sock.Listen(addr, 4096)
 	if err != nil {
 		return newError("listen", addr.String(), ErrInvalidArgument, "cannot listen", err)
@@ -183,6 +187,7 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	s.running.Store(false)
+	s.stopping.Store(true)
 	eng, ln, done := s.eng, s.ln, s.done
 	s.lifeMu.Unlock()
 
@@ -194,7 +199,7 @@ func (s *Server) Stop() error {
 				if c.sess != nil && c.wasOpen {
 					c.sess.setState(SessionDisconnecting)
 				}
-				c.beginClose(wire.CloseGoingAway, "server stopping", ErrClosed)
+				c.stopByServer()
 			}
 		})
 	}
@@ -400,7 +405,9 @@ func (s *Server) ResetStatistics() {
 	s.counters.oversize.Store(0)
 }
 
-// accept takes a new connection from the listener's loop.
+// accept takes a new connection from the listener's loop. It is admitted
+// as a pending handshake; when pending handshakes are over their bounds the
+// oldest ones (of its address, or overall) are refused instead.
 func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 	cfg := &s.cfg.TransportConfig
 	opts := sock.Options{NoDelay: !cfg.DisableNoDelay, KeepAlive: !cfg.DisableKeepAlive,
@@ -410,76 +417,85 @@ func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 		s.reportError(nil, newError("accept", sock.AddrPort(sa).String(), ErrInvalidArgument, "socket options", err))
 		return
 	}
-	full := s.live.Load() >= int64(s.cfg.MaxConnections)
-	target := from
-	if !full {
-		target = s.eng.pick()
-	}
+	target := s.eng.pick()
 	c := newConn(target, fd, s, cfg, stHandshake)
 	c.remote, c.local = sock.AddrPort(sa), sock.LocalAddr(fd)
 	s.live.Add(1)
-	if full {
-		s.counters.rejected.Add(1)
-		if c.attach() == nil {
-			c.reject(wire.RejectServerFull, "server full", ErrServerFull)
-		} else {
-			s.live.Add(-1)
-		}
-		return
-	}
 	s.counters.total.Add(1)
-	sess := &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
-	c.sess = sess
+	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
+	for _, old := range s.pending.add(c, s.cfg.MaxPendingHandshakes, s.cfg.MaxHandshakesPerAddress) {
+		old.runOnLoop(func() {
+			if old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull) {
+				s.counters.rejected.Add(1)
+			}
+		})
+	}
 	setup := func() {
 		if c.attach() != nil {
+			s.pending.remove(c)
 			s.live.Add(-1)
 			return
 		}
 		c.deadline = mono(target.now.Add(s.cfg.HandshakeTimeout))
+		if s.stopping.Load() {
+			c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
+		}
 	}
 	if target == from {
 		setup()
 	} else if !target.post(setup) {
+		s.pending.remove(c)
 		sock.Close(fd)
+		target.nconns.Add(-1)
 		s.live.Add(-1)
 	}
 }
 
-// handshake processes the client's HELLO.
+// stopByServer is what Stop does to each connection: a handshaking one is
+// refused at once (REJECT 2006), an open one closed with CLOSE 1001.
+func (c *conn) stopByServer() {
+	if c.state.Load() == stHandshake {
+		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
+		return
+	}
+	c.beginClose(wire.CloseGoingAway, wire.ReasonServerStopping, ErrClosed)
+}
+
+// handshake processes the client's HELLO. Every failure is answered with
+// REJECT and a reason "<prefix>: <detail>".
 func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
+	s.pending.remove(c)
 	if h.Type != wire.TypeHello {
-		c.reject(wire.RejectBadHello, "bad hello: expected HELLO, got "+wire.TypeName(h.Type), ErrProtocol)
-		return errStopFeed
+		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, "expected HELLO, got "+wire.TypeName(h.Type)), ErrProtocol)
 	}
 	hello, err := wire.ParseHello(p)
-	if err == nil && hello.MaxMessage == 0 {
-		err = &wire.ProtocolError{Reason: "zero max message size"}
-	}
-	if err != nil {
-		c.reject(wire.RejectBadHello, "bad hello: "+err.Error(), ErrProtocol)
+	switch {
+	case err != nil:
+		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, wireDetail(err)), ErrProtocol)
+	case s.stopping.Load():
+		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 		return errStopFeed
 	}
 	version, ok := wire.NegotiateVersion(hello.MinVersion, hello.MaxVersion)
 	if !ok {
-		c.reject(wire.RejectVersion, "unsupported version", ErrProtocol)
-		return errStopFeed
+		detail := fmt.Sprintf("offered %d..%d, supported %d..%d", hello.MinVersion, hello.MaxVersion, wire.MinVersion, wire.Version)
+		return s.refuse(c, wire.RejectVersion, wire.Reason(wire.ReasonUnsupportedVersion, detail), ErrProtocol)
 	}
 	xforms, missing := s.resolveTransforms(hello.Transforms)
 	if missing != "" {
-		c.reject(wire.RejectTransform, "transform mismatch: "+missing, ErrRejected)
-		return errStopFeed
+		return s.refuse(c, wire.RejectTransform, wire.Reason(wire.ReasonTransformMismatch, missing), ErrRejected)
 	}
-	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, int(hello.MaxMessage))
-	c.params.Store(params)
-	c.dec.CompressionOn = params.codec != wire.CodecNone
+	if !s.takeSessionSlot() {
+		s.counters.rejected.Add(1)
+		return s.refuse(c, wire.RejectServerFull, wire.ReasonServerFull, ErrServerFull)
+	}
+	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, hello.Transforms, int(hello.MaxMessage))
 	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, &wire.Welcome{
 		Version: version, MaxMessage: uint32(s.cfg.MessageSizeLimit), SessionID: c.sess.id,
 		Codec: params.codec, MinCompress: uint32(params.minCompress), Transforms: hello.Transforms,
+		HasHeartbeat: true, HeartbeatMS: heartbeatMS(s.cfg.IdleTimeout),
 	}))
-	c.state.Store(stOpen)
-	c.wasOpen = true
-	c.plainData = len(xforms) == 0
-	c.deadline = 0
+	c.markOpen(params, hello.HeartbeatMS)
 	sess := c.sess
 	sess.clientID = hello.ClientID
 	s.sessMu.Lock()
@@ -492,12 +508,31 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	return nil
 }
 
+// refuse answers a HELLO with REJECT; the decoder stops there.
+func (s *Server) refuse(c *conn, code uint16, reason string, kind error) error {
+	c.reject(code, reason, kind)
+	return errStopFeed
+}
+
+// takeSessionSlot claims one of the MaxConnections open-session slots.
+func (s *Server) takeSessionSlot() bool {
+	for {
+		n := s.open.Load()
+		if n >= int64(s.cfg.MaxConnections) {
+			return false
+		}
+		if s.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // connParams returns the agreed options. Without transforms the result is
 // shared by every connection that agreed the same (it is never modified):
 // thousands of idle connections then do not each hold a copy.
-func (s *Server) connParams(codec byte, xforms []Transform, peerMax int) *connParams {
+func (s *Server) connParams(codec byte, xforms []Transform, names []string, peerMax int) *connParams {
 	if len(xforms) > 0 {
-		return &connParams{codec: codec, minCompress: s.cfg.MinCompressSize, xforms: xforms, peerMax: peerMax}
+		return &connParams{codec: codec, minCompress: s.cfg.MinCompressSize, xforms: xforms, xformNames: names, peerMax: peerMax}
 	}
 	key := sharedParamsKey{codec, peerMax}
 	if p, ok := s.sharedParams.Load(key); ok {
@@ -601,6 +636,10 @@ func (s *Server) countRecv(c *conn, msgs, bytes uint64) {
 
 func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	s.live.Add(-1)
+	s.pending.remove(c)
+	if c.wasOpen {
+		s.open.Add(-1)
+	}
 	switch {
 	case errors.Is(kind, ErrTooLarge):
 		s.counters.oversize.Add(1)
@@ -632,7 +671,7 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	sess.mu.Unlock()
 	s.sessMu.Unlock()
 	final := SessionDisconnected
-	if !errors.Is(kind, ErrClosed) {
+	if endedInError(kind) {
 		final = SessionError
 		sess.stats.errors.Add(1)
 		s.reportError(sess, newError("read", c.remote.String(), kind, reason, nil))

@@ -92,7 +92,7 @@ func TestOversizeFrameClosesOnlyThatConnection(t *testing.T) {
 	p.write(wire.AppendFrame(nil, wire.TypeData, 0, make([]byte, 1001)))
 	code, reason := p.expectClose(wire.TypeClose)
 	require.Equal(t, wire.CloseTooLarge, code)
-	require.Equal(t, "message too large", reason)
+	require.Equal(t, "message too large: 1001 > 1000", reason)
 	p.expectEOF()
 
 	// The local check refuses before sending: the peer's limit came in WELCOME.
@@ -113,27 +113,27 @@ func TestProtocolErrors(t *testing.T) {
 		{"data before hello", func(p *rawPeer) { p.write(wire.AppendFrame(nil, wire.TypeData, 0, []byte("x"))) },
 			wire.TypeReject, wire.RejectBadHello, "bad hello: expected HELLO, got DATA"},
 		{"garbage hello", func(p *rawPeer) { p.write(wire.AppendFrame(nil, wire.TypeHello, 0, []byte{1})) },
-			wire.TypeReject, wire.RejectBadHello, "bad hello: protocol error: truncated min version"},
+			wire.TypeReject, wire.RejectBadHello, "bad hello: truncated min version"},
 		{"unknown type", func(p *rawPeer) { p.write([]byte{0, 0, 0, 0, 0x99, 0}) },
 			wire.TypeReject, wire.RejectBadHello, "bad hello: unknown frame type 0x99"},
 		{"future version only", func(p *rawPeer) {
 			p.write(wire.AppendFrame(nil, wire.TypeHello, 0, wire.AppendHello(nil, &wire.Hello{MinVersion: 2, MaxVersion: 3, MaxMessage: 10})))
-		}, wire.TypeReject, wire.RejectVersion, "unsupported version"},
+		}, wire.TypeReject, wire.RejectVersion, "unsupported version: offered 2..3, supported 1..1"},
 		{"unknown type after welcome", func(p *rawPeer) {
 			p.hello("x")
 			p.next()
 			p.write([]byte{0, 0, 0, 0, 0x42, 0})
-		}, wire.TypeClose, wire.CloseProtocolError, "unknown frame type 0x42"},
+		}, wire.TypeClose, wire.CloseProtocolError, "protocol error: unknown frame type 0x42"},
 		{"second hello", func(p *rawPeer) {
 			p.hello("x")
 			p.next()
 			p.hello("x")
-		}, wire.TypeClose, wire.CloseProtocolError, "unexpected HELLO frame"},
+		}, wire.TypeClose, wire.CloseProtocolError, "protocol error: unexpected HELLO frame"},
 		{"compressed without codec", func(p *rawPeer) {
 			p.hello("x")
 			p.next()
 			p.write(wire.AppendFrame(nil, wire.TypeData, wire.FlagCompressed, []byte("zz")))
-		}, wire.TypeClose, wire.CloseProtocolError, "invalid flags"},
+		}, wire.TypeClose, wire.CloseProtocolError, "protocol error: invalid flags"},
 	}
 	s := startServer(t, ServerConfig{})
 	s.OnMessage(func(sess *Session, msg []byte) { sess.Send(msg) })
@@ -177,7 +177,7 @@ func TestIdleTimeoutPingsThenCloses(t *testing.T) {
 	f, _ = p.next()
 	require.Equal(t, wire.TypePing, f.typ, "a PING after half the idle timeout")
 	code, reason := p.expectClose(wire.TypeClose)
-	require.Equal(t, wire.CloseIdleTimeout, code)
+	require.Equal(t, wire.CloseTimeout, code)
 	require.Equal(t, "idle timeout", reason)
 	require.Equal(t, "idle timeout", <-reasons)
 
@@ -383,9 +383,11 @@ func TestReconnectQueueIsBounded(t *testing.T) {
 }
 
 func TestThousandConcurrentClients(t *testing.T) {
-	s := startServer(t, ServerConfig{MaxConnections: 2000})
-	s.OnMessage(func(sess *Session, msg []byte) { sess.Send(msg) })
 	const n = 1000
+	// All from one address at once: far more simultaneous handshakes than
+	// the per-address default (16) allows.
+	s := startServer(t, ServerConfig{MaxConnections: 2000, MaxPendingHandshakes: n, MaxHandshakesPerAddress: n})
+	s.OnMessage(func(sess *Session, msg []byte) { sess.Send(msg) })
 	var echoed atomic.Int64
 	clients := make([]*Client, n)
 	var wg sync.WaitGroup

@@ -3,11 +3,6 @@ package core
 import (
 	"fmt"
 	"sync"
-
-	"github.com/klauspost/compress/s2"
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/netsys/netsys/core/internal/wire"
 )
 
 // Transform is a named, symmetric encoding of one message (for example an
@@ -18,7 +13,9 @@ type Transform interface {
 	// Encode appends the encoded form of msg to dst and returns it.
 	Encode(dst, msg []byte) ([]byte, error)
 	// Decode appends the decoded form of msg to dst and returns it. It must
-	// fail rather than produce more than limit bytes.
+	// fail rather than produce (or allocate for) more than limit bytes. A
+	// failure closes the connection with CLOSE 1011 "transform failed:
+	// <name>: <error text>".
 	Decode(dst, msg []byte, limit int) ([]byte, error)
 }
 
@@ -45,93 +42,13 @@ func lookupTransform(name string) Transform {
 	return nil
 }
 
-func codecID(c Codec) byte {
-	switch c {
-	case CodecS2:
-		return wire.CodecS2
-	case CodecZstd:
-		return wire.CodecZstd
-	}
-	return wire.CodecNone
-}
-
-var (
-	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	// The decoder's own memory cap is a second fence behind our size check.
-	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-)
-
-// compress appends msg compressed with codec to dst.
-func compress(codec byte, dst, msg []byte) []byte {
-	switch codec {
-	case wire.CodecS2:
-		n := s2.MaxEncodedLen(len(msg))
-		start := len(dst)
-		dst = growTo(dst, start+n)
-		return dst[:start+len(s2.Encode(dst[start:start+n], msg))]
-	case wire.CodecZstd:
-		return zstdEncoder.EncodeAll(msg, dst)
-	}
-	return append(dst, msg...)
-}
-
-// decompress appends the decompressed msg to dst, refusing before any
-// allocation a payload that declares more than limit bytes.
-func decompress(codec byte, dst, msg []byte, limit int) ([]byte, error) {
-	switch codec {
-	case wire.CodecS2:
-		n, err := s2.DecodedLen(msg)
-		if err != nil {
-			return dst, errCorrupt
-		}
-		if n > limit {
-			return dst, wire.ErrTooLarge
-		}
-		start := len(dst)
-		dst = growTo(dst, start+n)
-		out, err := s2.Decode(dst[start:start+n], msg)
-		if err != nil {
-			return dst[:start], errCorrupt
-		}
-		return dst[:start+len(out)], nil
-	case wire.CodecZstd:
-		var h zstd.Header
-		if err := h.Decode(msg); err != nil || !h.HasFCS {
-			return dst, errCorrupt
-		}
-		if h.FrameContentSize > uint64(limit) {
-			return dst, wire.ErrTooLarge
-		}
-		start := len(dst)
-		dst = growTo(dst, start+int(h.FrameContentSize))[:start]
-		out, err := zstdDecoder.DecodeAll(msg, dst)
-		if err != nil || len(out)-start != int(h.FrameContentSize) {
-			return dst[:start], errCorrupt
-		}
-		return out, nil
-	}
-	return dst, errCorrupt
-}
-
-var errCorrupt = &wire.ProtocolError{Reason: "corrupt compressed frame"}
-
-// growTo returns b with length n, reallocating only when capacity is short.
-func growTo(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
-	}
-	nb := make([]byte, n, max(n, 2*cap(b)))
-	copy(nb, b)
-	return nb
-}
-
-// encodeTransforms runs msg through the transforms in order. It allocates:
-// the result is copied into the send queue right after.
-func encodeTransforms(xforms []Transform, msg []byte) ([]byte, error) {
+// encodeTransforms runs msg through the agreed transforms in order. It
+// allocates: the result is copied into the send queue right after.
+func encodeTransforms(p *connParams, msg []byte) ([]byte, error) {
 	var err error
-	for _, t := range xforms {
+	for i, t := range p.xforms {
 		if msg, err = t.Encode(nil, msg); err != nil {
-			return nil, err
+			return nil, &transformError{name: p.xformNames[i], err: err}
 		}
 	}
 	return msg, nil

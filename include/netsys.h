@@ -189,8 +189,10 @@ typedef enum netsys_status {
 /// string option (netsys_*_set_string), and applies to servers (S),
 /// clients (C) or both. Setting an option of the wrong type gives
 /// #NETSYS_E_INVALID_ARGUMENT; one that does not apply to the object gives
-/// #NETSYS_E_UNSUPPORTED. Durations carry their unit in the name. Boolean
-/// options take 0 or 1. Values are stable; new options are only appended.
+/// #NETSYS_E_UNSUPPORTED. Durations carry their unit in the name; 0 means the
+/// default, and the idle, frame and send-stall timeouts also take -1 (off).
+/// Boolean options take 0 or 1. Values are stable; new options are only
+/// appended.
 typedef enum netsys_option {
     /* Transport (S, C). */
     NETSYS_OPT_MESSAGE_SIZE_LIMIT = 1,     ///< int, S+C: largest message accepted from the peer, bytes (default 1 MiB, max 1 GiB).
@@ -199,18 +201,22 @@ typedef enum netsys_option {
     NETSYS_OPT_KEEP_ALIVE = 4,             ///< bool, S+C: SO_KEEPALIVE (default 1).
     NETSYS_OPT_RECEIVE_BUFFER_SIZE = 5,    ///< int, S+C: SO_RCVBUF in bytes (0: system default).
     NETSYS_OPT_SEND_BUFFER_SIZE = 6,       ///< int, S+C: SO_SNDBUF in bytes (0: system default).
-    NETSYS_OPT_IDLE_TIMEOUT_MS = 7,        ///< int, S+C: close a connection silent this long; PING after half (0: off).
-    NETSYS_OPT_COMPRESSION = 8,            ///< string, S+C: comma-separated codecs in preference order, "s2" and/or "zstd" ("" : none, the default).
-    NETSYS_OPT_MIN_COMPRESS_SIZE = 9,      ///< int, S+C: messages shorter than this are sent uncompressed (default 256).
+    NETSYS_OPT_IDLE_TIMEOUT_MS = 7,        ///< int, S+C: close a connection that received nothing this long (CLOSE 1008 "idle timeout"); announced to the peer, and a PING goes out after half of it or of the peer's, whichever is shorter. Does not run while reading is paused. 0: default 30000; -1: off.
+    NETSYS_OPT_COMPRESSION = 8,            ///< string, S+C: comma-separated codecs in preference order, "snappy" and/or "zstd" ("s2" is a synonym of "snappy"; "" : none, the default).
+    NETSYS_OPT_MIN_COMPRESS_SIZE = 9,      ///< int, S+C: messages shorter than this are sent uncompressed (default 256); each side uses its own.
     NETSYS_OPT_TRANSFORMS = 10,            ///< string, S+C: comma-separated registered transform names (netsys_register_transform()); a client requests them in this order, a server accepts any of them.
-    NETSYS_OPT_SHUTDOWN_TIMEOUT_MS = 11,   ///< int, S+C: how long a graceful stop flushes queued data (default 5000).
+    NETSYS_OPT_SHUTDOWN_TIMEOUT_MS = 11,   ///< int, S+C: bound on a graceful close in all: flushing queued data, CLOSE, and delivering what the peer still sends until its CLOSE or EOF (default 5000).
+    NETSYS_OPT_FRAME_TIMEOUT_MS = 12,      ///< int, S+C: a frame whose first byte arrived must be complete within this, or the connection is closed (CLOSE 1008 "frame timeout"). Does not run while reading is paused. 0: default 30000; -1: off.
+    NETSYS_OPT_SEND_STALL_TIMEOUT_MS = 13, ///< int, S+C: a connection whose queued data could not be written at all for this long is closed (CLOSE 1008 "peer not reading") and its queue released. 0: default 30000; -1: off.
     /* Server. */
     NETSYS_OPT_PORT = 20,                  ///< int, S: TCP port 0..65535; 0 picks an ephemeral port (read it with netsys_server_port()). Default 0.
     NETSYS_OPT_BIND_ADDRESS = 21,          ///< string, S: IP literal to listen on, or "localhost" (default "0.0.0.0"; "::" for IPv6).
-    NETSYS_OPT_MAX_CONNECTIONS = 22,       ///< int, S: beyond this, new connections are refused "server full" (default 1000).
-    NETSYS_OPT_HANDSHAKE_TIMEOUT_MS = 23,  ///< int, S: connections that send no HELLO in time are closed (default 10000).
+    NETSYS_OPT_MAX_CONNECTIONS = 22,       ///< int, S: open sessions; a handshake that arrives when this many are open is refused "server full" (default 1000). Connections still handshaking do not count (see #NETSYS_OPT_MAX_PENDING_HANDSHAKES).
+    NETSYS_OPT_HANDSHAKE_TIMEOUT_MS = 23,  ///< int, S: connections that send no HELLO in time are refused "handshake timeout" (default 5000).
     NETSYS_OPT_LOOPS = 24,                 ///< int, S: number of I/O event loops (threads) (default: one per CPU).
     NETSYS_OPT_SPIN_BEFORE_WAIT_US = 25,   ///< int, S: idle loops poll without sleeping this long before blocking: lower latency, more CPU (0: off).
+    NETSYS_OPT_MAX_PENDING_HANDSHAKES = 26, ///< int, S: connections accepted whose handshake is not processed yet (default 256); a new one beyond it refuses the oldest pending one ("server full: too many pending handshakes").
+    NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS = 27, ///< int, S: the same bound per source IP address (default 16): a new connection beyond it refuses that address's oldest pending handshake.
     /* Client. */
     NETSYS_OPT_CLIENT_ID = 40,             ///< string, C: id sent in the handshake, at most 255 bytes (also set by netsys_client_create()).
     NETSYS_OPT_CONNECT_TIMEOUT_MS = 41,    ///< int, C: bound on a connection attempt including the handshake (default 10000).
@@ -357,8 +363,10 @@ typedef void (*netsys_client_error_fn)(void *user_data, netsys_client client, ne
 /// `*output_size` to the size needed and return #NETSYS_E_BUFFER_TOO_SMALL;
 /// it is then called again with a buffer at least that big. `limit` is the
 /// largest acceptable result (a decoder must fail rather than exceed it;
-/// for encoders it is SIZE_MAX). Any other non-zero return fails the message
-/// (the connection is closed with "transform failed"). Called from any
+/// for encoders it is SIZE_MAX; a decoder asking for more than `limit` fails).
+/// Any other non-zero return fails the message: the connection is closed
+/// with CLOSE 1011 "transform failed: <name>: decode returned status N
+/// (<netsys_strerror(N)>)". Called from any
 /// thread, concurrently: it must be thread-safe, must not block, and must
 /// not call netsys_ functions.
 typedef int (*netsys_transform_fn)(void *user_data, const uint8_t *input, size_t input_size, uint8_t *output,

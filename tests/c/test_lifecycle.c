@@ -126,6 +126,24 @@ static void test_null_and_bad_arguments(void) {
     CHECK(v == 0);
     CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_SPIN_BEFORE_WAIT_US, &v));
     CHECK(v == 50);
+    // Timeouts with a default: 0 is the default, -1 turns them off.
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_IDLE_TIMEOUT_MS, -1));
+    CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_IDLE_TIMEOUT_MS, &v));
+    CHECK(v == -1);
+    CHECK_RC(netsys_server_set_int(s, NETSYS_OPT_IDLE_TIMEOUT_MS, -2), NETSYS_E_INVALID_ARGUMENT);
+    CHECK_RC(netsys_server_set_int(s, NETSYS_OPT_HANDSHAKE_TIMEOUT_MS, -1), NETSYS_E_INVALID_ARGUMENT);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_FRAME_TIMEOUT_MS, 0));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_SEND_STALL_TIMEOUT_MS, -1));
+    CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_SEND_STALL_TIMEOUT_MS, &v));
+    CHECK(v == -1);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_FRAME_TIMEOUT_MS, 2500));
+    CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_FRAME_TIMEOUT_MS, &v));
+    CHECK(v == 2500);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_MAX_PENDING_HANDSHAKES, 64));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, 4));
+    CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, &v));
+    CHECK(v == 4);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_IDLE_TIMEOUT_MS, 30000));
     char buf[64];
     size_t need = 0;
     CHECK_OK(netsys_server_get_string(s, NETSYS_OPT_COMPRESSION, buf, sizeof buf, &need));

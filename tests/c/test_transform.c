@@ -42,6 +42,55 @@ static int xor_decode(void *ud, const uint8_t *in, size_t n, uint8_t *out, size_
     return NETSYS_OK;
 }
 
+// strict: the identity, except that it refuses to decode a message that
+// starts with '!'.
+static int strict_encode(void *ud, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_size, size_t limit) {
+    *out_size = n;
+    if (cap < n) return NETSYS_E_BUFFER_TOO_SMALL;
+    if (n) memcpy(out, in, n);
+    return NETSYS_OK;
+}
+
+static int strict_decode(void *ud, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_size, size_t limit) {
+    if (n && in[0] == '!') return NETSYS_E_PROTOCOL;
+    return strict_encode(ud, in, n, out, cap, out_size, limit);
+}
+
+typedef struct ending {
+    atomic_int done;
+    char reason[256];
+} ending;
+
+static void record_reason(void *ud, netsys_client c, const char *reason) {
+    ending *e = ud;
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    atomic_store(&e->done, 1);
+}
+
+// A C transform that fails closes the connection with CLOSE 1011 and the
+// reason "transform failed: <name>: decode returned status N (<name of N>)".
+static void test_failure_reason(void) {
+    CHECK_OK(netsys_register_transform("strict", strict_encode, strict_decode, NULL));
+    netsys_server s = make_server("strict");
+    CHECK_OK(netsys_server_set_string(s, NETSYS_OPT_TRANSFORMS, "strict"));
+    int port = start_server(s);
+    netsys_client c;
+    static ending e;
+    CHECK_OK(netsys_client_create(&c, "strict-client"));
+    CHECK_OK(netsys_client_set_string(c, NETSYS_OPT_TRANSFORMS, "strict"));
+    CHECK_OK(netsys_client_set_disconnect_callback(c, record_reason, &e));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    CHECK_OK(netsys_client_send_string(c, "!refused"));
+    CHECK_WITHIN(atomic_load(&e.done), 5000);
+    if (strcmp(e.reason, "transform failed: strict: decode returned status 13 (protocol error)") != 0) {
+        fprintf(stderr, "disconnect reason %s\n", e.reason);
+        CHECK(0);
+    }
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+    CHECK_OK(netsys_unregister_transform("strict"));
+}
+
 static void echo(void *ud, netsys_server s, uint64_t sid, const uint8_t *data, size_t size) {
     netsys_session_send(s, sid, data, size);
 }
@@ -112,6 +161,7 @@ int main(void) {
     CHECK_OK(netsys_client_create(&c, "xf-missing"));
     CHECK_RC(netsys_client_set_string(c, NETSYS_OPT_TRANSFORMS, "xor"), NETSYS_E_INVALID_ARGUMENT);
     CHECK_OK(netsys_client_destroy(c));
+    test_failure_reason();
     check_no_live_handles();
     puts("test_transform: ok");
     return 0;

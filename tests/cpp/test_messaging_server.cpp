@@ -9,6 +9,7 @@
 #include "test_utils/network_test_utils.h"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -207,6 +208,26 @@ TEST_F(MessagingServerTest, ConfigRejectedWhileRunningAndInvalidValues) {
     config.max_connections = 5;
     EXPECT_FALSE(server_->set_config(config));
     EXPECT_EQ(netsys::make_error_code(netsys::errc::already_running), server_->last_error().code);
+}
+
+// One safe default in every binding: the idle timeout is 30 s on both
+// sides; 0 turns it off (the wrapper passes the C ABI's -1).
+TEST(IdleTimeoutDefaultTest, ThirtySecondsByDefaultAndZeroIsOff) {
+    EXPECT_EQ(std::chrono::seconds(30), core::server_config{}.timeout);
+    EXPECT_EQ(std::chrono::milliseconds(30000), core::client_config{}.idle_timeout);
+
+    core::server_config server_config;
+    server_config.bind_address = "127.0.0.1";
+    server_config.port = 0;
+    server_config.timeout = std::chrono::seconds(0);
+    auto server = std::make_shared<core::messaging_server>("idle-off", server_config);
+    ASSERT_TRUE(server->start_server());
+    core::client_config client_config;
+    client_config.idle_timeout = std::chrono::milliseconds(0);
+    auto client = std::make_shared<core::messaging_client>("idle-off", client_config);
+    ASSERT_TRUE(client->connect("127.0.0.1", server->port()));
+    client->stop_client();
+    server->stop_server();
 }
 
 TEST_F(MessagingServerTest, BroadcastGroupsAndSessionQueries) {

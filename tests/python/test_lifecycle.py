@@ -46,6 +46,26 @@ def test_options_with_units_and_codecs():
         netsys.Client("x", compression="lz4")
 
 
+def _idle_option(server):
+    import ctypes
+
+    from netsys import _ffi
+
+    value = ctypes.c_int64(99)
+    _ffi.check(_ffi.native().netsys_server_get_int(server._handle, _ffi.OPT_IDLE_TIMEOUT_MS, ctypes.byref(value)), "get")
+    return value.value
+
+
+def test_idle_timeout_is_on_by_default_and_zero_turns_it_off():
+    # None (the default) leaves the library's 30 s; 0 is "off" (-1 in C).
+    with netsys.Server("idle-default", bind_address="127.0.0.1") as server:
+        assert _idle_option(server) == 0
+    with netsys.Server("idle-off", bind_address="127.0.0.1", idle_timeout=0) as server:
+        assert _idle_option(server) == -1
+    with netsys.Server("idle-set", bind_address="127.0.0.1", idle_timeout=1.5) as server:
+        assert _idle_option(server) == 1500
+
+
 def test_options_cannot_change_while_running(echo_server):
     # connect(timeout=...) sets an option: on a running client that is an error.
     with netsys.Client("cli") as client:

@@ -3,8 +3,9 @@ options (netsys_*_set_int / netsys_*_set_string).
 
 Durations are given in seconds (int, float or datetime.timedelta) and sent
 in the unit the option's name carries. ``None`` leaves an option at the
-library's default; the library validates every value and its error message
-is what the caller sees.
+library's default; ``idle_timeout=0`` turns the idle timeout (on by default,
+30 s) off, and likewise ``frame_timeout=0`` and ``send_stall_timeout=0``. The library validates every value and its error message is what
+the caller sees.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ def _text(value: Any, name: str) -> str:
 _ms = _scaled(1000.0)
 _us = _scaled(1_000_000.0)
 
+#: The C ABI's value that turns a timeout off (its 0 means "the default").
+_OFF = -1
+
+
+def _ms_or_off(value: Any, name: str) -> int:
+    """A timeout that is on by default: 0 turns it off (None keeps the default)."""
+    converted = _ms(value, name)
+    return _OFF if converted == 0 else converted
+
 #: keyword -> (option, is_string, converter)
 _Spec = Tuple[int, bool, Callable[[Any, str], Any]]
 
@@ -82,11 +92,13 @@ TRANSPORT_OPTIONS: Dict[str, _Spec] = {
     "keep_alive": (_ffi.OPT_KEEP_ALIVE, False, _flag),
     "receive_buffer_size": (_ffi.OPT_RECEIVE_BUFFER_SIZE, False, _integer),
     "send_buffer_size": (_ffi.OPT_SEND_BUFFER_SIZE, False, _integer),
-    "idle_timeout": (_ffi.OPT_IDLE_TIMEOUT_MS, False, _ms),
+    "idle_timeout": (_ffi.OPT_IDLE_TIMEOUT_MS, False, _ms_or_off),
     "compression": (_ffi.OPT_COMPRESSION, True, _name_list),
     "min_compress_size": (_ffi.OPT_MIN_COMPRESS_SIZE, False, _integer),
     "transforms": (_ffi.OPT_TRANSFORMS, True, _name_list),
     "shutdown_timeout": (_ffi.OPT_SHUTDOWN_TIMEOUT_MS, False, _ms),
+    "frame_timeout": (_ffi.OPT_FRAME_TIMEOUT_MS, False, _ms_or_off),
+    "send_stall_timeout": (_ffi.OPT_SEND_STALL_TIMEOUT_MS, False, _ms_or_off),
     "event_queue_limit": (_ffi.OPT_EVENT_QUEUE_LIMIT, False, _integer),
     "event_queue_bytes": (_ffi.OPT_EVENT_QUEUE_BYTES, False, _integer),
 }
@@ -96,6 +108,8 @@ SERVER_OPTIONS: Dict[str, _Spec] = {
     "port": (_ffi.OPT_PORT, False, _integer),
     "bind_address": (_ffi.OPT_BIND_ADDRESS, True, _text),
     "max_connections": (_ffi.OPT_MAX_CONNECTIONS, False, _integer),
+    "max_pending_handshakes": (_ffi.OPT_MAX_PENDING_HANDSHAKES, False, _integer),
+    "max_handshakes_per_address": (_ffi.OPT_MAX_HANDSHAKES_PER_ADDRESS, False, _integer),
     "handshake_timeout": (_ffi.OPT_HANDSHAKE_TIMEOUT_MS, False, _ms),
     "loops": (_ffi.OPT_LOOPS, False, _integer),
     "spin_before_wait": (_ffi.OPT_SPIN_BEFORE_WAIT_US, False, _us),

@@ -4,11 +4,20 @@ import "errors"
 
 // Decoder splits a TCP byte stream into validated frames. The zero value is
 // ready to use once DataLimit is set. A Decoder is owned by one goroutine.
+//
+// Memory follows the bytes received: a frame split across reads is carried
+// over in a buffer that grows with what actually arrived (doubling, capped
+// at the frame's size), never reserved from the length its header declares.
 type Decoder struct {
-	// DataLimit is the largest DATA payload accepted.
+	// DataLimit is the largest DATA payload accepted once the connection is
+	// open (the limit this side agreed in the handshake).
 	DataLimit uint32
 	// CompressionOn permits the COMPRESSED flag on DATA frames.
 	CompressionOn bool
+	// Handshaking holds every frame type to the control-frame limit
+	// (MaxControlPayload): before the handshake no peer is trusted with
+	// more. An oversized frame is then a protocol error.
+	Handshaking bool
 
 	// pending holds the start of a frame that has not fully arrived yet.
 	pending []byte
@@ -16,6 +25,9 @@ type Decoder struct {
 	need int
 	// inPending is set while fn runs on a frame held in pending.
 	inPending bool
+	// newPartial is set when a read leaves the start of a new frame pending
+	// (see TakeNewPartial).
+	newPartial bool
 }
 
 // InPending reports, from inside a frame callback, whether the payload
@@ -42,6 +54,42 @@ func (d *Decoder) Replay(fn func(Header, []byte) error) error {
 // Buffered reports how many bytes of an incomplete frame are held.
 func (d *Decoder) Buffered() int { return len(d.pending) }
 
+// TakeNewPartial reports whether a new incomplete frame began since the
+// last call (its first bytes arrived), and clears the mark: the receiver
+// starts its frame-completion timer then.
+func (d *Decoder) TakeNewPartial() bool {
+	v := d.newPartial
+	d.newPartial = false
+	return v
+}
+
+// limit is the largest DATA payload accepted in the current state.
+func (d *Decoder) limit() uint32 {
+	if d.Handshaking {
+		return MaxControlPayload
+	}
+	return d.DataLimit
+}
+
+// header validates a frame header with the limits of the current state.
+// (Before the handshake CompressionOn is false, so COMPRESSED is refused.)
+func (d *Decoder) header(b []byte) (Header, error) {
+	h, err := ParseHeader(b, d.limit(), d.CompressionOn)
+	if err != nil {
+		err = d.stateError(h, err)
+	}
+	return h, err
+}
+
+// stateError words a header error for the current state: before the
+// handshake an oversized frame of any type is a protocol error.
+func (d *Decoder) stateError(h Header, err error) error {
+	if d.Handshaking && errors.Is(err, ErrTooLarge) {
+		return protoErr("%s frame too large", TypeName(h.Type))
+	}
+	return err
+}
+
 // Feed consumes b and calls fn for every complete frame, in order. The payload
 // passed to fn aliases b or the decoder's buffer: it is valid only until fn
 // returns. Feed stops at the first error, from validation or from fn.
@@ -56,9 +104,10 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		}
 	}
 	for len(b) >= HeaderSize {
-		h, err := ParseHeader(b, d.DataLimit, d.CompressionOn)
+		// ParseHeader directly, not header: this runs once per frame.
+		h, err := ParseHeader(b, d.limit(), d.CompressionOn)
 		if err != nil {
-			return err
+			return d.stateError(h, err)
 		}
 		end := HeaderSize + int(h.Length)
 		if len(b) < end {
@@ -84,11 +133,25 @@ func (d *Decoder) hold(b []byte) {
 	d.need = 0
 	if len(b) >= HeaderSize {
 		d.need = HeaderSize + int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
-		if cap(d.pending) < d.need {
-			d.pending = make([]byte, 0, d.need)
-		}
 	}
-	d.pending = append(d.pending[:0], b...)
+	d.pending = d.appendPending(d.pending[:0], b)
+	d.newPartial = true
+}
+
+// appendPending appends b to the carry-over buffer p. When p must grow, its
+// capacity at most doubles and never exceeds the frame's size (once known):
+// the buffer follows the bytes that arrived, not the declared length.
+func (d *Decoder) appendPending(p, b []byte) []byte {
+	if cap(p)-len(p) >= len(b) {
+		return append(p, b...)
+	}
+	size := max(2*cap(p), len(p)+len(b))
+	if d.need > 0 {
+		size = min(size, max(d.need, len(p)+len(b)))
+	}
+	grown := make([]byte, len(p), size)
+	copy(grown, p)
+	return append(grown, b...)
 }
 
 // complete tops up the pending frame from b and delivers it when whole,
@@ -96,27 +159,24 @@ func (d *Decoder) hold(b []byte) {
 func (d *Decoder) complete(b []byte, fn func(Header, []byte) error) ([]byte, error) {
 	if d.need == 0 {
 		n := min(HeaderSize-len(d.pending), len(b))
-		d.pending = append(d.pending, b[:n]...)
+		d.pending = d.appendPending(d.pending, b[:n])
 		b = b[n:]
 		if len(d.pending) < HeaderSize {
 			return b, nil
 		}
-		h, err := ParseHeader(d.pending, d.DataLimit, d.CompressionOn)
+		h, err := d.header(d.pending)
 		if err != nil {
 			return nil, err
 		}
 		d.need = HeaderSize + int(h.Length)
-		if cap(d.pending) < d.need {
-			d.pending = append(make([]byte, 0, d.need), d.pending...)
-		}
 	}
 	n := min(d.need-len(d.pending), len(b))
-	d.pending = append(d.pending, b[:n]...)
+	d.pending = d.appendPending(d.pending, b[:n])
 	b = b[n:]
 	if len(d.pending) < d.need {
 		return b, nil
 	}
-	h, err := ParseHeader(d.pending, d.DataLimit, d.CompressionOn)
+	h, err := d.header(d.pending)
 	if err == nil {
 		d.inPending = true
 		err = fn(h, d.pending[HeaderSize:d.need])

@@ -9,21 +9,33 @@ import (
 type Hello struct {
 	MinVersion uint16
 	MaxVersion uint16
-	MaxMessage uint32
+	MaxMessage uint32 // values above MaxMessageCap are read as MaxMessageCap
 	ClientID   string
 	Codecs     []byte
 	Transforms []string
+	// HasHeartbeat says the heartbeat extension is present; HeartbeatMS is
+	// the sender's idle timeout in milliseconds (0: none).
+	HasHeartbeat bool
+	HeartbeatMS  uint32
 }
 
 // Welcome is the server's handshake answer (docs/protocol.md section 3.2).
 type Welcome struct {
-	Version     uint16
-	MaxMessage  uint32
-	SessionID   uint64
-	Codec       byte
-	MinCompress uint32
-	Transforms  []string
+	Version      uint16
+	MaxMessage   uint32 // values above MaxMessageCap are read as MaxMessageCap
+	SessionID    uint64
+	Codec        byte
+	MinCompress  uint32
+	Transforms   []string
+	HasHeartbeat bool // as in Hello
+	HeartbeatMS  uint32
 }
+
+// Extension tags (TLVs after the fixed HELLO and WELCOME fields).
+const (
+	// TagHeartbeat carries idle_timeout_ms:u32, the sender's idle timeout.
+	TagHeartbeat uint16 = 0x0001
+)
 
 // reader walks a payload; the first short read or bad field latches an error.
 type reader struct {
@@ -103,13 +115,36 @@ func (r *reader) names(what string) []string {
 	return out
 }
 
-// extensions validates the trailing TLVs; unknown tags are skipped.
-func (r *reader) extensions() {
+// extensions validates the trailing TLVs and returns the heartbeat, if
+// present; unknown tags are skipped (the versioning rule). A heartbeat value
+// longer than 4 bytes is read from its first 4, so a later revision may
+// extend it.
+func (r *reader) extensions() (hasHeartbeat bool, heartbeatMS uint32) {
 	for r.err == nil && len(r.b) > 0 {
-		r.u16("extension tag")
-		r.take(int(r.u16("extension length")), "extension")
+		tag := r.u16("extension tag")
+		v := r.take(int(r.u16("extension length")), "extension")
+		if r.err != nil || tag != TagHeartbeat {
+			continue
+		}
+		if len(v) < 4 {
+			r.fail("truncated heartbeat extension")
+			break
+		}
+		hasHeartbeat, heartbeatMS = true, binary.BigEndian.Uint32(v)
 	}
+	return hasHeartbeat, heartbeatMS
 }
+
+func appendHeartbeat(dst []byte, has bool, ms uint32) []byte {
+	if !has {
+		return dst
+	}
+	dst = binary.BigEndian.AppendUint16(dst, TagHeartbeat)
+	dst = binary.BigEndian.AppendUint16(dst, 4)
+	return binary.BigEndian.AppendUint32(dst, ms)
+}
+
+func capMaxMessage(v uint32) uint32 { return min(v, MaxMessageCap) }
 
 func appendNames(dst []byte, names []string) []byte {
 	dst = append(dst, byte(len(names)))
@@ -129,7 +164,8 @@ func AppendHello(dst []byte, h *Hello) []byte {
 	dst = append(dst, h.ClientID...)
 	dst = append(dst, byte(len(h.Codecs)))
 	dst = append(dst, h.Codecs...)
-	return appendNames(dst, h.Transforms)
+	dst = appendNames(dst, h.Transforms)
+	return appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
 }
 
 // Validate reports whether h can be encoded.
@@ -150,7 +186,9 @@ func (h *Hello) Validate() error {
 	return nil
 }
 
-// ParseHello decodes a HELLO payload.
+// ParseHello decodes a HELLO payload. The version range is not checked
+// here: NegotiateVersion alone decides (an empty or inverted range simply
+// has no common version).
 func ParseHello(p []byte) (*Hello, error) {
 	r := &reader{b: p}
 	h := &Hello{
@@ -165,10 +203,11 @@ func ParseHello(p []byte) (*Hello, error) {
 	}
 	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
 	h.Transforms = r.names("transforms")
-	r.extensions()
-	if r.err == nil && (h.MinVersion == 0 || h.MinVersion > h.MaxVersion) {
-		r.fail("bad version range")
+	h.HasHeartbeat, h.HeartbeatMS = r.extensions()
+	if r.err == nil && h.MaxMessage == 0 {
+		r.fail("zero max message")
 	}
+	h.MaxMessage = capMaxMessage(h.MaxMessage)
 	return h, r.err
 }
 
@@ -179,7 +218,8 @@ func AppendWelcome(dst []byte, w *Welcome) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, w.SessionID)
 	dst = append(dst, w.Codec)
 	dst = binary.BigEndian.AppendUint32(dst, w.MinCompress)
-	return appendNames(dst, w.Transforms)
+	dst = appendNames(dst, w.Transforms)
+	return appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
 }
 
 // ParseWelcome decodes a WELCOME payload.
@@ -193,14 +233,16 @@ func ParseWelcome(p []byte) (*Welcome, error) {
 		MinCompress: r.u32("min compress"),
 	}
 	w.Transforms = r.names("transforms")
-	r.extensions()
+	w.HasHeartbeat, w.HeartbeatMS = r.extensions()
+	w.MaxMessage = capMaxMessage(w.MaxMessage)
 	if r.err == nil && w.SessionID == 0 {
 		r.fail("zero session id")
 	}
 	return w, r.err
 }
 
-// NegotiateVersion picks the version for a client range, or false if none.
+// NegotiateVersion picks the version for a client range, or false if none:
+// v = min(client max, server max), refused if v < max(client min, server min).
 func NegotiateVersion(clientMin, clientMax uint16) (uint16, bool) {
 	v := min(clientMax, uint16(Version))
 	return v, v >= max(clientMin, uint16(MinVersion))

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // HeaderSize is the size of the fixed frame header: length, type, flags.
@@ -38,6 +40,14 @@ const (
 	MaxPingPayload    = 64
 	MaxClientIDLen    = 255
 	MaxListLen        = 16
+	// MaxReasonLen bounds the reason a sender puts in REJECT and CLOSE.
+	MaxReasonLen = 1024
+	// MaxMessageCap is the largest max_message a peer can announce: larger
+	// values are read as this one.
+	MaxMessageCap = 1 << 30
+	// MaxEarlyData is the total DATA payload a client may send behind HELLO
+	// before it has read WELCOME.
+	MaxEarlyData = 65536
 )
 
 // Close and reject codes (docs/protocol.md section 2).
@@ -45,34 +55,95 @@ const (
 	CloseNormal            uint16 = 1000
 	CloseGoingAway         uint16 = 1001
 	CloseProtocolError     uint16 = 1002
-	CloseIdleTimeout       uint16 = 1008
+	CloseTimeout           uint16 = 1008 // idle timeout, frame timeout, peer not reading
 	CloseTooLarge          uint16 = 1009
-	CloseInternal          uint16 = 1011
+	CloseInternal          uint16 = 1011 // transform failed, internal error
 	RejectServerFull       uint16 = 2001
 	RejectVersion          uint16 = 2002
 	RejectBadHello         uint16 = 2003
 	RejectHandshakeTimeout uint16 = 2004
 	RejectTransform        uint16 = 2005
+	RejectServerStopping   uint16 = 2006
 )
+
+// Reason prefixes: every REJECT and CLOSE reason is "<prefix>" or
+// "<prefix>: <detail>", and programs match the code and the prefix
+// (docs/protocol.md section 2). Build reasons with Reason.
+const (
+	ReasonServerFull         = "server full" // REJECT 2001
+	ReasonPendingHandshakes  = "too many pending handshakes"
+	ReasonUnsupportedVersion = "unsupported version" // REJECT 2002
+	ReasonBadHello           = "bad hello"           // REJECT 2003
+	ReasonHandshakeTimeout   = "handshake timeout"   // REJECT 2004
+	ReasonTransformMismatch  = "transform mismatch"  // REJECT 2005
+	ReasonServerStopping     = "server stopping"     // REJECT 2006, CLOSE 1001
+	ReasonNormal             = "normal close"        // CLOSE 1000
+	ReasonProtocol           = "protocol error"      // CLOSE 1002
+	ReasonIdleTimeout        = "idle timeout"        // CLOSE 1008
+	ReasonFrameTimeout       = "frame timeout"       // CLOSE 1008
+	ReasonPeerNotReading     = "peer not reading"    // CLOSE 1008
+	ReasonTooLarge           = "message too large"   // CLOSE 1009
+	ReasonTransformFailed    = "transform failed"    // CLOSE 1011
+	ReasonInternal           = "internal error"      // CLOSE 1011
+)
+
+// Reason builds a reason text from its stable prefix and an optional
+// detail, cut to what a sender may send (CutReason).
+func Reason(prefix, detail string) string {
+	if detail == "" {
+		return CutReason(prefix)
+	}
+	return CutReason(prefix + ": " + detail)
+}
+
+// CutReason makes s a valid reason to send: UTF-8 (invalid bytes replaced)
+// of at most MaxReasonLen bytes, cut at a code-point boundary.
+func CutReason(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) <= MaxReasonLen {
+		return s
+	}
+	i := MaxReasonLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
 
 // Codec ids offered in HELLO and chosen in WELCOME.
 const (
-	CodecNone byte = 0
-	CodecS2   byte = 1
-	CodecZstd byte = 2
+	CodecNone   byte = 0
+	CodecSnappy byte = 1 // the Snappy block format
+	CodecZstd   byte = 2 // one zstd frame with its content size
 )
 
 // ErrTooLarge reports a DATA frame whose announced length exceeds the limit.
-var ErrTooLarge = errors.New("message too large")
+// Errors of type *TooLargeError match it.
+var ErrTooLarge = errors.New(ReasonTooLarge)
 
-// ProtocolError is a violation of the wire protocol; Reason is what the
-// connection is closed with.
-type ProtocolError struct{ Reason string }
+// TooLargeError is a message over the receiver's limit; its text is the
+// close reason ("message too large: 2000000 > 1048576").
+type TooLargeError struct{ Size, Limit uint64 }
 
-func (e *ProtocolError) Error() string { return "protocol error: " + e.Reason }
+// Error is the close reason.
+func (e *TooLargeError) Error() string {
+	return Reason(ReasonTooLarge, fmt.Sprintf("%d > %d", e.Size, e.Limit))
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// ProtocolError is a violation of the wire protocol. Detail names the
+// problem; Error() is the close reason "protocol error: <detail>".
+type ProtocolError struct{ Detail string }
+
+// Error is the close reason.
+func (e *ProtocolError) Error() string { return Reason(ReasonProtocol, e.Detail) }
 
 func protoErr(format string, args ...any) error {
-	return &ProtocolError{Reason: fmt.Sprintf(format, args...)}
+	return &ProtocolError{Detail: fmt.Sprintf(format, args...)}
 }
 
 // TypeName names a frame type for error messages.
@@ -132,7 +203,7 @@ func ParseHeader(b []byte, dataLimit uint32, compressionOn bool) (Header, error)
 	switch h.Type {
 	case TypeData:
 		if h.Length > dataLimit {
-			return h, ErrTooLarge
+			return h, &TooLargeError{Size: uint64(h.Length), Limit: uint64(dataLimit)}
 		}
 	case TypePing, TypePong:
 		if h.Length > MaxPingPayload {
@@ -146,19 +217,18 @@ func ParseHeader(b []byte, dataLimit uint32, compressionOn bool) (Header, error)
 	return h, nil
 }
 
-// AppendCodeReason builds a REJECT or CLOSE payload.
+// AppendCodeReason builds a REJECT or CLOSE payload; the reason is cut to
+// MaxReasonLen bytes of valid UTF-8 (CutReason).
 func AppendCodeReason(dst []byte, code uint16, reason string) []byte {
-	if len(reason) > MaxControlPayload-2 {
-		reason = reason[:MaxControlPayload-2]
-	}
 	dst = binary.BigEndian.AppendUint16(dst, code)
-	return append(dst, reason...)
+	return append(dst, CutReason(reason)...)
 }
 
-// ParseCodeReason decodes a REJECT or CLOSE payload.
+// ParseCodeReason decodes a REJECT or CLOSE payload. Invalid UTF-8 in the
+// reason is replaced, not refused: the reason is for people and logs.
 func ParseCodeReason(p []byte) (uint16, string, error) {
 	if len(p) < 2 {
-		return 0, "", protoErr("short close payload")
+		return 0, "", protoErr("%s", "short close payload")
 	}
-	return binary.BigEndian.Uint16(p), string(p[2:]), nil
+	return binary.BigEndian.Uint16(p), strings.ToValidUTF8(string(p[2:]), "\uFFFD"), nil
 }

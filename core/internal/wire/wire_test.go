@@ -16,7 +16,7 @@ type frame struct {
 
 func sampleStream() ([]byte, []frame) {
 	frames := []frame{
-		{TypeHello, 0, string(AppendHello(nil, &Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "c1", Codecs: []byte{CodecS2}}))},
+		{TypeHello, 0, string(AppendHello(nil, &Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "c1", Codecs: []byte{CodecSnappy}}))},
 		{TypeData, 0, "hello"},
 		{TypeData, 0, ""},
 		{TypePing, 0, "12345678"},
@@ -99,7 +99,7 @@ func TestDecoderRejects(t *testing.T) {
 				}
 				var pe *ProtocolError
 				require.ErrorAs(t, err, &pe)
-				require.Equal(t, tc.reason, pe.Reason)
+				require.Equal(t, tc.reason, pe.Detail)
 			}
 		})
 	}
@@ -124,7 +124,7 @@ func TestHandlerErrorStopsFeed(t *testing.T) {
 
 func TestHelloRoundTrip(t *testing.T) {
 	h := &Hello{MinVersion: 1, MaxVersion: 3, MaxMessage: 4096, ClientID: "client-ü",
-		Codecs: []byte{CodecZstd, CodecS2}, Transforms: []string{"xor", "rot"}}
+		Codecs: []byte{CodecZstd, CodecSnappy}, Transforms: []string{"xor", "rot"}}
 	require.NoError(t, h.Validate())
 	p := AppendHello(nil, h)
 	// Unknown extensions are skipped.
@@ -139,7 +139,7 @@ func TestHelloRoundTrip(t *testing.T) {
 }
 
 func TestWelcomeRoundTrip(t *testing.T) {
-	w := &Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 42, Codec: CodecS2, MinCompress: 512, Transforms: []string{"xor"}}
+	w := &Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 42, Codec: CodecSnappy, MinCompress: 512, Transforms: []string{"xor"}}
 	got, err := ParseWelcome(AppendWelcome(nil, w))
 	require.NoError(t, err)
 	require.Equal(t, w, got)
@@ -161,26 +161,43 @@ func FuzzDecoder(f *testing.F) {
 	f.Add(stream, uint16(3))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, TypeData, 0}, uint16(1))
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
-		// Any split of the same bytes must yield the same frames and error.
-		collect := func(chunks ...[]byte) ([]frame, error) {
-			d := &Decoder{DataLimit: 1 << 16, CompressionOn: true}
-			var got []frame
-			for _, c := range chunks {
-				if err := d.Feed(c, func(h Header, p []byte) error {
-					got = append(got, frame{h.Type, h.Flags, string(p)})
-					return nil
-				}); err != nil {
-					return got, err
-				}
-			}
-			return got, nil
+		// Any split of the same bytes must yield the same frames and error,
+		// before the handshake (control limit for every type) and after it.
+		for _, handshaking := range []bool{false, true} {
+			fuzzSplits(t, data, split, handshaking)
 		}
-		whole, errWhole := collect(data)
-		cut := int(split) % (len(data) + 1)
-		parts, errParts := collect(data[:cut], data[cut:])
-		require.Equal(t, whole, parts)
-		require.Equal(t, errWhole == nil, errParts == nil)
 	})
+}
+
+// fuzzSplits decodes data whole and split at split, in one state, and
+// checks both give the same frames and error.
+func fuzzSplits(t *testing.T, data []byte, split uint16, handshaking bool) {
+	collect := func(chunks ...[]byte) ([]frame, error) {
+		d := &Decoder{DataLimit: 1 << 17, CompressionOn: !handshaking, Handshaking: handshaking}
+		var got []frame
+		for _, c := range chunks {
+			if err := d.Feed(c, func(h Header, p []byte) error {
+				got = append(got, frame{h.Type, h.Flags, string(p)})
+				return nil
+			}); err != nil {
+				return got, err
+			}
+		}
+		return got, nil
+	}
+	whole, errWhole := collect(data)
+	cut := int(split) % (len(data) + 1)
+	parts, errParts := collect(data[:cut], data[cut:])
+	require.Equal(t, whole, parts)
+	require.Equal(t, errWhole == nil, errParts == nil)
+	if errWhole != nil && errParts != nil {
+		require.Equal(t, errWhole.Error(), errParts.Error())
+	}
+	for _, f := range whole {
+		if handshaking && len(f.payload) > MaxControlPayload {
+			t.Fatalf("a %d-byte %s frame passed the control limit before the handshake", len(f.payload), TypeName(f.typ))
+		}
+	}
 }
 
 func FuzzHandshake(f *testing.F) {

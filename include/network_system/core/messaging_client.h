@@ -54,10 +54,13 @@ struct client_config {
     bool enable_keep_alive = true;      ///< SO_KEEPALIVE
     size_t receive_buffer_size = 0;     ///< SO_RCVBUF (0: kernel autotuning)
     size_t send_buffer_size = 0;        ///< SO_SNDBUF (0: kernel autotuning)
-    std::chrono::milliseconds idle_timeout{0};  ///< close when silent this long (0: off)
+    /// Close when nothing was received this long (PINGs go out after half,
+    /// so a live server never hits it). Default 30 s, as in every netsys
+    /// binding; 0 disables it.
+    std::chrono::milliseconds idle_timeout{30000};
     std::chrono::milliseconds shutdown_timeout{0};  ///< graceful stop bound (0: 5 s)
     size_t callback_workers = 0;        ///< 0: handlers on the I/O thread; N: on N worker threads
-    std::string compression;            ///< codecs offered: "s2", "zstd", "s2,zstd" or ""
+    std::string compression;            ///< codecs offered: "snappy", "zstd", "snappy,zstd" or ""; "s2" is a synonym of "snappy"
     size_t min_compress_size = 0;       ///< shorter messages are sent uncompressed (0: 256 bytes)
     /// Comma-separated names of transforms registered with
     /// netsys::register_transform(), requested in this order ("" : none).
@@ -391,7 +394,8 @@ private:
                 {NETSYS_OPT_KEEP_ALIVE, c.enable_keep_alive ? 1 : 0},
                 {NETSYS_OPT_RECEIVE_BUFFER_SIZE, static_cast<int64_t>(c.receive_buffer_size)},
                 {NETSYS_OPT_SEND_BUFFER_SIZE, static_cast<int64_t>(c.send_buffer_size)},
-                {NETSYS_OPT_IDLE_TIMEOUT_MS, c.idle_timeout.count()},
+                // 0 means "off" here, "the default" in the C ABI (-1 is off there).
+                {NETSYS_OPT_IDLE_TIMEOUT_MS, c.idle_timeout.count() == 0 ? -1 : c.idle_timeout.count()},
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_CALLBACK_WORKERS, static_cast<int64_t>(c.callback_workers)},
                 {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},

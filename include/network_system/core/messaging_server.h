@@ -58,7 +58,8 @@ struct server_config {
     size_t max_connections = 1000;             ///< beyond it clients are refused "server full"
     size_t message_size_limit = 1024 * 1024;   ///< largest message accepted (max 1 GiB)
     /// Idle timeout: a session that receives nothing for this long is closed
-    /// (netsys pings it after half, so live clients never hit it). 0 disables.
+    /// (netsys pings it after half, so live clients never hit it). Default
+    /// 30 s, as in every netsys binding; 0 disables it.
     std::chrono::seconds timeout{30};
     bool enable_keep_alive = true;             ///< SO_KEEPALIVE
     bool enable_nodelay = true;                ///< TCP_NODELAY
@@ -73,10 +74,15 @@ struct server_config {
     size_t loops = 0;                          ///< I/O threads (0: one per CPU)
     size_t callback_workers = 0;               ///< 0: handlers on I/O threads; N: on N worker threads
     size_t send_queue_limit = 0;               ///< per-session outbound queue bytes (0: 8 MiB)
-    std::chrono::milliseconds handshake_timeout{0};  ///< 0: 10 s
+    std::chrono::milliseconds handshake_timeout{0};  ///< 0: 5 s
+    /// Connections still handshaking (not counted in max_connections); a new
+    /// one beyond the bound refuses the oldest pending one (0: 256).
+    size_t max_pending_handshakes = 0;
+    /// The same bound per source IP address (0: 16).
+    size_t max_handshakes_per_address = 0;
     std::chrono::milliseconds shutdown_timeout{0};   ///< graceful stop bound (0: 5 s)
     std::chrono::microseconds spin_before_wait{0};   ///< busy-poll before sleeping (0: off)
-    std::string compression;                   ///< "s2", "zstd", "s2,zstd" or "" (none)
+    std::string compression;                   ///< "snappy", "zstd", "snappy,zstd" or "" (none); "s2" is a synonym of "snappy"
     /// Messages shorter than this are sent uncompressed (0: 256 bytes).
     size_t min_compress_size = 0;
     /// Comma-separated names of transforms registered with
@@ -614,7 +620,8 @@ private:
                 {NETSYS_OPT_PORT, c.port},
                 {NETSYS_OPT_MAX_CONNECTIONS, static_cast<int64_t>(c.max_connections)},
                 {NETSYS_OPT_MESSAGE_SIZE_LIMIT, static_cast<int64_t>(c.message_size_limit)},
-                {NETSYS_OPT_IDLE_TIMEOUT_MS, std::chrono::duration_cast<std::chrono::milliseconds>(c.timeout).count()},
+                // 0 means "off" here, "the default" in the C ABI (-1 is off there).
+                {NETSYS_OPT_IDLE_TIMEOUT_MS, c.timeout.count() == 0 ? -1 : std::chrono::duration_cast<std::chrono::milliseconds>(c.timeout).count()},
                 {NETSYS_OPT_KEEP_ALIVE, c.enable_keep_alive ? 1 : 0},
                 {NETSYS_OPT_NO_DELAY, c.enable_nodelay ? 1 : 0},
                 {NETSYS_OPT_RECEIVE_BUFFER_SIZE, static_cast<int64_t>(c.receive_buffer_size)},
@@ -623,6 +630,8 @@ private:
                 {NETSYS_OPT_CALLBACK_WORKERS, static_cast<int64_t>(c.callback_workers)},
                 {NETSYS_OPT_SEND_QUEUE_LIMIT, static_cast<int64_t>(c.send_queue_limit)},
                 {NETSYS_OPT_HANDSHAKE_TIMEOUT_MS, c.handshake_timeout.count()},
+                {NETSYS_OPT_MAX_PENDING_HANDSHAKES, static_cast<int64_t>(c.max_pending_handshakes)},
+                {NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, static_cast<int64_t>(c.max_handshakes_per_address)},
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_SPIN_BEFORE_WAIT_US, c.spin_before_wait.count()},
                 {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},

@@ -105,6 +105,9 @@ int main(void) {
     check(netsys_server_set_string(srv, NETSYS_OPT_BIND_ADDRESS, "127.0.0.1"), "bind address");
     /* The idle scenario holds 10,000 connections; the default cap is 1,000. */
     check(netsys_server_set_int(srv, NETSYS_OPT_MAX_CONNECTIONS, 20000), "max connections");
+    // The load generator, on one address, pipelines 256 handshakes at a time.
+    check(netsys_server_set_int(srv, NETSYS_OPT_MAX_PENDING_HANDSHAKES, 20000), "max pending handshakes");
+    check(netsys_server_set_int(srv, NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, 20000), "max handshakes per address");
     const char *spin = getenv("SPIN_US");
     if (spin && *spin) check(netsys_server_set_int(srv, NETSYS_OPT_SPIN_BEFORE_WAIT_US, atoi(spin)), "spin");
     const char *delivery = getenv("DELIVERY");

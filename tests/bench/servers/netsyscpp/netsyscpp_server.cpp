@@ -43,6 +43,9 @@ int main() {
     config.bind_address = "127.0.0.1";
     // The idle scenario holds 10,000 connections; the default cap is 1,000.
     config.max_connections = 20000;
+    // The load generator, on one address, pipelines 256 handshakes at a time.
+    config.max_pending_handshakes = 20000;
+    config.max_handshakes_per_address = 20000;
     // The idle scenario keeps connections silent for seconds; the benchmark
     // must not depend on the 30 s idle timeout either way.
     config.timeout = std::chrono::seconds(0);

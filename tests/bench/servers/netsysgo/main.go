@@ -68,7 +68,11 @@ func main() {
 		BindAddress: "127.0.0.1",
 		// The idle scenario holds 10,000 connections; the default cap is 1,000.
 		MaxConnections: 20000,
-		SpinBeforeWait: spin,
+		// The load generator, on one address, pipelines 256 handshakes at
+		// a time: more than the per-address default (16) admits.
+		MaxPendingHandshakes:    20000,
+		MaxHandshakesPerAddress: 20000,
+		SpinBeforeWait:          spin,
 	})
 	if err != nil {
 		log.Fatal(err)

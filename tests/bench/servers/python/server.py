@@ -28,7 +28,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     # The idle scenario holds 10,000 connections; the default cap is 1,000.
-    srv = netsys.Server("bench-py", port=port, bind_address="127.0.0.1", max_connections=20000)
+    # The load generator, on one address, pipelines 256 handshakes at a time.
+    srv = netsys.Server("bench-py", port=port, bind_address="127.0.0.1", max_connections=20000,
+                        max_pending_handshakes=20000, max_handshakes_per_address=20000)
 
     @srv.on_message
     def handle(session, data):

@@ -1,0 +1,79 @@
+package core
+
+// Micro-benchmarks of the per-message hot paths without sockets or
+// goroutine hand-offs, so they measure the code and not the scheduler:
+//
+//	go test -run '^$' -bench 'HotPath' -benchtime 2s ./core/
+
+import (
+	"testing"
+
+	"github.com/netsys/netsys/core/internal/wire"
+)
+
+// countingEndpoint counts deliveries and does nothing else.
+type countingEndpoint struct{ n int }
+
+func (e *countingEndpoint) handshake(*conn, wire.Header, []byte) error { return nil }
+func (e *countingEndpoint) deliver(*conn, []byte)                      { e.n++ }
+func (e *countingEndpoint) batching() bool                             { return false }
+func (e *countingEndpoint) deliverBatch(_ *conn, msgs [][]byte)        { e.n += len(msgs) }
+func (e *countingEndpoint) closed(*conn, error, string, int)           {}
+func (e *countingEndpoint) countRecv(*conn, uint64, uint64)            {}
+
+// benchConn is an open connection without a socket: only its decoder and
+// send queue are exercised.
+func benchConn(b *testing.B, ep endpoint) *conn {
+	l, err := newLoop(nil, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.poller.Close() })
+	cfg, _ := TransportConfig{}.withDefaults()
+	c := newConn(l, -1, ep, &cfg, stHandshake)
+	benchOpen(c)
+	return c
+}
+
+// BenchmarkHotPathReceivePlain64B decodes and delivers 64-byte DATA frames
+// arriving 1024 to a read (conn.feed, the plainData fast path).
+func BenchmarkHotPathReceivePlain64B(b *testing.B) {
+	ep := &countingEndpoint{}
+	c := benchConn(b, ep)
+	const perRead = 1024
+	var read []byte
+	for i := 0; i < perRead; i++ {
+		read = wire.AppendFrame(read, wire.TypeData, 0, make([]byte, 64))
+	}
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += perRead {
+		c.feed(read)
+	}
+	b.StopTimer()
+	if ep.n < b.N {
+		b.Fatalf("delivered %d of %d", ep.n, b.N)
+	}
+}
+
+// BenchmarkHotPathSendPlain64B queues 64-byte messages (conn.send without
+// codec or transforms); the queue is emptied every 1024 messages, as a
+// flush would.
+func BenchmarkHotPathSendPlain64B(b *testing.B) {
+	c := benchConn(b, &countingEndpoint{})
+	msg := make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.send(msg, 0, false); err != nil {
+			b.Fatal(err)
+		}
+		if i%1024 == 1023 {
+			c.mu.Lock()
+			c.out, c.queued = c.out[:0], 0
+			c.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package core
+
+import (
+	"container/list"
+	"net/netip"
+	"sync"
+)
+
+// pendingElem is a connection's place in a pendingHandshakes list.
+type pendingElem = *list.Element
+
+// pendingHandshakes tracks the server's connections accepted whose HELLO
+// has not been processed yet, oldest first, overall and per source
+// address. They do not count against MaxConnections; instead, a new
+// connection over either bound refuses the oldest pending one, so peers
+// that connect and never speak cannot keep others out.
+type pendingHandshakes struct {
+	mu     sync.Mutex
+	all    list.List
+	byAddr map[netip.Addr]*list.List
+}
+
+// add records c as pending and returns the connections it displaces: the
+// oldest of its address beyond perAddr, the oldest overall beyond total.
+func (p *pendingHandshakes) add(c *conn, total, perAddr int) []*conn {
+	addr := c.remote.Addr().Unmap()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byAddr == nil {
+		p.byAddr = make(map[netip.Addr]*list.List)
+	}
+	l := p.byAddr[addr]
+	if l == nil {
+		l = list.New()
+		p.byAddr[addr] = l
+	}
+	c.pendAll, c.pendAddr = p.all.PushBack(c), l.PushBack(c)
+	var evicted []*conn
+	for l.Len() > perAddr {
+		evicted = append(evicted, p.removeLocked(l.Front().Value.(*conn)))
+	}
+	for p.all.Len() > total {
+		evicted = append(evicted, p.removeLocked(p.all.Front().Value.(*conn)))
+	}
+	return evicted
+}
+
+// remove forgets c (its HELLO was processed, or it closed); it reports
+// whether c was pending.
+func (p *pendingHandshakes) remove(c *conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.pendAll == nil {
+		return false
+	}
+	p.removeLocked(c)
+	return true
+}
+
+func (p *pendingHandshakes) removeLocked(c *conn) *conn {
+	addr := c.remote.Addr().Unmap()
+	p.all.Remove(c.pendAll)
+	if l := p.byAddr[addr]; l != nil {
+		l.Remove(c.pendAddr)
+		if l.Len() == 0 {
+			delete(p.byAddr, addr)
+		}
+	}
+	c.pendAll, c.pendAddr = nil, nil
+	return c
+}
+
+// count returns the number of pending handshakes.
+func (p *pendingHandshakes) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.all.Len()
+}
