@@ -63,7 +63,7 @@ func startFuzzServer(f *testing.F) *core.Server {
 	})
 	cfg := core.ServerConfig{BindAddress: "127.0.0.1", Loops: 1, HandshakeTimeout: 2 * time.Second}
 	cfg.MessageSizeLimit = fuzzLimit
-	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecS2}
+	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecSnappy}
 	cfg.Transforms = []string{"fuzzxor"}
 	cfg.ShutdownTimeout = time.Second
 	s, err := core.NewServer("fuzz", cfg)
@@ -103,7 +103,7 @@ func helloFor(mode byte) []byte {
 	h := &wire.Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: fuzzLimit, ClientID: "fuzz"}
 	switch mode >> 1 & 3 {
 	case 1:
-		h.Codecs = []byte{wire.CodecS2}
+		h.Codecs = []byte{wire.CodecSnappy}
 	case 2:
 		h.Codecs = []byte{wire.CodecZstd}
 	}
@@ -340,7 +340,7 @@ func startFakeServer(f *testing.F) *fakeServer {
 func clientExchange(t *testing.T, fs *fakeServer, welcome bool, mode byte, data []byte) {
 	cfg := core.ClientConfig{ClientID: "fuzzc", ConnectTimeout: 3 * time.Second}
 	cfg.MessageSizeLimit = fuzzLimit
-	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecS2}
+	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecSnappy}
 	cli, err := core.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +363,7 @@ func clientExchange(t *testing.T, fs *fakeServer, welcome bool, mode byte, data 
 		io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(h[:])))
 		var out []byte
 		if welcome {
-			codec := []byte{wire.CodecNone, wire.CodecS2, wire.CodecZstd}[(mode>>1&3)%3]
+			codec := []byte{wire.CodecNone, wire.CodecSnappy, wire.CodecZstd}[(mode>>1&3)%3]
 			out = wire.AppendFrame(nil, wire.TypeWelcome, 0, wire.AppendWelcome(nil, &wire.Welcome{
 				Version: 1, MaxMessage: fuzzLimit, SessionID: 7, Codec: codec, MinCompress: 64}))
 		}

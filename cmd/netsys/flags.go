@@ -163,7 +163,7 @@ func parseCodecs(list string) ([]core.Codec, error) {
 	for _, name := range strings.Split(list, ",") {
 		switch strings.ToLower(strings.TrimSpace(name)) {
 		case "snappy", "s2":
-			codecs = append(codecs, core.CodecS2)
+			codecs = append(codecs, core.CodecSnappy)
 		case "zstd":
 			codecs = append(codecs, core.CodecZstd)
 		default:

@@ -177,7 +177,7 @@ func RetryWithS2(err error, codecs []core.Codec) bool {
 	}
 	for i, c := range codecs {
 		if c == "snappy" {
-			codecs[i] = core.CodecS2
+			codecs[i] = core.CodecSnappy
 		}
 	}
 	Emit("note", "msg", `codec name "snappy" refused, using "s2"`)
