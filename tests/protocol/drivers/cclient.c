@@ -5,10 +5,14 @@
  *   -host H -port N -id ID -codecs LIST -transforms LIST -max-message N
  *   -min-compress N -idle-ms N (-1: off) -sndbuf N -rcvbuf N -shutdown-ms N
  *   -connect-ms N -count N -size N -big N -recv N -wait-ms N -max-ms N -early
+ *   -ack -ack-buffer N -reconnect-ms N -queue-timeout-ms N
  *
  * It connects (asynchronously with -early, so the messages go out as early
  * data), sends -count numbered messages, waits for -recv messages, a
- * disconnect or -wait-ms of quiet (bounded by -max-ms), then stops. */
+ * disconnect (not with -reconnect-ms: the client then re-dials) or -wait-ms
+ * of quiet (bounded by -max-ms), then stops. -ack turns acknowledged
+ * delivery on (docs/protocol.md section 4.2); an option the library lacks
+ * is reported as "unsupported" and the driver exits without connecting. */
 #include "../cprog/prog.h"
 
 #include <errno.h>
@@ -20,6 +24,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 static long long received;
 static bool ended;
+static bool reconnecting; /* -reconnect-ms: a disconnect does not end the run */
+static bool unsupported;  /* an option asked for is missing from this library */
 
 static void on_connect(void *ud, netsys_client c) {
     (void)ud;
@@ -64,6 +70,21 @@ static void on_error(void *ud, netsys_client c, netsys_status code, const char *
     jl_begin(&j, "error");
     jl_error(&j, code, message);
     jl_end(&j);
+}
+
+/* Sets an option by number; one this library does not have is reported as
+ * "unsupported" (the driver then exits without connecting). */
+static void set_option(int option, long long v, const char *name) {
+    netsys_status rc = netsys_client_set_int(client, (netsys_option)option, v);
+    if (rc == NETSYS_E_UNSUPPORTED) {
+        emit_note("unsupported", "option", name);
+        unsupported = true;
+    } else if (rc != NETSYS_OK) {
+        char msg[512];
+        netsys_last_error_message(msg, sizeof msg);
+        emit_note("fatal", "msg", msg);
+        exit(1);
+    }
 }
 
 static void opt(int argc, char **argv, const char *flag, netsys_option option) {
@@ -146,7 +167,7 @@ static void wait_done(long long recv, long long wait_ms, long long end_ms) {
     for (;;) {
         bool running = true;
         netsys_client_is_running(client, &running);
-        if (ended || !running || (recv >= 0 && received >= recv)) break;
+        if ((ended && !reconnecting) || !running || (recv >= 0 && received >= recv)) break;
         if (received != seen) {
             seen = received;
             quiet_until = now_ms() + wait_ms;
@@ -193,6 +214,24 @@ int main(int argc, char **argv) {
     if (netsys_client_set_int(client, NETSYS_OPT_CONNECT_TIMEOUT_MS, flag_int(argc, argv, "-connect-ms", 3000)) !=
         NETSYS_OK)
         return 1;
+    long long reconnect_ms = flag_int(argc, argv, "-reconnect-ms", -1);
+    if (reconnect_ms >= 0) {
+        reconnecting = true;
+        set_option(NETSYS_OPT_AUTO_RECONNECT, 1, "AutoReconnect");
+        set_option(NETSYS_OPT_RECONNECT_INTERVAL_MS, reconnect_ms, "ReconnectInterval");
+        set_option(NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS, reconnect_ms, "ReconnectMaxInterval");
+    }
+    long long queue_timeout = flag_int(argc, argv, "-queue-timeout-ms", -1);
+    if (queue_timeout >= 0)
+        set_option(PROG_OPT_RECONNECT_QUEUE_TIMEOUT_MS, queue_timeout, "NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS");
+    if (flag_set(argc, argv, "-ack")) set_option(PROG_OPT_ACKNOWLEDGED, 1, "NETSYS_OPT_ACKNOWLEDGED");
+    long long ack_buffer = flag_int(argc, argv, "-ack-buffer", -1);
+    if (ack_buffer >= 0) set_option(PROG_OPT_ACK_BUFFER_BYTES, ack_buffer, "NETSYS_OPT_ACK_BUFFER_BYTES");
+    if (unsupported) {
+        netsys_client_destroy(client);
+        emit_note("exit", NULL, NULL);
+        return 0;
+    }
     netsys_client_set_connect_callback(client, on_connect, NULL);
     netsys_client_set_message_callback(client, on_message, NULL);
     netsys_client_set_disconnect_callback(client, on_disconnect, NULL);

@@ -38,6 +38,9 @@ class Conn:
         self.codec = codec
         self.transforms = transforms
         self.open = False
+        # Whether this connection agreed acknowledged delivery: only
+        # then may netsys send ACK.
+        self.ack = False
         self.log: list[Frame] = []
 
     # -- setup ---------------------------------------------------------------
@@ -119,6 +122,8 @@ class Conn:
     def _limit(self, ftype: int) -> int:
         if ftype in (wire.PING, wire.PONG):
             return wire.PING_LIMIT
+        if ftype == wire.ACK:
+            return wire.ACK_PAYLOAD
         if ftype == wire.DATA and self.open:
             return min(self.max_message, wire.MAX_MESSAGE_CAP) + (
                 wire.TRANSFORM_ALLOWANCE if self.transforms else 0)
@@ -133,7 +138,13 @@ class Conn:
         length = int.from_bytes(h[:4], "big")
         ftype, flags = h[4], h[5]
         if check:
-            assert ftype in wire.NAMES, f"{self.name}: netsys sent unknown frame type 0x{ftype:02x} (R-1.2) [{wire.hexdump(self.buf)}]"
+            assert ftype in wire.VERSION_1_TYPES or (ftype == wire.ACK and self.ack and self.open), (
+                f"{self.name}: netsys sent frame type 0x{ftype:02x}, which this connection did not agree "
+                f"(R-1.2, R-4.6, R-4.14) [{wire.hexdump(self.buf)}]")
+            if ftype == wire.ACK:
+                assert length == wire.ACK_PAYLOAD and flags == 0, (
+                    f"{self.name}: netsys sent an ACK of {length} bytes with flags 0x{flags:02x}; "
+                    f"R-4.14 says exactly 8 bytes, no flags")
             ok_flags = flags == 0 or (flags == wire.COMPRESSED and ftype == wire.DATA and self.codec)
             assert ok_flags, f"{self.name}: netsys sent invalid flags 0x{flags:02x} on {wire.type_name(ftype)} (R-1.2)"
             assert length <= self._limit(ftype), (f"{self.name}: netsys sent a {wire.type_name(ftype)} of "
@@ -242,6 +253,8 @@ class Conn:
         self.open = True
         self.codec = w.codec != 0
         self.transforms = len(w.transforms)
+        self.ack = w.delivered is not None and wire.first_tlv(
+            wire.parse_hello(wire.hello_payload(**hello_fields)).extensions, wire.TLV_ACK) is not None
         return w
 
 

@@ -23,6 +23,23 @@ SERVERS = {"go": "goserver", "c": "cserver"}
 CLIENTS = {"go": "goclient", "c": "cclient"}
 
 
+# The options of acknowledged delivery (docs/protocol.md section 4.2), as the
+# Go programs (config field names) and the C programs (option names) report
+# them when the library under test lacks them.
+ACK_OPTIONS = {"Acknowledged", "AckBufferBytes", "NETSYS_OPT_ACKNOWLEDGED", "NETSYS_OPT_ACK_BUFFER_BYTES"}
+
+
+def fail_unsupported(label: str, missing: list[str]):
+    """Fails the test (a failure, not a skip) because the program lacks
+    options it needs, naming the missing feature."""
+    names = ", ".join(missing)
+    if ACK_OPTIONS & set(missing):
+        pytest.fail(f"acknowledged delivery not supported by this build: {label} lacks {names} "
+                    "(docs/protocol.md section 4.2)", pytrace=False)
+    pytest.fail(f"{label} lacks the option(s) {names} that this test needs "
+                "(the implementation does not have them yet)", pytrace=False)
+
+
 def binary(name: str) -> str:
     p = BIN / name
     if not p.exists():
@@ -145,8 +162,7 @@ class Server(Program):
         missing = self.unsupported()
         if missing:
             self.kill()
-            pytest.fail(f"{self.label} lacks the option(s) {', '.join(missing)} that this test needs "
-                        "(the implementation does not have them yet)", pytrace=False)
+            fail_unsupported(self.label, missing)
 
     def stop(self, timeout: float = 15.0):
         self.close_stdin()
@@ -175,6 +191,15 @@ class ServerPool:
                 s.wait_exit(10)
             except AssertionError:
                 pass
+
+
+def check_client_options(prog: Program):
+    """Fails the test if the client driver reported options it lacks (it
+    then exits without connecting)."""
+    missing = prog.unsupported()
+    if missing:
+        prog.kill()
+        fail_unsupported(prog.label, missing)
 
 
 def run_client(kind: str, port: int, **flags) -> Program:

@@ -1,4 +1,4 @@
-"""netsys wire protocol v1, revision 2, written from docs/protocol.md alone.
+"""netsys wire protocol v1, revision 3, written from docs/protocol.md alone.
 
 Nothing here is taken from core/: this is the independent peer's own
 reading of the document. Section and rule numbers refer to the document.
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 HEADER = 6  # R-1.1
 
 HELLO, WELCOME, REJECT, DATA, PING, PONG, CLOSE = range(1, 8)
-ACK_RESERVED = 0x08  # section 4.2: reserved, unknown on every connection
+ACK = 0x08  # section 4.2.3: only on acknowledged connections (R-4.14)
 NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", REJECT: "REJECT", DATA: "DATA",
-         PING: "PING", PONG: "PONG", CLOSE: "CLOSE"}
+         PING: "PING", PONG: "PONG", CLOSE: "CLOSE", ACK: "ACK"}
+VERSION_1_TYPES = frozenset(range(1, 8))  # R-1.2: without extensions
 
 COMPRESSED = 0x01  # the only flag of version 1
 
@@ -28,7 +29,8 @@ REASON_SEND_LIMIT = 1024  # R-2.2
 CODEC_NONE, CODEC_SNAPPY, CODEC_ZSTD = 0, 1, 2
 
 TLV_HEARTBEAT = 0x0001  # section 4.1
-TLV_ACK_RESERVED = 0x0002  # section 4.2
+TLV_ACK = 0x0002  # section 4.2: acknowledged delivery
+ACK_PAYLOAD = 8  # R-4.14
 
 # Close and reject codes with their stable prefixes (section 2).
 PREFIXES = {
@@ -105,6 +107,13 @@ class Frame:
         return None
 
     @property
+    def seq(self) -> int | None:
+        """An ACK's sequence number (R-4.14)."""
+        if self.type == ACK and len(self.payload) == ACK_PAYLOAD:
+            return struct.unpack(">Q", self.payload)[0]
+        return None
+
+    @property
     def reason_bytes(self) -> bytes:
         return self.payload[2:] if self.type in (REJECT, CLOSE) else b""
 
@@ -118,6 +127,8 @@ class Frame:
             head += f" flags=0x{self.flags:02x}"
         if self.type in (REJECT, CLOSE):
             head += f" {self.code} {self.reason[:200]!r}"
+        elif self.type == ACK and len(self.payload) == ACK_PAYLOAD:
+            head += f"({self.seq})"
         else:
             head += f" ({len(self.payload)} bytes)"
         return f"{head} [bytes: {hexdump(self.raw_header + self.payload)}]"
@@ -132,6 +143,21 @@ def tlv(tag: int, value: bytes) -> bytes:
 
 def heartbeat(ms: int) -> bytes:
     return tlv(TLV_HEARTBEAT, struct.pack(">I", ms))
+
+
+def ack_offer(stream_id: int, first_seq: int) -> bytes:
+    """HELLO's acknowledged-delivery TLV (R-4.4)."""
+    return tlv(TLV_ACK, struct.pack(">QQ", stream_id, first_seq))
+
+
+def ack_accept(delivered: int) -> bytes:
+    """WELCOME's acknowledged-delivery TLV (R-4.5)."""
+    return tlv(TLV_ACK, struct.pack(">Q", delivered))
+
+
+def ack(seq: int) -> bytes:
+    """An ACK frame (R-4.14)."""
+    return frame(ACK, struct.pack(">Q", seq))
 
 
 def names(items: list[bytes | str]) -> bytes:
@@ -225,6 +251,15 @@ def heartbeat_ms(exts: list[tuple[int, bytes]]) -> int | None:
     return struct.unpack(">I", v[:4])[0]
 
 
+def ack_tlv_fields(exts: list[tuple[int, bytes]], n: int) -> tuple[int, ...] | None:
+    """The first n u64 fields of the first TLV 0x0002, or None without one."""
+    v = first_tlv(exts, TLV_ACK)
+    if v is None:
+        return None
+    assert len(v) >= 8 * n, f"bad acknowledged delivery extension ({len(v)} bytes): section 4.2.1"
+    return struct.unpack(">" + "Q" * n, v[:8 * n])
+
+
 @dataclass
 class Hello:
     min_version: int
@@ -238,6 +273,11 @@ class Hello:
     @property
     def heartbeat(self) -> int | None:
         return heartbeat_ms(self.extensions)
+
+    @property
+    def ack(self) -> tuple[int, int] | None:
+        """(stream_id, first_seq) of the acknowledged-delivery offer (R-4.4)."""
+        return ack_tlv_fields(self.extensions, 2)
 
 
 def parse_hello(p: bytes) -> Hello:
@@ -263,6 +303,12 @@ class Welcome:
     @property
     def heartbeat(self) -> int | None:
         return heartbeat_ms(self.extensions)
+
+    @property
+    def delivered(self) -> int | None:
+        """WELCOME's acknowledged-delivery value (R-4.5), None without it."""
+        f = ack_tlv_fields(self.extensions, 1)
+        return None if f is None else f[0]
 
 
 def parse_welcome(p: bytes) -> Welcome:

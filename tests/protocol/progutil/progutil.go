@@ -25,7 +25,17 @@ import (
 	"github.com/netsys/netsys/core"
 )
 
-var outMu sync.Mutex
+var (
+	outMu       sync.Mutex
+	unsupported bool // an option asked for is missing from this library
+)
+
+// Unsupported reports whether SetField met an option this library lacks.
+func Unsupported() bool {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return unsupported
+}
 
 // Emit writes one JSON object as a line on stdout. Keys and values come in
 // pairs; the suite reads these lines to learn what the application saw.
@@ -191,16 +201,38 @@ func RetryWithS2(err error, codecs []core.Codec) bool {
 func SetField(cfg any, name string, value any) bool {
 	v := reflect.ValueOf(cfg).Elem().FieldByName(name)
 	if !v.IsValid() || !v.CanSet() {
+		markUnsupported()
 		Emit("unsupported", "option", name)
 		return false
 	}
 	val := reflect.ValueOf(value)
 	if !val.Type().ConvertibleTo(v.Type()) {
+		markUnsupported()
 		Emit("unsupported", "option", name, "msg", "type "+v.Type().String())
 		return false
 	}
 	v.Set(val.Convert(v.Type()))
 	return true
+}
+
+// SetAcknowledged turns acknowledged delivery on (docs/protocol.md section
+// 4.2) through the fields TransportConfig.Acknowledged and AckBufferBytes,
+// set by name: a library without them still builds these programs, and
+// reports "unsupported" (the suite then fails the test saying that this
+// build has no acknowledged delivery). ackBuffer < 0 leaves the default.
+func SetAcknowledged(cfg any, on bool, ackBuffer int) {
+	if on {
+		SetField(cfg, "Acknowledged", true)
+	}
+	if ackBuffer >= 0 {
+		SetField(cfg, "AckBufferBytes", ackBuffer)
+	}
+}
+
+func markUnsupported() {
+	outMu.Lock()
+	unsupported = true
+	outMu.Unlock()
 }
 
 // Millis turns a millisecond flag into a duration.

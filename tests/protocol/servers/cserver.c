@@ -5,7 +5,7 @@
  *   -bind ADDR -port N -max-message N -max-connections N -handshake-ms N
  *   -idle-ms N (-1: off) -frame-ms N -stall-ms N -shutdown-ms N -pending N
  *   -per-address N -min-compress N -send-queue N -sndbuf N -rcvbuf N
- *   -loops N -codecs LIST -transforms LIST -log-messages
+ *   -loops N -codecs LIST -transforms LIST -log-messages -ack -ack-buffer N
  *
  * Messages "!send N SIZE", "!sendclose N SIZE WHY", "!disconnect WHY",
  * "!big SIZE" and "!quiet" are commands; everything else is echoed. It
@@ -156,9 +156,7 @@ static void on_error(void *ud, netsys_server srv, uint64_t sid, netsys_status co
 /* Sets an integer option if the flag was given; an option this library
  * does not have is reported as "unsupported" (the tests needing it fail
  * saying so), any other refusal is fatal. */
-static void opt(int argc, char **argv, const char *flag, int option, const char *name) {
-    long long v = flag_int(argc, argv, flag, -2);
-    if (v == -2) return;
+static void set_option(int option, long long v, const char *name) {
     netsys_status rc = netsys_server_set_int(server, (netsys_option)option, v);
     if (rc == NETSYS_E_UNSUPPORTED) {
         emit_note("unsupported", "option", name);
@@ -171,6 +169,11 @@ static void opt(int argc, char **argv, const char *flag, int option, const char 
         emit_note("fatal", "msg", msg);
         exit(1);
     }
+}
+
+static void opt(int argc, char **argv, const char *flag, int option, const char *name) {
+    long long v = flag_int(argc, argv, flag, -2);
+    if (v != -2) set_option(option, v, name);
 }
 
 static void set_strings(int argc, char **argv) {
@@ -205,11 +208,13 @@ int main(int argc, char **argv) {
     opt(argc, argv, "-max-connections", NETSYS_OPT_MAX_CONNECTIONS, "MaxConnections");
     opt(argc, argv, "-handshake-ms", NETSYS_OPT_HANDSHAKE_TIMEOUT_MS, "HandshakeTimeout");
     opt(argc, argv, "-idle-ms", NETSYS_OPT_IDLE_TIMEOUT_MS, "IdleTimeout");
-    opt(argc, argv, "-frame-ms", 12, "FrameTimeout");           /* NETSYS_OPT_FRAME_TIMEOUT_MS */
-    opt(argc, argv, "-stall-ms", 13, "SendStallTimeout");       /* NETSYS_OPT_SEND_STALL_TIMEOUT_MS */
+    opt(argc, argv, "-frame-ms", PROG_OPT_FRAME_TIMEOUT_MS, "FrameTimeout");
+    opt(argc, argv, "-stall-ms", PROG_OPT_SEND_STALL_TIMEOUT_MS, "SendStallTimeout");
     opt(argc, argv, "-shutdown-ms", NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, "ShutdownTimeout");
-    opt(argc, argv, "-pending", 26, "MaxPendingHandshakes");    /* NETSYS_OPT_MAX_PENDING_HANDSHAKES */
-    opt(argc, argv, "-per-address", 27, "MaxHandshakesPerAddress"); /* NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS */
+    opt(argc, argv, "-pending", PROG_OPT_MAX_PENDING_HANDSHAKES, "MaxPendingHandshakes");
+    opt(argc, argv, "-per-address", PROG_OPT_MAX_HANDSHAKES_PER_ADDRESS, "MaxHandshakesPerAddress");
+    if (flag_set(argc, argv, "-ack")) set_option(PROG_OPT_ACKNOWLEDGED, 1, "NETSYS_OPT_ACKNOWLEDGED");
+    opt(argc, argv, "-ack-buffer", PROG_OPT_ACK_BUFFER_BYTES, "NETSYS_OPT_ACK_BUFFER_BYTES");
     opt(argc, argv, "-min-compress", NETSYS_OPT_MIN_COMPRESS_SIZE, "MinCompressSize");
     opt(argc, argv, "-send-queue", NETSYS_OPT_SEND_QUEUE_LIMIT, "SendQueueLimit");
     opt(argc, argv, "-sndbuf", NETSYS_OPT_SEND_BUFFER_SIZE, "SendBufferSize");

@@ -37,9 +37,9 @@ type options struct {
 	handshakeMs, idleMs, frameMs, stallMs  int
 	shutdownMs, pending, perAddress        int
 	minCompress, sendQueue, sndbuf, rcvbuf int
-	loops                                  int
+	loops, ackBuffer                       int
 	codecs, transforms                     string
-	logMessages                            bool
+	logMessages, ack                       bool
 }
 
 func parseFlags() options {
@@ -63,6 +63,8 @@ func parseFlags() options {
 	flag.StringVar(&o.codecs, "codecs", "", "enabled codecs, e.g. snappy,zstd")
 	flag.StringVar(&o.transforms, "transforms", "", "enabled transforms (xsum and other are registered)")
 	flag.BoolVar(&o.logMessages, "log-messages", false, "print an event per received message")
+	flag.BoolVar(&o.ack, "ack", false, "acknowledged delivery (docs/protocol.md section 4.2)")
+	flag.IntVar(&o.ackBuffer, "ack-buffer", -1, "unacknowledged bytes per session before Send fails")
 	flag.Parse()
 	return o
 }
@@ -106,6 +108,7 @@ func (o options) config() core.ServerConfig {
 	if o.perAddress >= 0 {
 		progutil.SetField(&cfg, "MaxHandshakesPerAddress", o.perAddress)
 	}
+	progutil.SetAcknowledged(&cfg, o.ack, o.ackBuffer)
 	cfg.Compression = progutil.Codecs(progutil.List(o.codecs))
 	cfg.Transforms = progutil.List(o.transforms)
 	return cfg
