@@ -285,7 +285,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		cl.welcomed(c, w)
 		return nil
 	case wire.TypeReject, wire.TypeClose:
-		code, reason, err := wire.ParseCodeReason(p)
+		code, reason, err := wire.ParseCodeReason(h.Type, p)
 		if err != nil {
 			return err
 		}
@@ -319,7 +319,7 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 			return nil
 		}
 	}
-	return &wire.ProtocolError{Detail: "WELCOME chose a codec that was not offered"}
+	return &wire.ProtocolError{Detail: fmt.Sprintf("WELCOME codec %d was not offered", w.Codec)}
 }
 
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {

@@ -46,7 +46,7 @@ func TestVersionNegotiationTable(t *testing.T) {
 				return
 			}
 			require.Equal(t, wire.TypeReject, f.typ)
-			code, reason, err := wire.ParseCodeReason(f.payload)
+			code, reason, err := wire.ParseCodeReason(f.typ, f.payload)
 			require.NoError(t, err)
 			require.Equal(t, wire.RejectVersion, code)
 			require.Equal(t, tc.reason, reason)
@@ -172,7 +172,7 @@ func TestCloseCodesOnReceipt(t *testing.T) {
 	p.write(wire.AppendFrame(nil, wire.TypeClose, 0, []byte{3}))
 	code, reason := p.expectClose(wire.TypeClose)
 	require.Equal(t, wire.CloseProtocolError, code)
-	require.Equal(t, "protocol error: short close payload", reason)
+	require.Equal(t, "protocol error: short CLOSE payload", reason)
 }
 
 // Codec 1 on the wire is pure Snappy.

@@ -662,7 +662,7 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		}
 	case wire.TypePong:
 	case wire.TypeClose:
-		code, reason, err := wire.ParseCodeReason(p)
+		code, reason, err := wire.ParseCodeReason(wire.TypeClose, p)
 		if err != nil {
 			return err
 		}

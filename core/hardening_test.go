@@ -133,7 +133,7 @@ func TestTheLimitEnforcedIsTheOneAgreed(t *testing.T) {
 	require.False(t, timedOut, "the header alone must be refused")
 	require.True(t, ok)
 	require.Equal(t, wire.TypeClose, f.typ)
-	code, reason, _ := wire.ParseCodeReason(f.payload)
+	code, reason, _ := wire.ParseCodeReason(f.typ, f.payload)
 	require.Equal(t, wire.CloseTooLarge, code)
 	require.Equal(t, "message too large: 1001 > 1000", reason)
 }

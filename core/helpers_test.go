@@ -141,7 +141,7 @@ func (p *rawPeer) expectClose(typ byte) (uint16, string) {
 		f, ok := p.next()
 		require.True(p.t, ok, "connection ended without %s", wire.TypeName(typ))
 		if f.typ == typ {
-			code, reason, err := wire.ParseCodeReason(f.payload)
+			code, reason, err := wire.ParseCodeReason(f.typ, f.payload)
 			require.NoError(p.t, err)
 			return code, reason
 		}

@@ -104,17 +104,17 @@ func TestReasonFormat(t *testing.T) {
 
 func TestCodeReasonIsCutAndRepaired(t *testing.T) {
 	p := AppendCodeReason(nil, CloseNormal, strings.Repeat("€", 2000))
-	code, reason, err := ParseCodeReason(p)
+	code, reason, err := ParseCodeReason(TypeClose, p)
 	require.NoError(t, err)
 	require.Equal(t, CloseNormal, code)
 	require.LessOrEqual(t, len(reason), MaxReasonLen)
 	require.True(t, utf8.ValidString(reason))
 
 	// A receiver accepts invalid UTF-8 and replaces it.
-	_, reason, err = ParseCodeReason([]byte{0x03, 0xe8, 'o', 'k', 0xff, 0xfe, '!'})
+	_, reason, err = ParseCodeReason(TypeClose, []byte{0x03, 0xe8, 'o', 'k', 0xff, 0xfe, '!'})
 	require.NoError(t, err)
 	require.Equal(t, "ok\uFFFD!", reason)
-	_, _, err = ParseCodeReason([]byte{0x03})
+	_, _, err = ParseCodeReason(TypeClose, []byte{0x03})
 	require.Error(t, err, "a payload shorter than 2 bytes is a protocol error")
 }
 
@@ -162,9 +162,23 @@ func TestHeartbeatExtension(t *testing.T) {
 	_, err = ParseHello(append(append([]byte(nil), p...), 0x00, 0x01, 0x00, 0x02, 0, 1))
 	var pe *ProtocolError
 	require.ErrorAs(t, err, &pe)
-	require.Equal(t, "truncated heartbeat extension", pe.Detail)
+	require.Equal(t, "bad heartbeat extension", pe.Detail)
 	got, err = ParseHello(append(append([]byte(nil), p...), 0x77, 0x77, 0, 1, 9, 0x00, 0x01, 0x00, 0x04, 0, 0, 0x03, 0xe8))
 	require.NoError(t, err)
 	require.True(t, got.HasHeartbeat)
 	require.EqualValues(t, 1000, got.HeartbeatMS)
+
+	// A repeated tag: the first occurrence is the one in effect, later ones
+	// are skipped (even malformed ones).
+	got, err = ParseHello(append(append([]byte(nil), p...),
+		0x00, 0x01, 0x00, 0x04, 0, 0, 0x01, 0x2c, 0x00, 0x01, 0x00, 0x04, 0, 0, 0x03, 0xe8, 0x00, 0x01, 0x00, 0x00))
+	require.NoError(t, err)
+	require.EqualValues(t, 300, got.HeartbeatMS)
+}
+
+func TestWelcomeWithZeroMaxMessageIsRefused(t *testing.T) {
+	_, err := ParseWelcome(AppendWelcome(nil, &Welcome{Version: 1, MaxMessage: 0, SessionID: 3}))
+	var pe *ProtocolError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "zero max message", pe.Detail)
 }

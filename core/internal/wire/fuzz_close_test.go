@@ -22,7 +22,7 @@ func FuzzCodeReason(f *testing.F) {
 	// A reason whose cut at the payload limit would split a code point.
 	f.Add(uint16(CloseNormal), strings.Repeat("a", MaxControlPayload-3)+"é", []byte{})
 	f.Fuzz(func(t *testing.T, code uint16, reason string, raw []byte) {
-		c, r, err := ParseCodeReason(raw)
+		c, r, err := ParseCodeReason(TypeClose, raw)
 		if len(raw) < 2 {
 			if err == nil {
 				t.Fatalf("a %d-byte payload parsed as code %d", len(raw), c)
@@ -42,7 +42,7 @@ func FuzzCodeReason(f *testing.F) {
 		if len(p) > MaxControlPayload {
 			t.Fatalf("encoded payload of %d bytes exceeds the control-frame limit", len(p))
 		}
-		c2, r2, err := ParseCodeReason(p)
+		c2, r2, err := ParseCodeReason(TypeClose, p)
 		if err != nil || c2 != code {
 			t.Fatalf("round trip: code %d err %v, want %d", c2, err, code)
 		}

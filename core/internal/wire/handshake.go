@@ -102,7 +102,7 @@ func (r *reader) str(n int, what string) string {
 func (r *reader) names(what string) []string {
 	n := int(r.u8(what + " count"))
 	if n > MaxListLen {
-		r.fail("too many " + what)
+		r.fail("too many " + what + "s")
 	}
 	var out []string
 	for i := 0; i < n && r.err == nil; i++ {
@@ -116,18 +116,18 @@ func (r *reader) names(what string) []string {
 }
 
 // extensions validates the trailing TLVs and returns the heartbeat, if
-// present; unknown tags are skipped (the versioning rule). A heartbeat value
-// longer than 4 bytes is read from its first 4, so a later revision may
-// extend it.
+// present; unknown tags are skipped (the versioning rule), and so is every
+// occurrence of a tag after its first. A heartbeat value longer than 4 bytes
+// is read from its first 4, so a later revision may extend it.
 func (r *reader) extensions() (hasHeartbeat bool, heartbeatMS uint32) {
 	for r.err == nil && len(r.b) > 0 {
 		tag := r.u16("extension tag")
 		v := r.take(int(r.u16("extension length")), "extension")
-		if r.err != nil || tag != TagHeartbeat {
+		if r.err != nil || tag != TagHeartbeat || hasHeartbeat {
 			continue
 		}
 		if len(v) < 4 {
-			r.fail("truncated heartbeat extension")
+			r.fail("bad heartbeat extension")
 			break
 		}
 		hasHeartbeat, heartbeatMS = true, binary.BigEndian.Uint32(v)
@@ -202,7 +202,7 @@ func ParseHello(p []byte) (*Hello, error) {
 		r.fail("too many codecs")
 	}
 	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
-	h.Transforms = r.names("transforms")
+	h.Transforms = r.names("transform")
 	h.HasHeartbeat, h.HeartbeatMS = r.extensions()
 	if r.err == nil && h.MaxMessage == 0 {
 		r.fail("zero max message")
@@ -232,12 +232,15 @@ func ParseWelcome(p []byte) (*Welcome, error) {
 		Codec:       r.u8("codec"),
 		MinCompress: r.u32("min compress"),
 	}
-	w.Transforms = r.names("transforms")
+	w.Transforms = r.names("transform")
 	w.HasHeartbeat, w.HeartbeatMS = r.extensions()
-	w.MaxMessage = capMaxMessage(w.MaxMessage)
 	if r.err == nil && w.SessionID == 0 {
 		r.fail("zero session id")
 	}
+	if r.err == nil && w.MaxMessage == 0 {
+		r.fail("zero max message")
+	}
+	w.MaxMessage = capMaxMessage(w.MaxMessage)
 	return w, r.err
 }
 

@@ -224,11 +224,12 @@ func AppendCodeReason(dst []byte, code uint16, reason string) []byte {
 	return append(dst, CutReason(reason)...)
 }
 
-// ParseCodeReason decodes a REJECT or CLOSE payload. Invalid UTF-8 in the
-// reason is replaced, not refused: the reason is for people and logs.
-func ParseCodeReason(p []byte) (uint16, string, error) {
+// ParseCodeReason decodes the payload of a REJECT or CLOSE frame (typ
+// names which, for the error). Invalid UTF-8 in the reason is replaced, not
+// refused: the reason is for people and logs.
+func ParseCodeReason(typ byte, p []byte) (uint16, string, error) {
 	if len(p) < 2 {
-		return 0, "", protoErr("%s", "short close payload")
+		return 0, "", protoErr("short %s payload", TypeName(typ))
 	}
 	return binary.BigEndian.Uint16(p), strings.ToValidUTF8(string(p[2:]), "\uFFFD"), nil
 }
