@@ -234,7 +234,8 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 // tcpConnected runs when the socket becomes writable during connect.
 func (cl *Client) tcpConnected(c *conn) {
 	if err := sock.ConnectResult(c.fd); err != nil {
-		c.finish(ErrClosed, err.Error())
+		c.dialCause = err
+		c.finish(ErrClosed, "connect failed")
 		return
 	}
 	opts := sock.Options{NoDelay: !cl.cfg.DisableNoDelay, KeepAlive: !cl.cfg.DisableKeepAlive,
@@ -389,7 +390,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		defer close(done)
 	}
 	if c.outcome != nil {
-		c.outcome <- newError("connect", c.remote.String(), kind, reason, nil)
+		c.outcome <- newError("connect", c.remote.String(), kind, reason, c.dialCause)
 		c.outcome = nil
 	}
 	if undelivered > 0 {

@@ -176,11 +176,14 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	c.IdleTimeout = orDisabled(c.IdleTimeout, DefaultIdleTimeout)
 	c.FrameTimeout = orDisabled(c.FrameTimeout, DefaultFrameTimeout)
 	c.SendStallTimeout = orDisabled(c.SendStallTimeout, DefaultSendStallTimeout)
-	switch {
-	case c.MessageSizeLimit < 0 || c.MessageSizeLimit > 1<<30:
-		return c, fmt.Errorf("%w: message size limit %d outside 1..1GiB", ErrInvalidArgument, c.MessageSizeLimit)
-	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.MinCompressSize < 0, c.ShutdownTimeout < 0:
-		return c, fmt.Errorf("%w: negative size or timeout", ErrInvalidArgument)
+	if c.MessageSizeLimit < 0 || c.MessageSizeLimit > 1<<30 {
+		return c, fmt.Errorf("%w: MessageSizeLimit %d outside 1..%d (1 GiB)", ErrInvalidArgument, c.MessageSizeLimit, 1<<30)
+	}
+	if err := firstNegative(
+		intField("SendQueueLimit", c.SendQueueLimit), intField("ReceiveBufferSize", c.ReceiveBufferSize),
+		intField("SendBufferSize", c.SendBufferSize), intField("MinCompressSize", c.MinCompressSize),
+		durationField("ShutdownTimeout", c.ShutdownTimeout)); err != nil {
+		return c, err
 	}
 	for _, codec := range c.Compression {
 		if codecID(codec) == 0 {
@@ -206,11 +209,13 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	c.MaxHandshakesPerAddress = orDefault(c.MaxHandshakesPerAddress, DefaultMaxHandshakesPerAddress)
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.Loops = orDefault(c.Loops, runtime.NumCPU())
-	if c.Port < 0 || c.Port > 65535 || c.MaxConnections < 0 || c.MaxPendingHandshakes < 0 ||
-		c.MaxHandshakesPerAddress < 0 || c.Loops < 0 || c.HandshakeTimeout < 0 {
-		return c, fmt.Errorf("%w: port, connection bounds, loops or timeout out of range", ErrInvalidArgument)
+	if c.Port < 0 || c.Port > 65535 {
+		return c, fmt.Errorf("%w: Port %d outside 0..65535", ErrInvalidArgument, c.Port)
 	}
-	return c, nil
+	return c, firstNegative(
+		intField("MaxConnections", c.MaxConnections), intField("MaxPendingHandshakes", c.MaxPendingHandshakes),
+		intField("MaxHandshakesPerAddress", c.MaxHandshakesPerAddress), intField("Loops", c.Loops),
+		durationField("HandshakeTimeout", c.HandshakeTimeout))
 }
 
 func (c ClientConfig) withDefaults() (ClientConfig, error) {
@@ -223,10 +228,39 @@ func (c ClientConfig) withDefaults() (ClientConfig, error) {
 	c.ReconnectMaxInterval = orDefault(c.ReconnectMaxInterval, DefaultReconnectMax)
 	c.ReconnectQueueLimit = orDefault(c.ReconnectQueueLimit, DefaultReconnectQueue)
 	if len(c.ClientID) > 255 {
-		return c, fmt.Errorf("%w: client id longer than 255 bytes", ErrInvalidArgument)
+		return c, fmt.Errorf("%w: ClientID of %d bytes is longer than 255", ErrInvalidArgument, len(c.ClientID))
 	}
-	if c.ConnectTimeout < 0 || c.ReconnectInterval < 0 || c.ReconnectQueueLimit < 0 {
-		return c, fmt.Errorf("%w: negative timeout or limit", ErrInvalidArgument)
-	}
-	return c, nil
+	return c, firstNegative(durationField("ConnectTimeout", c.ConnectTimeout),
+		durationField("ReconnectInterval", c.ReconnectInterval),
+		intField("ReconnectQueueLimit", c.ReconnectQueueLimit))
 }
+
+// field is a configuration value checked by firstNegative, with the name a
+// caller sees in the error.
+type field struct {
+	name  string
+	value int64
+	text  string // the value as the error shows it; empty for a plain number
+}
+
+func durationField(name string, d time.Duration) field {
+	return field{name: name, value: int64(d), text: d.String()}
+}
+
+// firstNegative returns an ErrInvalidArgument error naming the first field
+// below zero and its value, or nil.
+func firstNegative(fields ...field) error {
+	for _, f := range fields {
+		if f.value >= 0 {
+			continue
+		}
+		text := f.text
+		if text == "" {
+			text = fmt.Sprint(f.value)
+		}
+		return fmt.Errorf("%w: %s is %s, must not be negative", ErrInvalidArgument, f.name, text)
+	}
+	return nil
+}
+
+func intField(name string, v int) field { return field{name: name, value: int64(v)} }

@@ -119,6 +119,7 @@ type conn struct {
 	recvMsgs      uint64
 	recvBytes     uint64
 	outcome       chan error // client side: the dial waiting for this attempt
+	dialCause     error      // client side: why the TCP connect failed (a syscall error)
 	reconnect     bool
 
 	// Server side, under the server's pending-handshake lock.
