@@ -234,7 +234,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 // tcpConnected runs when the socket becomes writable during connect.
 func (cl *Client) tcpConnected(c *conn) {
 	if err := sock.ConnectResult(c.fd); err != nil {
-		c.dialCause = err
+		c.noteDialCause(err)
 		c.finish(ErrClosed, "connect failed")
 		return
 	}

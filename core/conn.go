@@ -419,6 +419,7 @@ func (c *conn) writeOut() {
 		}
 		if err != nil {
 			c.noteWritten(written)
+			c.noteDialCause(err)
 			c.finish(ErrClosed, "write failed: "+err.Error())
 			return
 		}
@@ -547,7 +548,17 @@ func (c *conn) readEnded(err error) {
 	case err == nil:
 		c.peerGone("connection closed by peer", false)
 	default:
+		c.noteDialCause(err)
 		c.peerGone("connection reset by peer", true)
+	}
+}
+
+// noteDialCause keeps the system error that ends a client's connection
+// attempt (the socket may report a refused connect on a write or a read
+// before the connect result is checked), so the dial's error wraps it.
+func (c *conn) noteDialCause(err error) {
+	if c.outcome != nil && c.dialCause == nil {
+		c.dialCause = err
 	}
 }
 

@@ -120,14 +120,16 @@ func Connect(addr netip.AddrPort) (int, error) {
 	return fd, nil
 }
 
-// ConnectResult reports the outcome of a non-blocking connect.
+// ConnectResult reports the outcome of a non-blocking connect: nil, or the
+// errno the connect failed with (unix.Errno, so errors.Is matches it).
 func ConnectResult(fd int) error {
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return os.NewSyscallError("getsockopt", err)
 	}
 	if v != 0 {
-		return os.NewSyscallError("connect", unix.Errno(v))
+		// The bare errno: callers say "connect" themselves.
+		return unix.Errno(v)
 	}
 	return nil
 }
