@@ -17,6 +17,7 @@ type countingEndpoint struct{ n int }
 func (e *countingEndpoint) handshake(*conn, wire.Header, []byte) error { return nil }
 func (e *countingEndpoint) deliver(*conn, []byte)                      { e.n++ }
 func (e *countingEndpoint) batching() bool                             { return false }
+func (e *countingEndpoint) directServer() *Server                      { return nil }
 func (e *countingEndpoint) deliverBatch(_ *conn, msgs [][]byte)        { e.n += len(msgs) }
 func (e *countingEndpoint) closed(*conn, error, string, int)           {}
 func (e *countingEndpoint) countRecv(*conn, uint64, uint64)            {}
@@ -75,5 +76,34 @@ func BenchmarkHotPathSendPlain64B(b *testing.B) {
 			c.out, c.queued = c.out[:0], 0
 			c.mu.Unlock()
 		}
+	}
+}
+
+// BenchmarkHotPathReceiveOnMessage64B is the receive path of a Server with
+// an OnMessage handler: decoding, the handler call with its panic guard, the
+// statistics (64-byte DATA frames, 1024 to a read).
+func BenchmarkHotPathReceiveOnMessage64B(b *testing.B) {
+	s, err := NewServer("bench", ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	s.OnMessage(func(*Session, []byte) { n++ })
+	c := benchConn(b, s)
+	c.sess = &Session{srv: s, c: c, id: 1}
+	const perRead = 1024
+	var read []byte
+	for i := 0; i < perRead; i++ {
+		read = wire.AppendFrame(read, wire.TypeData, 0, make([]byte, 64))
+	}
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += perRead {
+		c.feed(read)
+	}
+	b.StopTimer()
+	if n < b.N {
+		b.Fatalf("delivered %d of %d", n, b.N)
 	}
 }
