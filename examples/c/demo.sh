@@ -15,7 +15,7 @@ exec 9>"$fifo"
 cleanup() { exec 9>&-; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 i=0
-until grep -q '^listening on ' "$tmp/out"; do
+until grep -q '^listening on [0-9][0-9]*$' "$tmp/out"; do
     i=$((i + 1))
     if [ $i -gt 100 ]; then echo "demo-c: the server did not start" >&2; cat "$tmp/err" >&2; exit 1; fi
     sleep 0.05

@@ -21,7 +21,7 @@ start_server() {
     "$@" --ignore-stdin >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     i=0
-    while ! grep -q '^listening on ' "$WORK/server.out" 2>/dev/null; do
+    while ! grep -q '^listening on [0-9][0-9]*$' "$WORK/server.out" 2>/dev/null; do
         i=$((i + 1))
         if [ "$i" -gt 50 ]; then
             echo "demo-cpp: $1 did not start" >&2

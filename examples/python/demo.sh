@@ -34,7 +34,7 @@ start_server() {
     SERVER_PID=$!
     exec 3> "$TMP/stdin"
     i=0
-    until grep -q '^listening on ' "$TMP/server.out" 2>/dev/null; do
+    until grep -q '^listening on [0-9][0-9]*$' "$TMP/server.out" 2>/dev/null; do
         i=$((i + 1))
         if [ $i -gt 100 ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
             echo "demo-python: $name did not start" >&2
