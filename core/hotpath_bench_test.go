@@ -17,7 +17,6 @@ type countingEndpoint struct{ n int }
 func (e *countingEndpoint) handshake(*conn, wire.Header, []byte) error { return nil }
 func (e *countingEndpoint) deliver(*conn, []byte)                      { e.n++ }
 func (e *countingEndpoint) batching() bool                             { return false }
-func (e *countingEndpoint) directServer() *Server                      { return nil }
 func (e *countingEndpoint) deliverBatch(_ *conn, msgs [][]byte)        { e.n += len(msgs) }
 func (e *countingEndpoint) closed(*conn, error, string, int)           {}
 func (e *countingEndpoint) countRecv(*conn, uint64, uint64)            {}
