@@ -116,11 +116,23 @@ func TestOptionsTableCoversEveryOptionWithSetterAndGetter(t *testing.T) {
 	}
 }
 
-// countingPauser records pause and resume calls.
-type countingPauser struct{ pauses, resumes int }
+// countingPauser records pause and resume calls, and any made for another
+// reason than the queue's own (which would undo a pause of the host's).
+type countingPauser struct{ pauses, resumes, foreign int }
 
-func (p *countingPauser) PauseReading()  { p.pauses++ }
-func (p *countingPauser) ResumeReading() { p.resumes++ }
+func (p *countingPauser) PauseReadingFor(r core.PauseReason) {
+	p.pauses++
+	if r != core.PauseQueue {
+		p.foreign++
+	}
+}
+
+func (p *countingPauser) ResumeReadingFor(r core.PauseReason) {
+	p.resumes++
+	if r != core.PauseQueue {
+		p.foreign++
+	}
+}
 
 // The host may drain the whole backlog between the moment the I/O thread
 // sees the limit exceeded and the moment it records the pause: the pause
@@ -156,6 +168,9 @@ func TestFlowPauseAfterHostDrainedResumes(t *testing.T) {
 	f.consumed(5, 50)
 	if src2.pauses != 1 || src2.resumes != 1 {
 		t.Fatalf("drain: %d pauses, %d resumes; want 1 and 1", src2.pauses, src2.resumes)
+	}
+	if src.foreign+src2.foreign != 0 {
+		t.Fatal("the flow paused or resumed for another reason than the queue's")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netsys/netsys/core"
 )
 
 // Event types; the values are the ABI (netsys_event_type).
@@ -49,9 +51,11 @@ type hostCaller interface {
 
 // pauser is something whose socket reading can be paused: *core.Session or
 // *core.Client. It is how pending events are bounded (TCP backpressure).
+// The flow below sets and clears only core.PauseQueue, its own reason, so
+// it never undoes a pause the host asked for (netsys_*_pause_reading).
 type pauser interface {
-	PauseReading()
-	ResumeReading()
+	PauseReadingFor(core.PauseReason)
+	ResumeReadingFor(core.PauseReason)
 }
 
 // endpoint is the delivery machinery shared by servers and clients: the
@@ -218,7 +222,7 @@ func (f *flow) pause(src pauser) {
 	f.paused[src] = struct{}{}
 	f.mu.Unlock()
 	if !already {
-		src.PauseReading()
+		src.PauseReadingFor(core.PauseQueue)
 	}
 	// The host may have drained the backlog between add and the line that
 	// recorded src above, and found nothing to resume; if nothing else
@@ -251,7 +255,7 @@ func (f *flow) resumeAll() {
 	f.paused = nil
 	f.mu.Unlock()
 	for src := range paused {
-		src.ResumeReading()
+		src.ResumeReadingFor(core.PauseQueue)
 	}
 }
 

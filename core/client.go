@@ -563,16 +563,22 @@ func (cl *Client) SessionID() uint64 { return cl.sessionID.Load() }
 
 // PauseReading stops reading from the server (TCP backpressure), with the
 // same guarantee as Session.PauseReading.
-func (cl *Client) PauseReading() {
+func (cl *Client) PauseReading() { cl.PauseReadingFor(PauseHost) }
+
+// ResumeReading undoes PauseReading (and no other reason, see PauseReason).
+func (cl *Client) ResumeReading() { cl.ResumeReadingFor(PauseHost) }
+
+// PauseReadingFor is Session.PauseReadingFor for the current connection.
+func (cl *Client) PauseReadingFor(r PauseReason) {
 	if c := cl.current(); c != nil {
-		c.runOnLoopSync(func() { c.setReadPaused(true) })
+		c.pauseFor(r, true)
 	}
 }
 
-// ResumeReading undoes PauseReading.
-func (cl *Client) ResumeReading() {
+// ResumeReadingFor is Session.ResumeReadingFor for the current connection.
+func (cl *Client) ResumeReadingFor(r PauseReason) {
 	if c := cl.current(); c != nil {
-		c.runOnLoop(func() { c.setReadPaused(false) })
+		c.pauseFor(r, false)
 	}
 }
 

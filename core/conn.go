@@ -40,8 +40,9 @@ const (
 	// pauseBackpressure: control replies (PONG) pushed the send queue over
 	// its mark; reading resumes once it drains below half.
 	pauseBackpressure
-	// pauseEventQueue is reserved for a host whose event queue is full.
-	pauseEventQueue
+	// pauseQueue: a consumer's queue of received messages is over its
+	// bound (the C library's event queue); set and cleared by it only.
+	pauseQueue
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
@@ -1030,8 +1031,20 @@ func (c *conn) skipPausedTime(d int64) {
 	}
 }
 
-// setReadPaused sets or clears the host's pause reason; on the loop goroutine.
-func (c *conn) setReadPaused(paused bool) { c.setPaused(pauseHost, paused) }
+// pauseFor applies the application's side of a pause reason: at once on
+// c's loop, waiting off the loops (see runOnLoopSync), so that no message
+// is delivered after a pause returns; a resume is posted.
+func (c *conn) pauseFor(r PauseReason, on bool) {
+	bits := uint8(r) & (pauseHost | pauseQueue)
+	if bits == 0 {
+		return
+	}
+	if on {
+		c.runOnLoopSync(func() { c.setPaused(bits, true) })
+	} else {
+		c.runOnLoop(func() { c.setPaused(bits, false) })
+	}
+}
 
 // runOnLoopSync is runOnLoop that, called from outside every event loop,
 // returns only once fn has run (or the loop has exited). From another loop
