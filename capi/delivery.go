@@ -187,7 +187,8 @@ func (e *endpoint) waitCallbacks(own int64) {
 	}
 }
 
-// flow bounds the events the host has not consumed yet. Past either
+// flow bounds the events the host has not consumed yet: those queued, and
+// those it polled but said it still holds (hold). Past either
 // limit, the session (or client) whose message crossed it stops being
 // read; when the host has consumed down to half of both limits, every
 // paused source resumes. Nothing is dropped.
@@ -196,8 +197,9 @@ func (e *endpoint) waitCallbacks(own int64) {
 // so it takes effect at once; resume runs on the consumer's thread and is
 // posted to the loop, so a resume can never overtake the pause it undoes.
 type flow struct {
-	pending, bytes   atomic.Int64
-	limit, byteLimit atomic.Int64
+	pending, bytes        atomic.Int64 // queued or held by the host
+	limit, byteLimit      atomic.Int64
+	heldEvents, heldBytes atomic.Int64 // of pending and bytes: held by the host (hold)
 
 	mu     sync.Mutex
 	paused map[pauser]struct{}
@@ -230,6 +232,37 @@ func (f *flow) pause(src pauser) {
 	if f.drained() {
 		f.resumeAll()
 	}
+}
+
+// hold counts events (and their message bytes) the host has polled but not
+// finished with as still pending (netsys_*_hold_events): negative counts
+// release them. A host with a backlog of its own (the Python binding's
+// coroutine handlers and receive buffer) thus shares this one bound and
+// its one pause reason instead of keeping a watermark of its own. The
+// host can release only what it holds.
+func (f *flow) hold(events, bytes int64) status {
+	for {
+		e, b := f.heldEvents.Load(), f.heldBytes.Load()
+		if e+events < 0 || b+bytes < 0 {
+			return fail(errInvalidArgument, "releases %d events of %d bytes, but the host holds %d events of %d bytes",
+				-events, -bytes, e, b)
+		}
+		if f.heldEvents.CompareAndSwap(e, e+events) {
+			if !f.heldBytes.CompareAndSwap(b, b+bytes) {
+				f.heldEvents.Add(-events) // another hold moved the bytes: retry both
+				continue
+			}
+			break
+		}
+	}
+	f.pending.Add(events)
+	f.bytes.Add(bytes)
+	if events < 0 || bytes < 0 {
+		if f.drained() {
+			f.resumeAll()
+		}
+	}
+	return statusOK
 }
 
 // drained reports whether the backlog is down to half of both limits.

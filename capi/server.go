@@ -658,3 +658,24 @@ func netsys_server_event_fd(h C.uint64_t, fd *C.int) (rc status) {
 	s.mu.Unlock()
 	return eventFD(&s.endpoint, mode, fd)
 }
+
+// holdEvents implements netsys_*_hold_events for either kind of object.
+func holdEvents(e *endpoint, delivery int, events, bytes C.int64_t) status {
+	if delivery != deliveryEvents {
+		return fail(errWrongMode, "hold_events needs NETSYS_OPT_DELIVERY = NETSYS_DELIVERY_EVENTS")
+	}
+	return e.flow.hold(int64(events), int64(bytes))
+}
+
+//export netsys_server_hold_events
+func netsys_server_hold_events(h C.uint64_t, events, bytes C.int64_t) (rc status) {
+	defer guard(&rc, uint64(h))
+	s, rc := lookupServer(h)
+	if rc != statusOK {
+		return rc
+	}
+	s.mu.Lock()
+	mode := s.delivery.mode
+	s.mu.Unlock()
+	return holdEvents(&s.endpoint, mode, events, bytes)
+}

@@ -221,6 +221,53 @@ static void test_host_pause_survives_drain(void) {
     CHECK_OK(netsys_server_destroy(s));
 }
 
+/* ---- events the host holds count against the queue's bound --------------- */
+
+// A host that polls events but keeps them (unfinished asynchronous work)
+// says so with hold_events: they count as still queued, so draining the
+// queue alone does not resume reading; releasing them does.
+static void test_held_events_keep_the_bound(void) {
+    netsys_server s = make_server("holding-host");
+    CHECK_RC(netsys_server_hold_events(s, 1, 0), NETSYS_E_WRONG_MODE);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
+    CHECK_RC(netsys_server_hold_events(s, -1, 0), NETSYS_E_INVALID_ARGUMENT);
+    int port = start_server(s);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "flooder"));
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    uint8_t msg[FLOOD_SIZE] = {0};
+    for (int i = 0; i < FLOOD; i++) CHECK_OK(netsys_client_send(c, msg, sizeof msg));
+
+    // Poll everything, holding each message: the bound stays reached.
+    int held = 0, got = 0;
+    for (int round = 0; round < 5; round++) {
+        sleep_ms(100);
+        int n = drain_messages(s);
+        CHECK_OK(netsys_server_hold_events(s, n, (int64_t)n * FLOOD_SIZE));
+        held += n;
+    }
+    printf("held events: %d messages polled and held while the bound is %d\n", held, QUEUE_LIMIT);
+    CHECK(held < QUEUE_LIMIT * 3);
+    CHECK_RC(netsys_server_hold_events(s, -(held + 1), 0), NETSYS_E_INVALID_ARGUMENT);
+
+    // Released: reading resumes; the rest arrives.
+    CHECK_OK(netsys_server_hold_events(s, -held, -(int64_t)held * FLOOD_SIZE));
+    got = held;
+    int64_t deadline = now_ms() + 20000;
+    while (got < FLOOD && now_ms() < deadline) {
+        netsys_event ev[256];
+        size_t n = 0;
+        CHECK_OK(netsys_server_poll(s, ev, 256, 100, &n));
+        for (size_t i = 0; i < n; i++) got += ev[i].type == NETSYS_EVENT_MESSAGE;
+    }
+    CHECK(got == FLOOD);
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+}
+
 /* ---- client in events mode, destroy while polling ------------------------ */
 
 typedef struct poller_arg {
@@ -282,6 +329,7 @@ int main(void) {
     test_server_events();
     test_backpressure();
     test_host_pause_survives_drain();
+    test_held_events_keep_the_bound();
     test_client_events();
     check_no_live_handles();
     puts("test_pull: ok");
