@@ -134,7 +134,8 @@ func (s *server) onCoreBatch(sess *core.Session, msgs [][]byte) {
 
 // callHostBatch calls the host for a batch of one session's messages: the
 // batch callback if set, else (it was removed meanwhile) the message
-// callback per message; then per-session callbacks per message.
+// callback per message. (Per-session callbacks follow from the core, which
+// calls them after the batch.)
 func (s *server) callHostBatch(sid uint64, b *messageBatch, io C.int) {
 	if len(b.spans) == 0 || !s.enter() {
 		return
@@ -148,15 +149,6 @@ func (s *server) callHostBatch(sid uint64, b *messageBatch, io C.int) {
 		for i := range b.spans {
 			m := b.message(i)
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
-		}
-	}
-	if s.sessionHandlers.Load() > 0 {
-		if v, ok := s.sessionMessage.Load(sid); ok {
-			cb := v.(*callback[C.capi_server_message_fn])
-			for i := range b.spans {
-				m := b.message(i)
-				C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
-			}
 		}
 	}
 }

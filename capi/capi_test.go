@@ -7,9 +7,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/netsys/netsys/core"
 )
@@ -245,5 +247,59 @@ func TestTimeoutOptionsTakeOff(t *testing.T) {
 	srv, _ := core.NewServer("defaults", *st.server)
 	if srv.Config().IdleTimeout != core.DefaultIdleTimeout {
 		t.Errorf("0 gives %v, want the default", srv.Config().IdleTimeout)
+	}
+}
+
+// A session that ends between the check that it exists and the store of
+// its callback leaves nothing behind: the callback lives on the core's
+// session and goes with it (it was a map entry that stayed forever).
+func TestSessionCallbackSetAsTheSessionEndsLeavesNothing(t *testing.T) {
+	s, err := newServer("gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles.Store(s.handle, s)
+	defer handles.Delete(s.handle)
+	if err := s.srv.SetConfig(core.ServerConfig{BindAddress: "127.0.0.1", Loops: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.srv.Stop()
+	cl, err := core.NewClient(core.ClientConfig{ClientID: "leaving"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Connect("127.0.0.1", s.srv.Port()); err != nil {
+		t.Fatal(err)
+	}
+	sid := cl.SessionID()
+	waitUntil(t, "the session", func() bool { return s.srv.Session(sid) != nil })
+
+	defer func(old func(*core.Session)) { sessionCallbackHook = old }(sessionCallbackHook)
+	sessionCallbackHook = func(*core.Session) {
+		cl.Stop()
+		waitUntil(t, "the session's end", func() bool { return s.srv.Session(sid) == nil })
+	}
+	cb := &sessionCallback{}
+	gone := weak.Make(cb)
+	if rc := s.setSessionCallback(sid, cb); rc != statusOK {
+		t.Fatalf("status %d for a session found before it ended", rc)
+	}
+	cb = nil
+	waitUntil(t, "the callback of the ended session to be collected", func() bool {
+		runtime.GC()
+		return gone.Value() == nil
+	})
+}
+
+// waitUntil polls cond for up to 5 s (a bound, not a timing assertion).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 5 s", what)
+		}
 	}
 }

@@ -21,6 +21,10 @@ const (
 	evDisconnect = 3
 	evError      = 4
 	evStopped    = 5
+
+	// evSessionMessage is internal (never handed to the host as a type):
+	// a message for a per-session callback, queued for a worker.
+	evSessionMessage = 100
 )
 
 // Delivery modes (netsys_delivery) and limits.
@@ -47,6 +51,17 @@ type deliveryConfig struct {
 // part of the text; io says whether the thread is an I/O loop thread.
 type hostCaller interface {
 	callHost(typ uint32, st int32, sid uint64, data []byte, io C.int)
+}
+
+// sessionCallback is a per-session message callback
+// (netsys_session_set_message_callback). The core keeps it, on its
+// Session, and calls it after the server's handler; it goes when the
+// session goes.
+type sessionCallback = callback[C.capi_server_message_fn]
+
+// sessionCaller is implemented by the server: it calls a per-session callback.
+type sessionCaller interface {
+	callSession(cb *sessionCallback, sid uint64, msg []byte, io C.int)
 }
 
 // pauser is something whose socket reading can be paused: *core.Session or
@@ -139,7 +154,7 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 		e.queue.push(typ, int32(st), sid, nil, text, true)
 	case a.pool != nil:
 		e.flow.add(0)
-		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true)
+		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true, nil)
 	default:
 		b := make([]byte, len(text)+1)
 		copy(b, text)
@@ -161,12 +176,33 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 		}
 	case a.pool != nil:
 		over := e.flow.add(len(msg))
-		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false)
+		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false, nil)
 		if over {
 			e.flow.pause(src)
 		}
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
+	}
+}
+
+// emitSessionMessage delivers a message to a per-session callback, as the
+// core calls it: after the server's handler, on the I/O thread or queued
+// behind the server's callback on the session's worker. The pull interface
+// has no per-session callbacks (they cannot be set in that mode).
+func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *sessionCallback) {
+	if e.closed.Load() {
+		return
+	}
+	switch a := e.active.Load(); {
+	case a.mode == deliveryEvents:
+	case a.pool != nil:
+		over := e.flow.add(len(msg))
+		a.pool.pick(sid).push(evSessionMessage, 0, sid, msg, "", false, cb)
+		if over {
+			e.flow.pause(src)
+		}
+	default:
+		e.host.(sessionCaller).callSession(cb, sid, msg, 1)
 	}
 }
 
@@ -301,6 +337,7 @@ type queuedEvent struct {
 	off    int
 	size   int
 	text   bool
+	cb     *sessionCallback // evSessionMessage only
 }
 
 // span is the number of buffer bytes the event occupies.
@@ -318,7 +355,7 @@ type eventBuffer struct {
 	data   []byte
 }
 
-func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
 	off := len(b.data)
 	size := len(msg)
 	if isText {
@@ -328,10 +365,11 @@ func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text str
 	} else {
 		b.data = append(b.data, msg...)
 	}
-	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText})
+	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText, cb: cb})
 }
 
 func (b *eventBuffer) reset() {
+	clear(b.events) // no stale callback stays reachable from the spare capacity
 	b.events = b.events[:0]
 	if cap(b.data) > retainedBufferBytes {
 		b.data = nil
@@ -344,7 +382,7 @@ func (b *eventBuffer) reset() {
 func messageBytes(evs []queuedEvent) int {
 	n := 0
 	for i := range evs {
-		if evs[i].typ == evMessage {
+		if evs[i].typ == evMessage || evs[i].typ == evSessionMessage {
 			n += evs[i].size
 		}
 	}
@@ -383,9 +421,9 @@ func (p *workerPool) pick(sid uint64) *worker { return p.workers[sid%uint64(len(
 // stop makes the workers exit once their queues are empty.
 func (p *workerPool) stop() { p.once.Do(func() { close(p.quit) }) }
 
-func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
 	w.mu.Lock()
-	w.buf.add(typ, st, sid, msg, text, isText)
+	w.buf.add(typ, st, sid, msg, text, isText, cb)
 	first := len(w.buf.events) == 1
 	w.mu.Unlock()
 	if first {
@@ -400,7 +438,7 @@ func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string,
 // the core's handler guard, so a panic here (a bug in this package) is
 // recovered and reported as an internal error instead of killing the host
 // process; an error event that panics again is not re-reported.
-func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte) {
+func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte, cb *sessionCallback) {
 	ep := w.pool.ep
 	defer func() {
 		if r := recover(); r != nil && typ != evError {
@@ -409,6 +447,10 @@ func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte) {
 			}
 		}
 	}()
+	if typ == evSessionMessage {
+		ep.host.(sessionCaller).callSession(cb, sid, data, 0)
+		return
+	}
 	ep.host.callHost(typ, st, sid, data, 0)
 }
 
@@ -442,7 +484,7 @@ func (w *worker) run() {
 				continue
 			}
 			ev := &mine.events[i]
-			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()])
+			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()], ev.cb)
 			i++
 		}
 		ep.flow.consumed(len(mine.events), messageBytes(mine.events))

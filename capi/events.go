@@ -43,7 +43,7 @@ func newEventQueue(f *flow) *eventQueue {
 
 func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
 	q.mu.Lock()
-	q.buf.add(typ, st, sid, msg, text, isText)
+	q.buf.add(typ, st, sid, msg, text, isText, nil)
 	first := len(q.buf.events)-q.head == 1
 	if first && q.notify != nil && !q.signaled {
 		q.notify.set()
