@@ -78,6 +78,13 @@ func TestStatusOfMapsEveryCoreSentinel(t *testing.T) {
 		{core.ErrClosed, errClosed},
 		{core.ErrInvalidArgument, errInvalidArgument},
 		{fmt.Errorf("wrapped: %w", core.ErrTooLarge), errTooLarge},
+		// The refined kinds, by kind alone (no operation name is looked at).
+		{&core.Error{Op: "anything", Kind: core.ErrBind, Reason: "r"}, errBind},
+		{&core.Error{Op: "anything", Kind: core.ErrBadAddress, Reason: "r"}, errBadAddress},
+		{&core.Error{Op: "anything", Kind: core.ErrSystem, Reason: "r"}, errIO},
+		{&core.Error{Op: "anything", Kind: core.ErrResolve, Reason: "r"}, errResolve},
+		{&core.Error{Op: "anything", Kind: core.ErrConnect, Reason: "r"}, errConnect},
+		{&core.Error{Op: "listen", Kind: core.ErrInvalidArgument, Reason: "r"}, errInvalidArgument},
 		{errors.New("something else"), errInternal},
 	}
 	for _, c := range cases {

@@ -131,7 +131,7 @@ func (cl *Client) dial(result chan<- error) {
 	target := net.JoinHostPort(host, strconv.Itoa(port))
 	addrs, err := resolve(host, port, cl.cfg.ConnectTimeout)
 	if err != nil {
-		cl.dialFailed(result, newError("connect", target, ErrInvalidArgument, "cannot resolve "+host, err))
+		cl.dialFailed(result, newError("connect", target, ErrResolve, "cannot resolve "+host, err))
 		return
 	}
 	for _, addr := range addrs {
@@ -187,7 +187,7 @@ func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, er
 func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	fd, err := sock.Connect(addr)
 	if err != nil {
-		outcome <- newError("connect", addr.String(), ErrClosed, "connect failed", err)
+		outcome <- newError("connect", addr.String(), ErrConnect, "connect failed", err)
 		return true
 	}
 	l := cl.eng.pick()
@@ -226,7 +226,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	})
 	if !ok {
 		sock.Close(fd)
-		outcome <- newError("connect", addr.String(), ErrClosed, "engine closed", nil)
+		outcome <- newError("connect", addr.String(), ErrConnect, "engine closed", nil)
 	}
 	return true
 }
@@ -389,7 +389,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		defer close(done)
 	}
 	if c.outcome != nil {
-		c.outcome <- newError("connect", c.remote.String(), kind, reason, nil)
+		c.outcome <- connectError(c.remote.String(), kind, reason)
 		c.outcome = nil
 	}
 	if undelivered > 0 {
@@ -631,4 +631,15 @@ func (cl *Client) recoverHandler() {
 			}()
 		}
 	}
+}
+
+// connectError is the failure of a connection attempt that ended with kind
+// before the handshake completed: a connection closed during it is
+// ErrConnect (which is ErrClosed too); a refusal (ErrRejected,
+// ErrServerFull), a timeout or a protocol error keeps its kind.
+func connectError(addr string, kind error, reason string) error {
+	if errors.Is(kind, ErrClosed) {
+		kind = ErrConnect
+	}
+	return newError("connect", addr, kind, reason, nil)
 }

@@ -610,3 +610,29 @@ func TestSendErrorsAreTyped(t *testing.T) {
 	require.Contains(t, err.Error(), "message too large: 101 > 100")
 	require.False(t, errors.Is(err, ErrClosed))
 }
+
+// The refined error kinds also match the broad sentinels they narrow, and
+// the failures that carry them say so by kind: a port in use is ErrBind, a
+// bind address that is not one ErrBadAddress, a refused connection
+// ErrConnect.
+func TestRefinedErrorKinds(t *testing.T) {
+	for refined, broad := range map[error]error{ErrBind: ErrInvalidArgument, ErrBadAddress: ErrInvalidArgument,
+		ErrSystem: ErrInvalidArgument, ErrResolve: ErrInvalidArgument, ErrConnect: ErrClosed} {
+		require.ErrorIs(t, refined, broad)
+	}
+	s := startServer(t, ServerConfig{})
+	taken, err := NewServer("taken", ServerConfig{BindAddress: "127.0.0.1", Port: s.Port()})
+	require.NoError(t, err)
+	require.ErrorIs(t, taken.Start(), ErrBind)
+	bad, err := NewServer("bad", ServerConfig{BindAddress: "not-an-address"})
+	require.NoError(t, err)
+	require.ErrorIs(t, bad.Start(), ErrBadAddress)
+
+	port := s.Port()
+	s.Stop()
+	cl, err := NewClient(ClientConfig{})
+	require.NoError(t, err)
+	err = cl.Connect("127.0.0.1", port)
+	require.ErrorIs(t, err, ErrConnect)
+	require.ErrorIs(t, err, ErrClosed)
+}

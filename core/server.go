@@ -136,12 +136,12 @@ func (s *Server) Start() error {
 	s.stopping.Store(false)
 	fd, err := sock.Listen(addr, 4096)
 	if err != nil {
-		return newError("listen", addr.String(), ErrInvalidArgument, "cannot listen", err)
+		return newError("listen", addr.String(), listenKind(err), "cannot listen", err)
 	}
 	eng, err := NewEngine(s.cfg.Loops, s.cfg.SpinBeforeWait)
 	if err != nil {
 		sock.Close(fd)
-		return newError("start", addr.String(), ErrInvalidArgument, "cannot start event loops", err)
+		return newError("start", addr.String(), ErrSystem, "cannot start event loops", err)
 	}
 	s.eng = eng
 	s.sessMu.Lock()
@@ -158,7 +158,7 @@ func (s *Server) Start() error {
 	if err := <-registered; err != nil {
 		sock.Close(fd)
 		eng.Close()
-		return newError("listen", addr.String(), ErrInvalidArgument, "cannot poll listener", err)
+		return newError("listen", addr.String(), listenKind(err), "cannot poll listener", err)
 	}
 	s.running.Store(true)
 	return nil
@@ -168,7 +168,7 @@ func resolveBind(host string, port int) (netip.AddrPort, error) {
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		if host != "localhost" {
-			return netip.AddrPort{}, newError("listen", host, ErrInvalidArgument, "bind address must be an IP literal or localhost", err)
+			return netip.AddrPort{}, newError("listen", host, ErrBadAddress, "bind address must be an IP literal or localhost", err)
 		}
 		a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
