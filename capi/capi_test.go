@@ -183,7 +183,7 @@ func TestFlowPauseAfterHostDrainedResumes(t *testing.T) {
 	}
 }
 
-// batchOf passes messages that lie back to back in one buffer (a read
+// batchOf passes messages that lie in the buffer the core names (a read
 // buffer: frames separated by their headers) without copying, and copies
 // anything else, keeping every message, its order and the empty ones.
 func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
@@ -193,16 +193,17 @@ func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
 	scattered := [][]byte{[]byte("elsewhere"), read[header:16], nil, []byte("and here")}
 	for _, tc := range []struct {
 		name    string
+		in      []byte
 		msgs    [][]byte
 		aliased bool
 	}{
-		{"one read buffer", framed, true},
-		{"separate buffers", scattered, false},
-		{"all empty", [][]byte{nil, {}}, true},
+		{"one read buffer", read, framed, true},
+		{"separate buffers", read, scattered, false},
+		{"all empty", nil, [][]byte{nil, {}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := new(batchScratch)
-			b := batchOf(tc.msgs, sc)
+			b := batchOf(tc.in, tc.msgs, sc)
 			if len(b.spans) != len(tc.msgs) {
 				t.Fatalf("%d spans for %d messages", len(b.spans), len(tc.msgs))
 			}

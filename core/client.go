@@ -357,7 +357,7 @@ func (cl *Client) drainQueueLocked(c *conn) {
 
 func (cl *Client) batching() bool { return false }
 
-func (cl *Client) deliverBatch(c *conn, msgs [][]byte) {
+func (cl *Client) deliverBatch(c *conn, _ []byte, msgs [][]byte) {
 	for _, m := range msgs {
 		cl.deliver(c, m)
 	}
