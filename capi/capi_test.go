@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 	"weak"
 
 	"github.com/netsys/netsys/core"
@@ -36,11 +37,11 @@ func TestGuardTurnsPanicIntoInternalStatusAndErrorEvent(t *testing.T) {
 	}
 	s.queue.mu.Lock()
 	defer s.queue.mu.Unlock()
-	evs := s.queue.buf.events
+	evs := s.queue.events
 	if len(evs) != 1 || evs[0].typ != evError || evs[0].status != int32(errInternal) {
 		t.Fatalf("queued events %+v, want one ERROR event with NETSYS_E_INTERNAL", evs)
 	}
-	text := string(s.queue.buf.data[evs[0].off : evs[0].off+evs[0].size])
+	text := unsafe.String((*byte)(evs[0].data), evs[0].size)
 	if !strings.Contains(text, "assignment to entry in nil map") {
 		t.Fatalf("error event text %q does not carry the panic", text)
 	}

@@ -268,6 +268,62 @@ static void test_held_events_keep_the_bound(void) {
     CHECK_OK(netsys_server_destroy(s));
 }
 
+/* ---- polled data stays put until the next poll ---------------------------- */
+
+enum { BIG = 100000, BIGS = 12 };
+
+// The data of a poll is handed out where the library queued it (no copy at
+// poll time): it must stay intact while more events arrive, until the next
+// poll, and every message must come out whole and in order across the
+// library's memory blocks.
+static void test_polled_data_stays_until_next_poll(void) {
+    netsys_server s = make_server("echo");
+    CHECK_OK(netsys_server_set_message_callback(s, echo, NULL));
+    int port = start_server(s);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "big-puller"));
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    static uint8_t msg[BIG], first[BIG];
+    memset(msg, 'a', BIG);
+    CHECK_OK(netsys_client_send(c, msg, BIG));
+    netsys_event ev[4];
+    const uint8_t *held = NULL;
+    int64_t deadline = now_ms() + 5000;
+    while (!held && now_ms() < deadline) {
+        size_t n = 0;
+        CHECK_OK(netsys_client_poll(c, ev, 1, 100, &n));
+        if (n == 1 && ev[0].type == NETSYS_EVENT_MESSAGE) {
+            CHECK(ev[0].size == BIG);
+            held = ev[0].data;
+        }
+    }
+    CHECK(held != NULL);
+    memcpy(first, held, BIG);
+    for (int i = 1; i < BIGS; i++) {
+        memset(msg, 'a' + i, BIG);
+        CHECK_OK(netsys_client_send_timeout(c, msg, BIG, 5000));
+    }
+    sleep_ms(300); // the echoes are queued meanwhile
+    CHECK(memcmp(first, held, BIG) == 0);
+    for (size_t k = 0; k < BIG; k++) CHECK(first[k] == 'a');
+    int next = 1;
+    deadline = now_ms() + 10000;
+    while (next < BIGS && now_ms() < deadline) {
+        size_t n = 0;
+        CHECK_OK(netsys_client_poll(c, ev, 4, 100, &n));
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].type != NETSYS_EVENT_MESSAGE) continue;
+            CHECK(ev[i].size == BIG);
+            CHECK(ev[i].data[0] == 'a' + next && ev[i].data[BIG - 1] == 'a' + next);
+            next++;
+        }
+    }
+    CHECK(next == BIGS);
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+}
+
 /* ---- client in events mode, destroy while polling ------------------------ */
 
 typedef struct poller_arg {
@@ -330,6 +386,7 @@ int main(void) {
     test_backpressure();
     test_host_pause_survives_drain();
     test_held_events_keep_the_bound();
+    test_polled_data_stays_until_next_poll();
     test_client_events();
     check_no_live_handles();
     puts("test_pull: ok");
