@@ -126,64 +126,6 @@ func TestOptionsTableCoversEveryOptionWithSetterAndGetter(t *testing.T) {
 	}
 }
 
-// countingPauser records pause and resume calls, and any made for another
-// reason than the queue's own (which would undo a pause of the host's).
-type countingPauser struct{ pauses, resumes, foreign int }
-
-func (p *countingPauser) PauseReadingFor(r core.PauseReason) {
-	p.pauses++
-	if r != core.PauseQueue {
-		p.foreign++
-	}
-}
-
-func (p *countingPauser) ResumeReadingFor(r core.PauseReason) {
-	p.resumes++
-	if r != core.PauseQueue {
-		p.foreign++
-	}
-}
-
-// The host may drain the whole backlog between the moment the I/O thread
-// sees the limit exceeded and the moment it records the pause: the pause
-// must then be undone at once, or the session stays paused with nothing left
-// for the host to drain (a stall).
-func TestFlowPauseAfterHostDrainedResumes(t *testing.T) {
-	var f flow
-	f.limit.Store(4)
-	f.byteLimit.Store(1 << 20)
-	exceeded := false
-	for i := 0; i < 5; i++ {
-		exceeded = f.add(10)
-	}
-	if !exceeded {
-		t.Fatal("five events over a limit of four must exceed it")
-	}
-	f.consumed(5, 50) // the host drains everything before pause runs
-	src := &countingPauser{}
-	f.pause(src)
-	if src.pauses != 1 || src.resumes != 1 {
-		t.Fatalf("pause after a full drain: %d pauses, %d resumes; want 1 and 1", src.pauses, src.resumes)
-	}
-
-	// The usual order: paused while the backlog is high, resumed on drain.
-	for i := 0; i < 5; i++ {
-		f.add(10)
-	}
-	src2 := &countingPauser{}
-	f.pause(src2)
-	if src2.resumes != 0 {
-		t.Fatal("resumed while the backlog is still over the limit")
-	}
-	f.consumed(5, 50)
-	if src2.pauses != 1 || src2.resumes != 1 {
-		t.Fatalf("drain: %d pauses, %d resumes; want 1 and 1", src2.pauses, src2.resumes)
-	}
-	if src.foreign+src2.foreign != 0 {
-		t.Fatal("the flow paused or resumed for another reason than the queue's")
-	}
-}
-
 // batchOf passes messages that lie in the buffer the core names (a read
 // buffer: frames separated by their headers) without copying, and copies
 // anything else, keeping every message, its order and the empty ones.

@@ -65,13 +65,10 @@ type sessionCaller interface {
 }
 
 // pauser is something whose socket reading can be paused: *core.Session or
-// *core.Client. It is how pending events are bounded (TCP backpressure).
-// The flow below sets and clears only core.PauseQueue, its own reason, so
-// it never undoes a pause the host asked for (netsys_*_pause_reading).
-type pauser interface {
-	PauseReadingFor(core.PauseReason)
-	ResumeReadingFor(core.PauseReason)
-}
+// *core.Client. It is how pending events are bounded (TCP backpressure):
+// core.Backlog pauses and resumes it with core.PauseQueue only, so it never
+// undoes a pause the host asked for (netsys_*_pause_reading).
+type pauser = core.Pausable
 
 // endpoint is the delivery machinery shared by servers and clients: the
 // callback guard (closed + inflight, so destroy knows when no callback of
@@ -86,7 +83,7 @@ type endpoint struct {
 
 	active atomic.Pointer[deliveryState] // set at start, read per event
 	queue  *eventQueue                   // pull interface, always present
-	flow   flow
+	flow   core.Backlog                  // bounds queue and workers together
 }
 
 // deliveryState is what the handlers consult on every event.
@@ -112,8 +109,7 @@ func (e *endpoint) configure(d deliveryConfig) {
 	if bytes == 0 {
 		bytes = defaultQueueBytes
 	}
-	e.flow.limit.Store(limit)
-	e.flow.byteLimit.Store(bytes)
+	e.flow.SetLimits(limit, bytes)
 	old := e.active.Load()
 	st := &deliveryState{mode: d.mode}
 	if d.mode == deliveryCallbacks && d.workers > 0 {
@@ -150,10 +146,10 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		e.flow.add(0)
+		e.flow.Add(0)
 		e.queue.push(typ, int32(st), sid, nil, text, true)
 	case a.pool != nil:
-		e.flow.add(0)
+		e.flow.Add(0)
 		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true, nil)
 	default:
 		b := make([]byte, len(text)+1)
@@ -169,16 +165,16 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		over := e.flow.add(len(msg))
+		over := e.flow.Add(len(msg))
 		e.queue.push(evMessage, 0, sid, msg, "", false)
 		if over {
-			e.flow.pause(src)
+			e.flow.Pause(src)
 		}
 	case a.pool != nil:
-		over := e.flow.add(len(msg))
+		over := e.flow.Add(len(msg))
 		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false, nil)
 		if over {
-			e.flow.pause(src)
+			e.flow.Pause(src)
 		}
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
@@ -196,10 +192,10 @@ func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *se
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
 	case a.pool != nil:
-		over := e.flow.add(len(msg))
+		over := e.flow.Add(len(msg))
 		a.pool.pick(sid).push(evSessionMessage, 0, sid, msg, "", false, cb)
 		if over {
-			e.flow.pause(src)
+			e.flow.Pause(src)
 		}
 	default:
 		e.host.(sessionCaller).callSession(cb, sid, msg, 1)
@@ -220,111 +216,6 @@ func (e *endpoint) shutdown() {
 func (e *endpoint) waitCallbacks(own int64) {
 	for e.inflight.Load() > own {
 		time.Sleep(200 * time.Microsecond)
-	}
-}
-
-// flow bounds the events the host has not consumed yet: those queued, and
-// those it polled but said it still holds (hold). Past either
-// limit, the session (or client) whose message crossed it stops being
-// read; when the host has consumed down to half of both limits, every
-// paused source resumes. Nothing is dropped.
-//
-// Ordering: pause runs on the source's own event loop, inside its handler,
-// so it takes effect at once; resume runs on the consumer's thread and is
-// posted to the loop, so a resume can never overtake the pause it undoes.
-type flow struct {
-	pending, bytes        atomic.Int64 // queued or held by the host
-	limit, byteLimit      atomic.Int64
-	heldEvents, heldBytes atomic.Int64 // of pending and bytes: held by the host (hold)
-
-	mu     sync.Mutex
-	paused map[pauser]struct{}
-}
-
-// add counts one queued event and reports whether a limit is now exceeded.
-func (f *flow) add(n int) bool {
-	p := f.pending.Add(1)
-	b := f.bytes.Add(int64(n))
-	return p > f.limit.Load() || b > f.byteLimit.Load()
-}
-
-func (f *flow) pause(src pauser) {
-	if src == nil {
-		return
-	}
-	f.mu.Lock()
-	if f.paused == nil {
-		f.paused = make(map[pauser]struct{})
-	}
-	_, already := f.paused[src]
-	f.paused[src] = struct{}{}
-	f.mu.Unlock()
-	if !already {
-		src.PauseReadingFor(core.PauseQueue)
-	}
-	// The host may have drained the backlog between add and the line that
-	// recorded src above, and found nothing to resume; if nothing else
-	// resumes src it would stay paused with an empty queue.
-	if f.drained() {
-		f.resumeAll()
-	}
-}
-
-// hold counts events (and their message bytes) the host has polled but not
-// finished with as still pending (netsys_*_hold_events): negative counts
-// release them. A host with a backlog of its own (the Python binding's
-// coroutine handlers and receive buffer) thus shares this one bound and
-// its one pause reason instead of keeping a watermark of its own. The
-// host can release only what it holds.
-func (f *flow) hold(events, bytes int64) status {
-	for {
-		e, b := f.heldEvents.Load(), f.heldBytes.Load()
-		if e+events < 0 || b+bytes < 0 {
-			return fail(errInvalidArgument, "releases %d events of %d bytes, but the host holds %d events of %d bytes",
-				-events, -bytes, e, b)
-		}
-		if f.heldEvents.CompareAndSwap(e, e+events) {
-			if !f.heldBytes.CompareAndSwap(b, b+bytes) {
-				f.heldEvents.Add(-events) // another hold moved the bytes: retry both
-				continue
-			}
-			break
-		}
-	}
-	f.pending.Add(events)
-	f.bytes.Add(bytes)
-	if events < 0 || bytes < 0 {
-		if f.drained() {
-			f.resumeAll()
-		}
-	}
-	return statusOK
-}
-
-// drained reports whether the backlog is down to half of both limits.
-func (f *flow) drained() bool {
-	return f.pending.Load() <= f.limit.Load()/2 && f.bytes.Load() <= f.byteLimit.Load()/2
-}
-
-// consumed counts events the host has taken and resumes paused sources
-// once the backlog is down to half of both limits.
-func (f *flow) consumed(events, bytes int) {
-	f.pending.Add(-int64(events))
-	f.bytes.Add(-int64(bytes))
-	if f.drained() {
-		f.resumeAll()
-	}
-}
-
-// resumeAll resumes every paused source (each exactly once: the set is
-// taken under the lock).
-func (f *flow) resumeAll() {
-	f.mu.Lock()
-	paused := f.paused
-	f.paused = nil
-	f.mu.Unlock()
-	for src := range paused {
-		src.ResumeReadingFor(core.PauseQueue)
 	}
 }
 
@@ -487,7 +378,7 @@ func (w *worker) run() {
 			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()], ev.cb)
 			i++
 		}
-		ep.flow.consumed(len(mine.events), messageBytes(mine.events))
+		ep.flow.Consumed(len(mine.events), messageBytes(mine.events))
 		mine.reset()
 	}
 }

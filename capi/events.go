@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/netsys/netsys/core"
 )
 
 // eventQueue is the pull interface of one object: events wait here until
@@ -24,7 +26,7 @@ import (
 // and the poll after that has begun (the data of one poll stays valid
 // until the next, as documented).
 type eventQueue struct {
-	flow *flow
+	flow *core.Backlog
 
 	mu       sync.Mutex
 	events   []pulledEvent
@@ -73,7 +75,7 @@ func newChunk(size int) *cChunk {
 // errDestroyed tells poll's wait loop that destroy has begun.
 var errDestroyed = errors.New("destroyed")
 
-func newEventQueue(f *flow) *eventQueue {
+func newEventQueue(f *core.Backlog) *eventQueue {
 	return &eventQueue{flow: f, done: make(chan struct{})}
 }
 
@@ -223,7 +225,7 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 		if len(q.events) > q.head {
 			n, bytes := q.takeLocked(out)
 			q.mu.Unlock()
-			q.flow.consumed(n, bytes)
+			q.flow.Consumed(n, bytes)
 			return n, statusOK
 		}
 		if timeout == 0 {

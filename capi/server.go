@@ -661,7 +661,10 @@ func holdEvents(e *endpoint, delivery int, events, bytes C.int64_t) status {
 	if delivery != deliveryEvents {
 		return fail(errWrongMode, "hold_events needs NETSYS_OPT_DELIVERY = NETSYS_DELIVERY_EVENTS")
 	}
-	return e.flow.hold(int64(events), int64(bytes))
+	if err := e.flow.Hold(int64(events), int64(bytes)); err != nil {
+		return failErr(err)
+	}
+	return statusOK
 }
 
 //export netsys_server_hold_events
