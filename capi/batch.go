@@ -24,12 +24,6 @@ import (
 // memory from the two. No Go pointer is ever stored in C memory by Go, and
 // no Go memory containing Go pointers is passed to C (cgocheck2 agrees).
 
-// maxFrameGap bounds the bytes between two consecutive messages of one
-// read buffer (the frame header between them, docs/protocol.md). Messages
-// further apart, or out of address order, are not assumed to share one
-// buffer: they are copied into a scratch buffer first.
-const maxFrameGap = 64
-
 // messageBatch is a batch as C sees it: messages i lies at
 // base[spans[i].offset:][:spans[i].size].
 type messageBatch struct {
@@ -71,35 +65,44 @@ func (sc *batchScratch) release() {
 	batchScratches.Put(sc)
 }
 
-// batchOf describes msgs as one buffer plus spans. In the core a batch of
-// several messages aliases one read buffer (frames back to back), so no
-// byte is copied; anything else is copied into sc.copy.
-func batchOf(msgs [][]byte, sc *batchScratch) messageBatch {
+// batchOf describes msgs as one buffer plus spans. The core hands a batch
+// with the memory its messages lie in (in: the bytes they were decoded
+// from), so each message is its offset in in and no byte is copied. A
+// message outside in (which the core does not hand) would be copied into
+// sc.copy with the others rather than trusted.
+func batchOf(in []byte, msgs [][]byte, sc *batchScratch) messageBatch {
 	spans := sc.spans[:0]
-	var first *byte
 	var start, end uintptr
-	shared := true
+	if len(in) > 0 {
+		start = uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+		end = start + uintptr(len(in))
+	}
+	inside := true
+	lo, hi := end, start // the part of in the messages cover
 	for _, m := range msgs {
 		if len(m) == 0 {
 			spans = append(spans, C.capi_span{})
 			continue
 		}
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
-		if first == nil {
-			first, start = unsafe.SliceData(m), p
-		} else if p < end || p-end > maxFrameGap {
-			shared = false
+		if p < start || p+uintptr(len(m)) > end {
+			inside = false
 			break
 		}
 		spans = append(spans, C.capi_span{offset: C.size_t(p - start), size: C.size_t(len(m))})
-		end = p + uintptr(len(m))
+		lo, hi = min(lo, p), max(hi, p+uintptr(len(m)))
 	}
-	if shared {
+	if inside {
 		sc.spans = spans
-		if first == nil {
-			return messageBatch{spans: spans}
+		if lo >= hi {
+			return messageBatch{spans: spans} // every message is empty
 		}
-		return messageBatch{base: unsafe.Slice(first, end-start), spans: spans}
+		for i := range spans {
+			if spans[i].size > 0 {
+				spans[i].offset -= C.size_t(lo - start)
+			}
+		}
+		return messageBatch{base: in[lo-start : hi-start], spans: spans}
 	}
 	spans, buf := spans[:0], sc.copy[:0]
 	for _, m := range msgs {
@@ -116,7 +119,7 @@ func (s *server) batching() bool { return s.onMessageBatch.Load() != nil }
 // onCoreBatch is the core's batch handler, installed while a batch
 // callback is set. Worker and event modes queue the messages one by one
 // (workers regroup them, see worker.run).
-func (s *server) onCoreBatch(sess *core.Session, msgs [][]byte) {
+func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
 	if s.closed.Load() {
 		return
 	}
@@ -127,14 +130,15 @@ func (s *server) onCoreBatch(sess *core.Session, msgs [][]byte) {
 		return
 	}
 	sc := batchScratches.Get().(*batchScratch)
-	b := batchOf(msgs, sc)
+	b := batchOf(in, msgs, sc)
 	s.callHostBatch(sess.ID(), &b, 1)
 	sc.release()
 }
 
 // callHostBatch calls the host for a batch of one session's messages: the
 // batch callback if set, else (it was removed meanwhile) the message
-// callback per message; then per-session callbacks per message.
+// callback per message. (Per-session callbacks follow from the core, which
+// calls them after the batch.)
 func (s *server) callHostBatch(sid uint64, b *messageBatch, io C.int) {
 	if len(b.spans) == 0 || !s.enter() {
 		return
@@ -148,15 +152,6 @@ func (s *server) callHostBatch(sid uint64, b *messageBatch, io C.int) {
 		for i := range b.spans {
 			m := b.message(i)
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
-		}
-	}
-	if s.sessionHandlers.Load() > 0 {
-		if v, ok := s.sessionMessage.Load(sid); ok {
-			cb := v.(*callback[C.capi_server_message_fn])
-			for i := range b.spans {
-				m := b.message(i)
-				C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), bytePtr(m), C.size_t(len(m)), io)
-			}
 		}
 	}
 }
@@ -181,9 +176,9 @@ func netsys_server_set_message_batch_callback(h C.uint64_t, fn C.capi_server_mes
 	// back to the message callback, callHost to a batch of one).
 	setCallback(&s.onMessageBatch, fn, ud)
 	if fn != nil {
-		s.srv.OnMessageBatch(s.onCoreBatch)
+		s.srv.OnMessageBatchIn(s.onCoreBatch)
 	} else {
-		s.srv.OnMessageBatch(nil)
+		s.srv.OnMessageBatchIn(nil)
 	}
 	return statusOK
 }

@@ -7,9 +7,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+	"weak"
 
 	"github.com/netsys/netsys/core"
 )
@@ -34,11 +37,11 @@ func TestGuardTurnsPanicIntoInternalStatusAndErrorEvent(t *testing.T) {
 	}
 	s.queue.mu.Lock()
 	defer s.queue.mu.Unlock()
-	evs := s.queue.buf.events
+	evs := s.queue.events
 	if len(evs) != 1 || evs[0].typ != evError || evs[0].status != int32(errInternal) {
 		t.Fatalf("queued events %+v, want one ERROR event with NETSYS_E_INTERNAL", evs)
 	}
-	text := string(s.queue.buf.data[evs[0].off : evs[0].off+evs[0].size])
+	text := unsafe.String((*byte)(evs[0].data), evs[0].size)
 	if !strings.Contains(text, "assignment to entry in nil map") {
 		t.Fatalf("error event text %q does not carry the panic", text)
 	}
@@ -76,6 +79,13 @@ func TestStatusOfMapsEveryCoreSentinel(t *testing.T) {
 		{core.ErrClosed, errClosed},
 		{core.ErrInvalidArgument, errInvalidArgument},
 		{fmt.Errorf("wrapped: %w", core.ErrTooLarge), errTooLarge},
+		// The refined kinds, by kind alone (no operation name is looked at).
+		{&core.Error{Op: "anything", Kind: core.ErrBind, Reason: "r"}, errBind},
+		{&core.Error{Op: "anything", Kind: core.ErrBadAddress, Reason: "r"}, errBadAddress},
+		{&core.Error{Op: "anything", Kind: core.ErrSystem, Reason: "r"}, errIO},
+		{&core.Error{Op: "anything", Kind: core.ErrResolve, Reason: "r"}, errResolve},
+		{&core.Error{Op: "anything", Kind: core.ErrConnect, Reason: "r"}, errConnect},
+		{&core.Error{Op: "listen", Kind: core.ErrInvalidArgument, Reason: "r"}, errInvalidArgument},
 		{errors.New("something else"), errInternal},
 	}
 	for _, c := range cases {
@@ -116,50 +126,7 @@ func TestOptionsTableCoversEveryOptionWithSetterAndGetter(t *testing.T) {
 	}
 }
 
-// countingPauser records pause and resume calls.
-type countingPauser struct{ pauses, resumes int }
-
-func (p *countingPauser) PauseReading()  { p.pauses++ }
-func (p *countingPauser) ResumeReading() { p.resumes++ }
-
-// The host may drain the whole backlog between the moment the I/O thread
-// sees the limit exceeded and the moment it records the pause: the pause
-// must then be undone at once, or the session stays paused with nothing left
-// for the host to drain (a stall).
-func TestFlowPauseAfterHostDrainedResumes(t *testing.T) {
-	var f flow
-	f.limit.Store(4)
-	f.byteLimit.Store(1 << 20)
-	exceeded := false
-	for i := 0; i < 5; i++ {
-		exceeded = f.add(10)
-	}
-	if !exceeded {
-		t.Fatal("five events over a limit of four must exceed it")
-	}
-	f.consumed(5, 50) // the host drains everything before pause runs
-	src := &countingPauser{}
-	f.pause(src)
-	if src.pauses != 1 || src.resumes != 1 {
-		t.Fatalf("pause after a full drain: %d pauses, %d resumes; want 1 and 1", src.pauses, src.resumes)
-	}
-
-	// The usual order: paused while the backlog is high, resumed on drain.
-	for i := 0; i < 5; i++ {
-		f.add(10)
-	}
-	src2 := &countingPauser{}
-	f.pause(src2)
-	if src2.resumes != 0 {
-		t.Fatal("resumed while the backlog is still over the limit")
-	}
-	f.consumed(5, 50)
-	if src2.pauses != 1 || src2.resumes != 1 {
-		t.Fatalf("drain: %d pauses, %d resumes; want 1 and 1", src2.pauses, src2.resumes)
-	}
-}
-
-// batchOf passes messages that lie back to back in one buffer (a read
+// batchOf passes messages that lie in the buffer the core names (a read
 // buffer: frames separated by their headers) without copying, and copies
 // anything else, keeping every message, its order and the empty ones.
 func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
@@ -169,16 +136,17 @@ func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
 	scattered := [][]byte{[]byte("elsewhere"), read[header:16], nil, []byte("and here")}
 	for _, tc := range []struct {
 		name    string
+		in      []byte
 		msgs    [][]byte
 		aliased bool
 	}{
-		{"one read buffer", framed, true},
-		{"separate buffers", scattered, false},
-		{"all empty", [][]byte{nil, {}}, true},
+		{"one read buffer", read, framed, true},
+		{"separate buffers", read, scattered, false},
+		{"all empty", nil, [][]byte{nil, {}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := new(batchScratch)
-			b := batchOf(tc.msgs, sc)
+			b := batchOf(tc.in, tc.msgs, sc)
 			if len(b.spans) != len(tc.msgs) {
 				t.Fatalf("%d spans for %d messages", len(b.spans), len(tc.msgs))
 			}
@@ -230,5 +198,59 @@ func TestTimeoutOptionsTakeOff(t *testing.T) {
 	srv, _ := core.NewServer("defaults", *st.server)
 	if srv.Config().IdleTimeout != core.DefaultIdleTimeout {
 		t.Errorf("0 gives %v, want the default", srv.Config().IdleTimeout)
+	}
+}
+
+// A session that ends between the check that it exists and the store of
+// its callback leaves nothing behind: the callback lives on the core's
+// session and goes with it (it was a map entry that stayed forever).
+func TestSessionCallbackSetAsTheSessionEndsLeavesNothing(t *testing.T) {
+	s, err := newServer("gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles.Store(s.handle, s)
+	defer handles.Delete(s.handle)
+	if err := s.srv.SetConfig(core.ServerConfig{BindAddress: "127.0.0.1", Loops: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.srv.Stop()
+	cl, err := core.NewClient(core.ClientConfig{ClientID: "leaving"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Connect("127.0.0.1", s.srv.Port()); err != nil {
+		t.Fatal(err)
+	}
+	sid := cl.SessionID()
+	waitUntil(t, "the session", func() bool { return s.srv.Session(sid) != nil })
+
+	defer func(old func(*core.Session)) { sessionCallbackHook = old }(sessionCallbackHook)
+	sessionCallbackHook = func(*core.Session) {
+		cl.Stop()
+		waitUntil(t, "the session's end", func() bool { return s.srv.Session(sid) == nil })
+	}
+	cb := &sessionCallback{}
+	gone := weak.Make(cb)
+	if rc := s.setSessionCallback(sid, cb); rc != statusOK {
+		t.Fatalf("status %d for a session found before it ended", rc)
+	}
+	cb = nil
+	waitUntil(t, "the callback of the ended session to be collected", func() bool {
+		runtime.GC()
+		return gone.Value() == nil
+	})
+}
+
+// waitUntil polls cond for up to 5 s (a bound, not a timing assertion).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 5 s", what)
+		}
 	}
 }

@@ -548,3 +548,16 @@ func netsys_client_event_fd(h C.uint64_t, fd *C.int) (rc status) {
 	c.mu.Unlock()
 	return eventFD(&c.endpoint, mode, fd)
 }
+
+//export netsys_client_hold_events
+func netsys_client_hold_events(h C.uint64_t, events, bytes C.int64_t) (rc status) {
+	defer guard(&rc, uint64(h))
+	c, rc := lookupClient(h)
+	if rc != statusOK {
+		return rc
+	}
+	c.mu.Lock()
+	mode := c.delivery.mode
+	c.mu.Unlock()
+	return holdEvents(&c.endpoint, mode, events, bytes)
+}

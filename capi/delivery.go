@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netsys/netsys/core"
 )
 
 // Event types; the values are the ABI (netsys_event_type).
@@ -19,6 +21,10 @@ const (
 	evDisconnect = 3
 	evError      = 4
 	evStopped    = 5
+
+	// evSessionMessage is internal (never handed to the host as a type):
+	// a message for a per-session callback, queued for a worker.
+	evSessionMessage = 100
 )
 
 // Delivery modes (netsys_delivery) and limits.
@@ -47,12 +53,22 @@ type hostCaller interface {
 	callHost(typ uint32, st int32, sid uint64, data []byte, io C.int)
 }
 
-// pauser is something whose socket reading can be paused: *core.Session or
-// *core.Client. It is how pending events are bounded (TCP backpressure).
-type pauser interface {
-	PauseReading()
-	ResumeReading()
+// sessionCallback is a per-session message callback
+// (netsys_session_set_message_callback). The core keeps it, on its
+// Session, and calls it after the server's handler; it goes when the
+// session goes.
+type sessionCallback = callback[C.capi_server_message_fn]
+
+// sessionCaller is implemented by the server: it calls a per-session callback.
+type sessionCaller interface {
+	callSession(cb *sessionCallback, sid uint64, msg []byte, io C.int)
 }
+
+// pauser is something whose socket reading can be paused: *core.Session or
+// *core.Client. It is how pending events are bounded (TCP backpressure):
+// core.Backlog pauses and resumes it with core.PauseQueue only, so it never
+// undoes a pause the host asked for (netsys_*_pause_reading).
+type pauser = core.Pausable
 
 // endpoint is the delivery machinery shared by servers and clients: the
 // callback guard (closed + inflight, so destroy knows when no callback of
@@ -67,7 +83,7 @@ type endpoint struct {
 
 	active atomic.Pointer[deliveryState] // set at start, read per event
 	queue  *eventQueue                   // pull interface, always present
-	flow   flow
+	flow   core.Backlog                  // bounds queue and workers together
 }
 
 // deliveryState is what the handlers consult on every event.
@@ -93,8 +109,7 @@ func (e *endpoint) configure(d deliveryConfig) {
 	if bytes == 0 {
 		bytes = defaultQueueBytes
 	}
-	e.flow.limit.Store(limit)
-	e.flow.byteLimit.Store(bytes)
+	e.flow.SetLimits(limit, bytes)
 	old := e.active.Load()
 	st := &deliveryState{mode: d.mode}
 	if d.mode == deliveryCallbacks && d.workers > 0 {
@@ -131,11 +146,11 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		e.flow.add(0)
+		e.flow.Add(0)
 		e.queue.push(typ, int32(st), sid, nil, text, true)
 	case a.pool != nil:
-		e.flow.add(0)
-		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true)
+		e.flow.Add(0)
+		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true, nil)
 	default:
 		b := make([]byte, len(text)+1)
 		copy(b, text)
@@ -150,19 +165,40 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		over := e.flow.add(len(msg))
+		over := e.flow.Add(len(msg))
 		e.queue.push(evMessage, 0, sid, msg, "", false)
 		if over {
-			e.flow.pause(src)
+			e.flow.Pause(src)
 		}
 	case a.pool != nil:
-		over := e.flow.add(len(msg))
-		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false)
+		over := e.flow.Add(len(msg))
+		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false, nil)
 		if over {
-			e.flow.pause(src)
+			e.flow.Pause(src)
 		}
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
+	}
+}
+
+// emitSessionMessage delivers a message to a per-session callback, as the
+// core calls it: after the server's handler, on the I/O thread or queued
+// behind the server's callback on the session's worker. The pull interface
+// has no per-session callbacks (they cannot be set in that mode).
+func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *sessionCallback) {
+	if e.closed.Load() {
+		return
+	}
+	switch a := e.active.Load(); {
+	case a.mode == deliveryEvents:
+	case a.pool != nil:
+		over := e.flow.Add(len(msg))
+		a.pool.pick(sid).push(evSessionMessage, 0, sid, msg, "", false, cb)
+		if over {
+			e.flow.Pause(src)
+		}
+	default:
+		e.host.(sessionCaller).callSession(cb, sid, msg, 1)
 	}
 }
 
@@ -183,78 +219,6 @@ func (e *endpoint) waitCallbacks(own int64) {
 	}
 }
 
-// flow bounds the events the host has not consumed yet. Past either
-// limit, the session (or client) whose message crossed it stops being
-// read; when the host has consumed down to half of both limits, every
-// paused source resumes. Nothing is dropped.
-//
-// Ordering: pause runs on the source's own event loop, inside its handler,
-// so it takes effect at once; resume runs on the consumer's thread and is
-// posted to the loop, so a resume can never overtake the pause it undoes.
-type flow struct {
-	pending, bytes   atomic.Int64
-	limit, byteLimit atomic.Int64
-
-	mu     sync.Mutex
-	paused map[pauser]struct{}
-}
-
-// add counts one queued event and reports whether a limit is now exceeded.
-func (f *flow) add(n int) bool {
-	p := f.pending.Add(1)
-	b := f.bytes.Add(int64(n))
-	return p > f.limit.Load() || b > f.byteLimit.Load()
-}
-
-func (f *flow) pause(src pauser) {
-	if src == nil {
-		return
-	}
-	f.mu.Lock()
-	if f.paused == nil {
-		f.paused = make(map[pauser]struct{})
-	}
-	_, already := f.paused[src]
-	f.paused[src] = struct{}{}
-	f.mu.Unlock()
-	if !already {
-		src.PauseReading()
-	}
-	// The host may have drained the backlog between add and the line that
-	// recorded src above, and found nothing to resume; if nothing else
-	// resumes src it would stay paused with an empty queue.
-	if f.drained() {
-		f.resumeAll()
-	}
-}
-
-// drained reports whether the backlog is down to half of both limits.
-func (f *flow) drained() bool {
-	return f.pending.Load() <= f.limit.Load()/2 && f.bytes.Load() <= f.byteLimit.Load()/2
-}
-
-// consumed counts events the host has taken and resumes paused sources
-// once the backlog is down to half of both limits.
-func (f *flow) consumed(events, bytes int) {
-	f.pending.Add(-int64(events))
-	f.bytes.Add(-int64(bytes))
-	if f.drained() {
-		f.resumeAll()
-	}
-}
-
-// resumeAll resumes every paused source (each exactly once: the set is
-// taken under the lock).
-func (f *flow) resumeAll() {
-	f.mu.Lock()
-	paused := f.paused
-	f.paused = nil
-	f.mu.Unlock()
-	for src := range paused {
-		src.ResumeReading()
-	}
-}
-
 // queuedEvent is one event in an eventBuffer; its data (payload, or text
 // followed by a NUL) is data[off : off+size(+1)].
 type queuedEvent struct {
@@ -264,6 +228,7 @@ type queuedEvent struct {
 	off    int
 	size   int
 	text   bool
+	cb     *sessionCallback // evSessionMessage only
 }
 
 // span is the number of buffer bytes the event occupies.
@@ -281,7 +246,7 @@ type eventBuffer struct {
 	data   []byte
 }
 
-func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
 	off := len(b.data)
 	size := len(msg)
 	if isText {
@@ -291,10 +256,11 @@ func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text str
 	} else {
 		b.data = append(b.data, msg...)
 	}
-	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText})
+	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText, cb: cb})
 }
 
 func (b *eventBuffer) reset() {
+	clear(b.events) // no stale callback stays reachable from the spare capacity
 	b.events = b.events[:0]
 	if cap(b.data) > retainedBufferBytes {
 		b.data = nil
@@ -307,7 +273,7 @@ func (b *eventBuffer) reset() {
 func messageBytes(evs []queuedEvent) int {
 	n := 0
 	for i := range evs {
-		if evs[i].typ == evMessage {
+		if evs[i].typ == evMessage || evs[i].typ == evSessionMessage {
 			n += evs[i].size
 		}
 	}
@@ -346,9 +312,9 @@ func (p *workerPool) pick(sid uint64) *worker { return p.workers[sid%uint64(len(
 // stop makes the workers exit once their queues are empty.
 func (p *workerPool) stop() { p.once.Do(func() { close(p.quit) }) }
 
-func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
 	w.mu.Lock()
-	w.buf.add(typ, st, sid, msg, text, isText)
+	w.buf.add(typ, st, sid, msg, text, isText, cb)
 	first := len(w.buf.events) == 1
 	w.mu.Unlock()
 	if first {
@@ -363,7 +329,7 @@ func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string,
 // the core's handler guard, so a panic here (a bug in this package) is
 // recovered and reported as an internal error instead of killing the host
 // process; an error event that panics again is not re-reported.
-func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte) {
+func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte, cb *sessionCallback) {
 	ep := w.pool.ep
 	defer func() {
 		if r := recover(); r != nil && typ != evError {
@@ -372,6 +338,10 @@ func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte) {
 			}
 		}
 	}()
+	if typ == evSessionMessage {
+		ep.host.(sessionCaller).callSession(cb, sid, data, 0)
+		return
+	}
 	ep.host.callHost(typ, st, sid, data, 0)
 }
 
@@ -405,10 +375,10 @@ func (w *worker) run() {
 				continue
 			}
 			ev := &mine.events[i]
-			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()])
+			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()], ev.cb)
 			i++
 		}
-		ep.flow.consumed(len(mine.events), messageBytes(mine.events))
+		ep.flow.Consumed(len(mine.events), messageBytes(mine.events))
 		mine.reset()
 	}
 }

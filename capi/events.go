@@ -11,45 +11,167 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/netsys/netsys/core"
 )
 
 // eventQueue is the pull interface of one object: events wait here until
 // the host polls them. The host may wait in poll (blocking, with a
 // timeout) or watch the notifier's fd, which is readable exactly while the
 // queue is not empty.
+//
+// The data of queued events is copied once, from the core's read buffer
+// into C memory (chunks), and poll hands the host pointers into it: no
+// second copy. A chunk is recycled once every event in it has been polled
+// and the poll after that has begun (the data of one poll stays valid
+// until the next, as documented).
 type eventQueue struct {
-	flow *flow
+	flow *core.Backlog
 
 	mu       sync.Mutex
-	buf      eventBuffer
+	events   []pulledEvent
 	head     int           // first event not yet polled
+	chunks   []*cChunk     // in fill order; the last one takes new data
+	spare    *cChunk       // one recycled chunk of the usual size
+	dead     bool          // freed: nothing more is queued
 	notify   *notifier     // created by the first event_fd call or blocking poll
 	signaled bool          // notify is readable
 	done     chan struct{} // closed at destroy
 	doneOnce sync.Once
 
-	pollMu   sync.Mutex     // one poller at a time (TryLock: NETSYS_E_BUSY)
-	arena    unsafe.Pointer // C memory holding the data of the last poll
-	arenaCap int
-	freed    bool
+	pollMu sync.Mutex // one poller at a time (TryLock: NETSYS_E_BUSY)
+	freed  bool
+}
+
+// pulledEvent is one queued event; its data (payload, or text followed by
+// a NUL) lies in chunk at data.
+type pulledEvent struct {
+	typ    uint32
+	status int32
+	sid    uint64
+	data   unsafe.Pointer // nil when size is 0 and not text
+	size   int
+	text   bool
+	chunk  *cChunk
+}
+
+// cChunk is a block of C memory holding event data back to back.
+type cChunk struct {
+	base       unsafe.Pointer
+	size, used int
+}
+
+// chunkSize is the usual chunk; a larger event gets a chunk of its own size.
+const chunkSize = 256 << 10
+
+func newChunk(size int) *cChunk {
+	base := C.malloc(C.size_t(size))
+	if base == nil {
+		panic("out of memory for queued event data")
+	}
+	return &cChunk{base: base, size: size}
 }
 
 // errDestroyed tells poll's wait loop that destroy has begun.
 var errDestroyed = errors.New("destroyed")
 
-func newEventQueue(f *flow) *eventQueue {
+func newEventQueue(f *core.Backlog) *eventQueue {
 	return &eventQueue{flow: f, done: make(chan struct{})}
 }
 
+// push queues an event, copying its data (msg, or text and a NUL) into
+// the chunks.
 func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+	size, span := len(msg), len(msg)
+	if isText {
+		size, span = len(text), len(text)+1
+	}
 	q.mu.Lock()
-	q.buf.add(typ, st, sid, msg, text, isText)
-	first := len(q.buf.events)-q.head == 1
-	if first && q.notify != nil && !q.signaled {
+	defer q.mu.Unlock()
+	if q.dead {
+		return
+	}
+	ev := pulledEvent{typ: typ, status: st, sid: sid, size: size, text: isText}
+	if span > 0 {
+		ch := q.roomLocked(span)
+		ev.chunk, ev.data = ch, unsafe.Add(ch.base, ch.used)
+		dst := unsafe.Slice((*byte)(ev.data), span)
+		if isText {
+			dst[copy(dst, text)] = 0
+		} else {
+			copy(dst, msg)
+		}
+		ch.used += span
+	}
+	q.events = append(q.events, ev)
+	if len(q.events)-q.head == 1 && q.notify != nil && !q.signaled {
 		q.notify.set()
 		q.signaled = true
 	}
-	q.mu.Unlock()
+}
+
+// roomLocked returns the chunk that takes the next span bytes.
+func (q *eventQueue) roomLocked(span int) *cChunk {
+	if n := len(q.chunks); n > 0 {
+		if last := q.chunks[n-1]; last.size-last.used >= span {
+			return last
+		}
+	}
+	var ch *cChunk
+	switch {
+	case span > chunkSize:
+		ch = newChunk(span)
+	case q.spare != nil:
+		ch, q.spare = q.spare, nil
+	default:
+		ch = newChunk(chunkSize)
+	}
+	q.chunks = append(q.chunks, ch)
+	return ch
+}
+
+// recycleLocked releases the chunks no event still needs: those before
+// the chunk of the first event not yet polled (the previous poll's data is
+// no longer valid once a poll begins). With nothing pending, the last
+// chunk is kept and refilled from its start.
+func (q *eventQueue) recycleLocked() {
+	keep := len(q.chunks) // chunks[keep:] stay
+	if q.head < len(q.events) {
+		for i, ch := range q.chunks {
+			if ch == q.firstChunkLocked() {
+				keep = i
+				break
+			}
+		}
+	} else if keep > 0 {
+		keep--
+		q.chunks[keep].used = 0
+	}
+	for _, ch := range q.chunks[:keep] {
+		q.release(ch)
+	}
+	q.chunks = q.chunks[:copy(q.chunks, q.chunks[keep:])]
+}
+
+// firstChunkLocked is the chunk holding the data of the first pending
+// event that has any (nil if none does).
+func (q *eventQueue) firstChunkLocked() *cChunk {
+	for i := q.head; i < len(q.events); i++ {
+		if q.events[i].chunk != nil {
+			return q.events[i].chunk
+		}
+	}
+	return nil
+}
+
+// release keeps one chunk of the usual size for reuse and frees the rest.
+func (q *eventQueue) release(ch *cChunk) {
+	if ch.size == chunkSize && q.spare == nil {
+		ch.used = 0
+		q.spare = ch
+		return
+	}
+	C.free(ch.base)
 }
 
 // eventFD returns the notifier's descriptor, creating it on first use.
@@ -68,7 +190,7 @@ func (q *eventQueue) notifierLocked() (int, error) {
 			return -1, err
 		}
 		q.notify = n
-		if len(q.buf.events) > q.head {
+		if len(q.events) > q.head {
 			n.set()
 			q.signaled = true
 		}
@@ -99,10 +221,11 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 	}
 	for {
 		q.mu.Lock()
-		if len(q.buf.events) > q.head {
+		q.recycleLocked() // this poll has begun: the last one's data may go
+		if len(q.events) > q.head {
 			n, bytes := q.takeLocked(out)
 			q.mu.Unlock()
-			q.flow.consumed(n, bytes)
+			q.flow.Consumed(n, bytes)
 			return n, statusOK
 		}
 		if timeout == 0 {
@@ -142,32 +265,25 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 	}
 }
 
-// takeLocked copies events and their data to the host. The data of the
-// taken events is contiguous in the slab, so it moves in one copy into
-// the arena, which the previous poll's events pointed into (their data is
-// valid until this call, as documented).
+// takeLocked hands events to the host: their data stays where push put
+// it, in C memory, until the next poll. One poll takes events of one chunk
+// only, so the data of a poll lies back to back (the Python binding reads
+// it with one copy); the rest is there for the next poll.
 func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
-	evs := q.buf.events[q.head:]
+	evs := q.events[q.head:]
 	if len(evs) > len(out) {
 		evs = evs[:len(out)]
 	}
-	base := evs[0].off
-	last := &evs[len(evs)-1]
-	span := last.off + last.span() - base
-	if span > q.arenaCap {
-		C.free(q.arena)
-		size := max(span, 2*q.arenaCap, 4096)
-		q.arena = C.malloc(C.size_t(size))
-		if q.arena == nil {
-			panic("out of memory for polled event data")
-		}
-		q.arenaCap = size
-	}
-	if span > 0 {
-		copy(unsafe.Slice((*byte)(q.arena), span), q.buf.data[base:base+span])
-	}
+	var chunk *cChunk
 	for i := range evs {
 		ev := &evs[i]
+		if ev.chunk != nil {
+			if chunk != nil && ev.chunk != chunk {
+				evs = evs[:i]
+				break
+			}
+			chunk = ev.chunk
+		}
 		o := &out[i]
 		o._type = C.uint32_t(ev.typ)
 		o.status = C.int32_t(ev.status)
@@ -175,35 +291,31 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 		o.size = C.size_t(ev.size)
 		o.data = nil
 		if ev.size > 0 {
-			o.data = (*C.uint8_t)(unsafe.Add(q.arena, ev.off-base))
+			o.data = (*C.uint8_t)(ev.data)
+		}
+		if ev.typ == evMessage {
+			msgBytes += ev.size
 		}
 	}
-	n, msgBytes = len(evs), messageBytes(evs)
+	n = len(evs)
 	q.head += n
 	switch {
-	case q.head == len(q.buf.events):
-		q.buf.reset()
+	case q.head == len(q.events):
+		clear(q.events) // drop the chunk references
+		q.events = q.events[:0]
 		q.head = 0
 		if q.signaled {
 			q.notify.clear()
 			q.signaled = false
 		}
-	case q.head >= 1024 && q.head*2 >= len(q.buf.events):
-		q.compactLocked()
+	case q.head >= 1024 && q.head*2 >= len(q.events):
+		rest := q.events[q.head:]
+		kept := copy(q.events, rest)
+		clear(q.events[kept:])
+		q.events = q.events[:kept]
+		q.head = 0
 	}
 	return n, msgBytes
-}
-
-// compactLocked drops the polled events from the front of the buffer.
-func (q *eventQueue) compactLocked() {
-	rest := q.buf.events[q.head:]
-	base := rest[0].off
-	q.buf.data = q.buf.data[:copy(q.buf.data, q.buf.data[base:])]
-	for i := range rest {
-		rest[i].off -= base
-	}
-	q.buf.events = q.buf.events[:copy(q.buf.events, rest)]
-	q.head = 0
 }
 
 // close wakes any poller for good (done, then the descriptor made
@@ -222,14 +334,18 @@ func (q *eventQueue) close() {
 func (q *eventQueue) free() {
 	q.pollMu.Lock()
 	defer q.pollMu.Unlock()
-	C.free(q.arena)
-	q.arena, q.arenaCap, q.freed = nil, 0, true
+	q.freed = true
 	q.mu.Lock()
 	if q.notify != nil {
 		q.notify.close()
 		q.notify = nil
 	}
-	q.buf = eventBuffer{}
-	q.head = 0
+	for _, ch := range q.chunks {
+		C.free(ch.base)
+	}
+	if q.spare != nil {
+		C.free(q.spare.base)
+	}
+	q.chunks, q.spare, q.events, q.head, q.dead = nil, nil, nil, 0, true
 	q.mu.Unlock()
 }

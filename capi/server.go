@@ -30,9 +30,6 @@ type server struct {
 	onMessageBatch atomic.Pointer[callback[C.capi_server_message_batch_fn]] // while set, replaces onMessage (batch.go)
 	onDisconnect   atomic.Pointer[callback[C.capi_server_disconnect_fn]]
 	onError        atomic.Pointer[callback[C.capi_server_error_fn]]
-
-	sessionMessage  sync.Map // session id -> *callback[C.capi_server_message_fn]
-	sessionHandlers atomic.Int64
 }
 
 // callback is a host function pointer with its user data (C pointers, so
@@ -101,16 +98,7 @@ func (s *server) callHost(typ uint32, st int32, sid uint64, data []byte, io C.in
 		if cb := s.onMessage.Load(); cb != nil {
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), ptr, C.size_t(len(data)), io)
 		}
-		if s.sessionHandlers.Load() > 0 {
-			if v, ok := s.sessionMessage.Load(sid); ok {
-				cb := v.(*callback[C.capi_server_message_fn])
-				C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), ptr, C.size_t(len(data)), io)
-			}
-		}
 	case evDisconnect:
-		if _, ok := s.sessionMessage.LoadAndDelete(sid); ok {
-			s.sessionHandlers.Add(-1)
-		}
 		if cb := s.onDisconnect.Load(); cb != nil {
 			C.capi_call_server_disconnect(cb.fn, cb.ud, h, C.uint64_t(sid), (*C.char)(unsafe.Pointer(ptr)), io)
 		}
@@ -119,6 +107,15 @@ func (s *server) callHost(typ uint32, st int32, sid uint64, data []byte, io C.in
 			C.capi_call_server_error(cb.fn, cb.ud, h, C.uint64_t(sid), C.int(st), (*C.char)(unsafe.Pointer(ptr)), io)
 		}
 	}
+}
+
+// callSession calls a per-session message callback (see sessionCaller).
+func (s *server) callSession(cb *sessionCallback, sid uint64, msg []byte, io C.int) {
+	if !s.enter() {
+		return
+	}
+	defer s.leave()
+	C.capi_call_server_message(cb.fn, cb.ud, C.uint64_t(s.handle), C.uint64_t(sid), bytePtr(msg), C.size_t(len(msg)), io)
 }
 
 func (s *server) reportInternal(msg string) { s.emitText(evError, errInternal, 0, msg) }
@@ -657,4 +654,28 @@ func netsys_server_event_fd(h C.uint64_t, fd *C.int) (rc status) {
 	mode := s.delivery.mode
 	s.mu.Unlock()
 	return eventFD(&s.endpoint, mode, fd)
+}
+
+// holdEvents implements netsys_*_hold_events for either kind of object.
+func holdEvents(e *endpoint, delivery int, events, bytes C.int64_t) status {
+	if delivery != deliveryEvents {
+		return fail(errWrongMode, "hold_events needs NETSYS_OPT_DELIVERY = NETSYS_DELIVERY_EVENTS")
+	}
+	if err := e.flow.Hold(int64(events), int64(bytes)); err != nil {
+		return failErr(err)
+	}
+	return statusOK
+}
+
+//export netsys_server_hold_events
+func netsys_server_hold_events(h C.uint64_t, events, bytes C.int64_t) (rc status) {
+	defer guard(&rc, uint64(h))
+	s, rc := lookupServer(h)
+	if rc != statusOK {
+		return rc
+	}
+	s.mu.Lock()
+	mode := s.delivery.mode
+	s.mu.Unlock()
+	return holdEvents(&s.endpoint, mode, events, bytes)
 }

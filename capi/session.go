@@ -172,6 +172,10 @@ func netsys_session_resume_reading(h, sid C.uint64_t) (rc status) {
 	return rc
 }
 
+// sessionCallbackHook runs between the session's lookup and the store of
+// its callback; tests use it to end the session in that gap.
+var sessionCallbackHook = func(*core.Session) {}
+
 //export netsys_session_set_message_callback
 func netsys_session_set_message_callback(h, sid C.uint64_t, fn C.capi_server_message_fn, ud unsafe.Pointer) (rc status) {
 	defer guard(&rc, uint64(h))
@@ -179,7 +183,20 @@ func netsys_session_set_message_callback(h, sid C.uint64_t, fn C.capi_server_mes
 	if rc != statusOK {
 		return rc
 	}
-	if _, rc = lookupSession(h, sid); rc != statusOK {
+	var cb *sessionCallback
+	if fn != nil {
+		cb = &sessionCallback{fn: fn, ud: ud}
+	}
+	return s.setSessionCallback(uint64(sid), cb)
+}
+
+// setSessionCallback sets (nil: removes) a session's message callback. The
+// core's session keeps it: a session that ends after the lookup below takes
+// the callback with it, so nothing is left behind and no message of
+// another session pays for it.
+func (s *server) setSessionCallback(sid uint64, cb *sessionCallback) status {
+	sess, rc := lookupSession(C.uint64_t(s.handle), C.uint64_t(sid))
+	if rc != statusOK {
 		return rc
 	}
 	s.mu.Lock()
@@ -188,15 +205,12 @@ func netsys_session_set_message_callback(h, sid C.uint64_t, fn C.capi_server_mes
 	if mode != deliveryCallbacks {
 		return fail(errWrongMode, "session callbacks need NETSYS_DELIVERY_CALLBACKS")
 	}
-	if fn == nil {
-		if _, ok := s.sessionMessage.LoadAndDelete(uint64(sid)); ok {
-			s.sessionHandlers.Add(-1)
-		}
+	sessionCallbackHook(sess)
+	if cb == nil {
+		sess.OnMessage(nil)
 		return statusOK
 	}
-	if _, loaded := s.sessionMessage.Swap(uint64(sid), &callback[C.capi_server_message_fn]{fn: fn, ud: ud}); !loaded {
-		s.sessionHandlers.Add(1)
-	}
+	sess.OnMessage(func(ss *core.Session, msg []byte) { s.emitSessionMessage(ss.ID(), msg, ss, cb) })
 	return statusOK
 }
 

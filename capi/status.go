@@ -8,7 +8,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"net"
 	"runtime/debug"
 	"syscall"
 	"unsafe"
@@ -69,14 +68,12 @@ func setLastError(code status, msg string) {
 	C.capi_set_last_error(code, (*C.char)(unsafe.Pointer(b)), C.size_t(len(msg)))
 }
 
-// statusOf maps an error of the core to a status code. The core wraps every
-// failure around one sentinel; the operation and the cause refine the
-// generic ones (a failed listen is a bind error, a failed dial a connect
-// error).
+// statusOf maps an error of the core to a status code by its kind: the
+// core wraps every failure around one sentinel, refined where the ABI has a
+// finer code (ErrBind, ErrBadAddress, ErrSystem, ErrResolve, ErrConnect),
+// so no operation name is looked at. The refined kinds come before the
+// broad ones they also match.
 func statusOf(err error) status {
-	var ce *core.Error
-	isCore := errors.As(err, &ce)
-	var dnsErr *net.DNSError
 	var errno syscall.Errno
 	switch {
 	case err == nil:
@@ -95,16 +92,15 @@ func statusOf(err error) status {
 		return errTransform
 	case errors.Is(err, core.ErrHandlerPanic):
 		return errInternal
-	case errors.As(err, &dnsErr):
+	case errors.Is(err, core.ErrResolve):
 		return errResolve
-	case isCore && ce.Op == "listen":
-		if errors.As(err, &errno) {
-			return errBind
-		}
+	case errors.Is(err, core.ErrBind):
+		return errBind
+	case errors.Is(err, core.ErrBadAddress):
 		return errBadAddress
-	case isCore && ce.Op == "start" && errors.Is(err, core.ErrInvalidArgument):
-		return errIO // event loops could not be created
-	case isCore && ce.Op == "connect" && (errors.Is(err, core.ErrClosed) || errors.As(err, &errno)):
+	case errors.Is(err, core.ErrSystem):
+		return errIO
+	case errors.Is(err, core.ErrConnect):
 		return errConnect
 	case errors.Is(err, core.ErrTimeout):
 		return errTimeout

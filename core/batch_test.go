@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -132,4 +133,48 @@ func TestMessageBatchPauseStopsAfterTheBatch(t *testing.T) {
 	require.Equal(t, 1, rec.count(), "nothing is read while paused")
 	s.Sessions()[0].ResumeReading()
 	waitFor(t, "rest after resume", func() bool { return rec.count() == 101 })
+}
+
+// OnMessageBatchIn names the memory a batch lies in: every message of the
+// batch, whatever path decoded it (the read buffer, a frame completed
+// across reads, a pause's replay), is a subslice of it, so a host can pass
+// offsets instead of copies; and nothing is lost or reordered.
+func TestMessageBatchInHoldsEveryMessage(t *testing.T) {
+	for _, size := range []int{16, 100 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			s := startServer(t, ServerConfig{})
+			var outside atomic.Int64
+			rec := &batchRecorder{}
+			paused := atomic.Bool{}
+			s.OnMessageBatchIn(func(sess *Session, in []byte, msgs [][]byte) {
+				lo := uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+				for _, m := range msgs {
+					p := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
+					if len(m) > 0 && (p < lo || p+uintptr(len(m)) > lo+uintptr(len(in))) {
+						outside.Add(1)
+					}
+				}
+				rec.handle(sess, msgs)
+				if !paused.Swap(true) {
+					// Suspend mid-read once: the rest is replayed from a copy.
+					sess.PauseReading()
+					go sess.ResumeReading()
+				}
+			})
+			c := dial(t, s, ClientConfig{})
+			const n = 500
+			for i := range n {
+				msg := make([]byte, size)
+				copy(msg, fmt.Sprintf("%08d", i))
+				require.NoError(t, c.SendTimeout(msg, 10*time.Second))
+			}
+			waitFor(t, "every message", func() bool { return rec.count() == n })
+			require.Zero(t, outside.Load(), "messages outside the memory the batch names")
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for i, m := range rec.msgs {
+				require.Equal(t, fmt.Sprintf("%08d", i), m[:8])
+			}
+		})
+	}
 }

@@ -131,7 +131,7 @@ func (cl *Client) dial(result chan<- error) {
 	target := net.JoinHostPort(host, strconv.Itoa(port))
 	addrs, err := resolve(host, port, cl.cfg.ConnectTimeout)
 	if err != nil {
-		cl.dialFailed(result, newError("connect", target, ErrInvalidArgument, "cannot resolve "+host, err))
+		cl.dialFailed(result, newError("connect", target, ErrResolve, "cannot resolve "+host, err))
 		return
 	}
 	for _, addr := range addrs {
@@ -187,7 +187,7 @@ func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, er
 func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	fd, err := sock.Connect(addr)
 	if err != nil {
-		outcome <- newError("connect", addr.String(), ErrClosed, "connect failed", err)
+		outcome <- newError("connect", addr.String(), ErrConnect, "connect failed", err)
 		return true
 	}
 	l := cl.eng.pick()
@@ -226,7 +226,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	})
 	if !ok {
 		sock.Close(fd)
-		outcome <- newError("connect", addr.String(), ErrClosed, "engine closed", nil)
+		outcome <- newError("connect", addr.String(), ErrConnect, "engine closed", nil)
 	}
 	return true
 }
@@ -358,7 +358,7 @@ func (cl *Client) drainQueueLocked(c *conn) {
 
 func (cl *Client) batching() bool { return false }
 
-func (cl *Client) deliverBatch(c *conn, msgs [][]byte) {
+func (cl *Client) deliverBatch(c *conn, _ []byte, msgs [][]byte) {
 	for _, m := range msgs {
 		cl.deliver(c, m)
 	}
@@ -390,7 +390,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		defer close(done)
 	}
 	if c.outcome != nil {
-		c.outcome <- newError("connect", c.remote.String(), kind, reason, c.dialCause)
+		c.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause)
 		c.outcome = nil
 	}
 	if undelivered > 0 {
@@ -564,16 +564,22 @@ func (cl *Client) SessionID() uint64 { return cl.sessionID.Load() }
 
 // PauseReading stops reading from the server (TCP backpressure), with the
 // same guarantee as Session.PauseReading.
-func (cl *Client) PauseReading() {
+func (cl *Client) PauseReading() { cl.PauseReadingFor(PauseHost) }
+
+// ResumeReading undoes PauseReading (and no other reason, see PauseReason).
+func (cl *Client) ResumeReading() { cl.ResumeReadingFor(PauseHost) }
+
+// PauseReadingFor is Session.PauseReadingFor for the current connection.
+func (cl *Client) PauseReadingFor(r PauseReason) {
 	if c := cl.current(); c != nil {
-		c.runOnLoopSync(func() { c.setReadPaused(true) })
+		c.pauseFor(r, true)
 	}
 }
 
-// ResumeReading undoes PauseReading.
-func (cl *Client) ResumeReading() {
+// ResumeReadingFor is Session.ResumeReadingFor for the current connection.
+func (cl *Client) ResumeReadingFor(r PauseReason) {
 	if c := cl.current(); c != nil {
-		c.runOnLoop(func() { c.setReadPaused(false) })
+		c.pauseFor(r, false)
 	}
 }
 
@@ -626,4 +632,15 @@ func (cl *Client) recoverHandler() {
 			}()
 		}
 	}
+}
+
+// connectError is the failure of a connection attempt that ended with kind
+// before the handshake completed: a connection closed during it is
+// ErrConnect (which is ErrClosed too); a refusal (ErrRejected,
+// ErrServerFull), a timeout or a protocol error keeps its kind.
+func connectError(addr string, kind error, reason string, cause error) error {
+	if errors.Is(kind, ErrClosed) {
+		kind = ErrConnect
+	}
+	return newError("connect", addr, kind, reason, cause)
 }

@@ -40,8 +40,9 @@ const (
 	// pauseBackpressure: control replies (PONG) pushed the send queue over
 	// its mark; reading resumes once it drains below half.
 	pauseBackpressure
-	// pauseEventQueue is reserved for a host whose event queue is full.
-	pauseEventQueue
+	// pauseQueue: a consumer's queue of received messages is over its
+	// bound (the C library's event queue); set and cleared by it only.
+	pauseQueue
 )
 
 // errStopFeed ends decoding of the current read: the connection closed.
@@ -61,8 +62,9 @@ type endpoint interface {
 	// batching reports whether messages go to a batch handler (deliverBatch)
 	// instead of deliver.
 	batching() bool
-	// deliverBatch hands over messages decoded from one read, in order.
-	deliverBatch(c *conn, msgs [][]byte)
+	// deliverBatch hands over messages decoded from one read, in order;
+	// every one of them is a subslice of in.
+	deliverBatch(c *conn, in []byte, msgs [][]byte)
 	// closed reports the end of the connection, exactly once.
 	closed(c *conn, kind error, reason string, undelivered int)
 	// countRecv adds the messages and bytes decoded from one read.
@@ -581,6 +583,7 @@ func (c *conn) peerGone(reason string, reset bool) {
 // feed decodes one read; it reports whether reading may continue.
 func (c *conn) feed(b []byte) bool {
 	c.startBatch()
+	c.loop.batchIn = b
 	err := c.dec.Feed(b, c.onFrame)
 	switch {
 	case c.dec.Buffered() == 0:
@@ -605,10 +608,14 @@ func (c *conn) afterFeed(err error) bool {
 	if c.batch != nil {
 		ferr := c.flushBatch()
 		c.batch = nil
-		if err == nil || err == wire.ErrSuspend {
+		// A suspension from the decoder (input kept for Replay) must not be
+		// lost to an empty flush: reading on would feed the kept input as
+		// if it were a partial frame.
+		if ferr != nil && (err == nil || err == wire.ErrSuspend) {
 			err = ferr
 		}
 	}
+	c.loop.batchIn = nil // may be a kept copy: do not pin it
 	if c.recvMsgs > 0 {
 		c.ep.countRecv(c, c.recvMsgs, c.recvBytes)
 		c.recvMsgs, c.recvBytes = 0, 0
@@ -719,16 +726,19 @@ func (c *conn) deliverOne(msg []byte) error {
 		return err
 	}
 	*c.batch = append(*c.batch, msg)
-	return c.flushBatch()
+	return c.flushBatchIn(msg)
 }
 
-// flushBatch delivers the batched messages.
-func (c *conn) flushBatch() error {
+// flushBatch delivers the batched messages, which alias the decoder's input.
+func (c *conn) flushBatch() error { return c.flushBatchIn(c.loop.batchIn) }
+
+// flushBatchIn delivers the batched messages, every one a subslice of in.
+func (c *conn) flushBatchIn(in []byte) error {
 	if c.batch == nil || len(*c.batch) == 0 {
 		return nil
 	}
 	msgs := *c.batch
-	c.ep.deliverBatch(c, msgs)
+	c.ep.deliverBatch(c, in, msgs)
 	clear(msgs) // drop the references into the read buffer
 	*c.batch = msgs[:0]
 	return c.afterDeliver()
@@ -1029,6 +1039,7 @@ func (c *conn) setPaused(reason uint8, on bool) {
 	if c.paused == 0 && c.suspended {
 		c.suspended = false
 		c.startBatch()
+		c.loop.batchIn = c.dec.Kept() // what Replay feeds, and its frames alias
 		c.afterFeed(c.dec.Replay(c.onFrame))
 	}
 }
@@ -1042,8 +1053,20 @@ func (c *conn) skipPausedTime(d int64) {
 	}
 }
 
-// setReadPaused sets or clears the host's pause reason; on the loop goroutine.
-func (c *conn) setReadPaused(paused bool) { c.setPaused(pauseHost, paused) }
+// pauseFor applies the application's side of a pause reason: at once on
+// c's loop, waiting off the loops (see runOnLoopSync), so that no message
+// is delivered after a pause returns; a resume is posted.
+func (c *conn) pauseFor(r PauseReason, on bool) {
+	bits := uint8(r) & (pauseHost | pauseQueue)
+	if bits == 0 {
+		return
+	}
+	if on {
+		c.runOnLoopSync(func() { c.setPaused(bits, true) })
+	} else {
+		c.runOnLoop(func() { c.setPaused(bits, false) })
+	}
+}
 
 // runOnLoopSync is runOnLoop that, called from outside every event loop,
 // returns only once fn has run (or the loop has exited). From another loop

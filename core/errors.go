@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/netsys/netsys/core/internal/wire"
 )
@@ -43,6 +44,48 @@ var (
 	// carry on, and the panic is reported through OnError.
 	ErrHandlerPanic = errors.New("netsys: handler panicked")
 )
+
+// Refined kinds: each also matches the broader sentinel named in its
+// comment with errors.Is, so code written against the broader one keeps
+// working, while the C ABI (and any caller) tells them apart by kind
+// instead of by the operation's name.
+var (
+	// ErrBadAddress: the bind address is not an IP literal or "localhost"
+	// (also ErrInvalidArgument).
+	ErrBadAddress error = &refinedKind{"netsys: bad address", ErrInvalidArgument}
+	// ErrBind: the system refused to listen on the address, e.g. it is in
+	// use or not local (also ErrInvalidArgument).
+	ErrBind error = &refinedKind{"netsys: cannot listen", ErrInvalidArgument}
+	// ErrSystem: a system resource the engine needs (its event loops)
+	// could not be created (also ErrInvalidArgument).
+	ErrSystem error = &refinedKind{"netsys: system resources", ErrInvalidArgument}
+	// ErrResolve: the host name could not be resolved (also ErrInvalidArgument).
+	ErrResolve error = &refinedKind{"netsys: cannot resolve", ErrInvalidArgument}
+	// ErrConnect: a connection attempt failed before the handshake
+	// completed: refused, unreachable, or closed during it (also ErrClosed).
+	ErrConnect error = &refinedKind{"netsys: connect failed", ErrClosed}
+)
+
+// refinedKind is a sentinel that narrows a broader one (see above).
+type refinedKind struct {
+	text  string
+	broad error
+}
+
+func (k *refinedKind) Error() string { return k.text }
+
+// Unwrap makes errors.Is match the broader sentinel too.
+func (k *refinedKind) Unwrap() error { return k.broad }
+
+// listenKind is the kind of a failure to listen: the system's refusal
+// (an errno) is ErrBind, anything else about the address ErrBadAddress.
+func listenKind(cause error) error {
+	var errno syscall.Errno
+	if errors.As(cause, &errno) {
+		return ErrBind
+	}
+	return ErrBadAddress
+}
 
 // Error carries the operation, the peer and the reason of a failure and
 // wraps one of the sentinel errors above.

@@ -19,7 +19,8 @@ func TestConnectRefusedCarriesTheCause(t *testing.T) {
 	var nerr *Error
 	require.ErrorAs(t, err, &nerr)
 	require.Equal(t, "connect", nerr.Op)
-	require.ErrorIs(t, err, ErrClosed, "the sentinel kind")
+	require.ErrorIs(t, err, ErrConnect, "the sentinel kind")
+	require.ErrorIs(t, err, ErrClosed, "the broad kind")
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "the cause: %v", err)
 	require.Contains(t, err.Error(), "connection refused")
 }

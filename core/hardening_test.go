@@ -504,7 +504,7 @@ func TestIdleTimerDoesNotRunWhilePausedByUs(t *testing.T) {
 }
 
 // Only the host's reason is set by PauseReading: another reason (here the
-// one reserved for a full event queue) and the host's do not clear each
+// one of a consumer whose queue is full) and the host's do not clear each
 // other.
 func TestPauseReasonsAreIndependent(t *testing.T) {
 	s := startServer(t, ServerConfig{})
@@ -513,15 +513,42 @@ func TestPauseReasonsAreIndependent(t *testing.T) {
 	c := dial(t, s, ClientConfig{})
 	waitFor(t, "session", func() bool { return s.ConnectionCount() == 1 })
 	sess := s.Sessions()[0]
-	sc := sess.c
-	sc.runOnLoopSync(func() { sc.setPaused(pauseEventQueue, true) })
+	sess.PauseReadingFor(PauseQueue)
 	sess.PauseReading()
 	sess.ResumeReading() // clears the host's reason only
 	require.NoError(t, c.Send([]byte("held")))
 	time.Sleep(200 * time.Millisecond)
 	require.Zero(t, in.count(), "still paused for the other reason")
-	sc.runOnLoopSync(func() { sc.setPaused(pauseEventQueue, false) })
+	sess.ResumeReadingFor(PauseQueue)
 	waitFor(t, "delivered once every reason is gone", func() bool { return in.count() == 1 })
+}
+
+// The reverse order, as the C library's queue does it: the host pauses, the
+// queue's reason comes and goes, and the session stays paused until the
+// host resumes; the same holds for a client.
+func TestQueueResumeKeepsHostPause(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	in := newInbox()
+	s.OnMessage(func(_ *Session, m []byte) { in.add(m) })
+	c := dial(t, s, ClientConfig{})
+	cin := newInbox()
+	c.OnMessage(func(m []byte) { cin.add(m) })
+	waitFor(t, "session", func() bool { return s.ConnectionCount() == 1 })
+	sess := s.Sessions()[0]
+	sess.PauseReading()
+	sess.PauseReadingFor(PauseQueue)
+	sess.ResumeReadingFor(PauseQueue)
+	c.PauseReading()
+	c.PauseReadingFor(PauseQueue)
+	c.ResumeReadingFor(PauseQueue)
+	require.NoError(t, c.Send([]byte("held")))
+	require.NoError(t, sess.Send([]byte("held")))
+	time.Sleep(200 * time.Millisecond)
+	require.Zero(t, in.count(), "the server's session is still paused by the host")
+	require.Zero(t, cin.count(), "the client is still paused by the host")
+	sess.ResumeReading()
+	c.ResumeReading()
+	waitFor(t, "delivered once the host resumed", func() bool { return in.count() == 1 && cin.count() == 1 })
 }
 
 // Compression runs outside the connection's lock, so the loop's flush of
@@ -582,4 +609,30 @@ func TestSendErrorsAreTyped(t *testing.T) {
 	require.ErrorIs(t, err, ErrTooLarge)
 	require.Contains(t, err.Error(), "message too large: 101 > 100")
 	require.False(t, errors.Is(err, ErrClosed))
+}
+
+// The refined error kinds also match the broad sentinels they narrow, and
+// the failures that carry them say so by kind: a port in use is ErrBind, a
+// bind address that is not one ErrBadAddress, a refused connection
+// ErrConnect.
+func TestRefinedErrorKinds(t *testing.T) {
+	for refined, broad := range map[error]error{ErrBind: ErrInvalidArgument, ErrBadAddress: ErrInvalidArgument,
+		ErrSystem: ErrInvalidArgument, ErrResolve: ErrInvalidArgument, ErrConnect: ErrClosed} {
+		require.ErrorIs(t, refined, broad)
+	}
+	s := startServer(t, ServerConfig{})
+	taken, err := NewServer("taken", ServerConfig{BindAddress: "127.0.0.1", Port: s.Port()})
+	require.NoError(t, err)
+	require.ErrorIs(t, taken.Start(), ErrBind)
+	bad, err := NewServer("bad", ServerConfig{BindAddress: "not-an-address"})
+	require.NoError(t, err)
+	require.ErrorIs(t, bad.Start(), ErrBadAddress)
+
+	port := s.Port()
+	s.Stop()
+	cl, err := NewClient(ClientConfig{})
+	require.NoError(t, err)
+	err = cl.Connect("127.0.0.1", port)
+	require.ErrorIs(t, err, ErrConnect)
+	require.ErrorIs(t, err, ErrClosed)
 }

@@ -39,6 +39,7 @@ type loop struct {
 	conns   map[*conn]struct{}
 	readBuf []byte
 	batch   [][]byte // messages of the current read, in batching mode
+	batchIn []byte   // the memory those messages lie in (the decoder's input)
 	events  []poll.Event
 	now     time.Time
 	closing bool

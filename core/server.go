@@ -54,7 +54,7 @@ type Server struct {
 	startTime atomic.Int64
 
 	onMessage      atomic.Pointer[func(*Session, []byte)]
-	onMessageBatch atomic.Pointer[func(*Session, [][]byte)]
+	onMessageBatch atomic.Pointer[func(*Session, []byte, [][]byte)]
 	onConnect      atomic.Pointer[func(*Session)]
 	onDisconnect   atomic.Pointer[func(*Session, string)]
 	onError        atomic.Pointer[func(*Session, error)]
@@ -102,7 +102,23 @@ func (s *Server) SetConfig(cfg ServerConfig) error {
 // paused or disconnected by the handler stops after the batch. Per-session
 // OnMessage handlers still run, after the batch handler, for each message.
 // Nil restores OnMessage.
-func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) { storeHandler(&s.onMessageBatch, fn) }
+func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
+	if fn == nil {
+		s.onMessageBatch.Store(nil)
+		return
+	}
+	s.OnMessageBatchIn(func(sess *Session, _ []byte, msgs [][]byte) { fn(sess, msgs) })
+}
+
+// OnMessageBatchIn is OnMessageBatch whose handler also receives the memory
+// the messages lie in: every message is a subslice of in (the bytes they
+// were decoded from, which hold other bytes between them), so a host
+// handing the batch on, to C say, can describe each message by its offset
+// in in without copying it. in is valid only during the call; Nil restores
+// OnMessage.
+func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs [][]byte)) {
+	storeHandler(&s.onMessageBatch, fn)
+}
 
 // OnMessage sets the message handler. The message slice is valid only
 // during the call: copy it (or use bytes.Clone) to keep it.
@@ -136,12 +152,12 @@ func (s *Server) Start() error {
 	s.stopping.Store(false)
 	fd, err := sock.Listen(addr, 4096)
 	if err != nil {
-		return newError("listen", addr.String(), ErrInvalidArgument, "cannot listen", err)
+		return newError("listen", addr.String(), listenKind(err), "cannot listen", err)
 	}
 	eng, err := NewEngine(s.cfg.Loops, s.cfg.SpinBeforeWait)
 	if err != nil {
 		sock.Close(fd)
-		return newError("start", addr.String(), ErrInvalidArgument, "cannot start event loops", err)
+		return newError("start", addr.String(), ErrSystem, "cannot start event loops", err)
 	}
 	s.eng = eng
 	s.sessMu.Lock()
@@ -158,7 +174,7 @@ func (s *Server) Start() error {
 	if err := <-registered; err != nil {
 		sock.Close(fd)
 		eng.Close()
-		return newError("listen", addr.String(), ErrInvalidArgument, "cannot poll listener", err)
+		return newError("listen", addr.String(), listenKind(err), "cannot poll listener", err)
 	}
 	s.running.Store(true)
 	return nil
@@ -168,7 +184,7 @@ func resolveBind(host string, port int) (netip.AddrPort, error) {
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		if host != "localhost" {
-			return netip.AddrPort{}, newError("listen", host, ErrInvalidArgument, "bind address must be an IP literal or localhost", err)
+			return netip.AddrPort{}, newError("listen", host, ErrBadAddress, "bind address must be an IP literal or localhost", err)
 		}
 		a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
@@ -586,7 +602,7 @@ func (s *Server) deliver(c *conn, msg []byte) {
 	sess := c.sess
 	if fn := s.onMessageBatch.Load(); fn != nil {
 		// Set during this read: honour it for the rest.
-		s.callBatch(*fn, sess, [][]byte{msg})
+		s.callBatch(*fn, sess, msg, [][]byte{msg})
 	} else if fn := s.onMessage.Load(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
@@ -597,10 +613,10 @@ func (s *Server) deliver(c *conn, msg []byte) {
 
 func (s *Server) batching() bool { return s.onMessageBatch.Load() != nil }
 
-func (s *Server) deliverBatch(c *conn, msgs [][]byte) {
+func (s *Server) deliverBatch(c *conn, in []byte, msgs [][]byte) {
 	sess := c.sess
 	if fn := s.onMessageBatch.Load(); fn != nil {
-		s.callBatch(*fn, sess, msgs)
+		s.callBatch(*fn, sess, in, msgs)
 	} else if fn := s.onMessage.Load(); fn != nil {
 		// The batch handler was removed during this read.
 		for _, m := range msgs {
@@ -614,9 +630,9 @@ func (s *Server) deliverBatch(c *conn, msgs [][]byte) {
 	}
 }
 
-func (s *Server) callBatch(fn func(*Session, [][]byte), sess *Session, msgs [][]byte) {
+func (s *Server) callBatch(fn func(*Session, []byte, [][]byte), sess *Session, in []byte, msgs [][]byte) {
 	defer s.recoverHandler(sess)
-	fn(sess, msgs)
+	fn(sess, in, msgs)
 }
 
 // callMessage is guard for the per-message path, without a closure: it runs

@@ -118,10 +118,36 @@ func (s *Session) Disconnect(reason string) error {
 // outside the event loops it returns once the pause is in effect: no message
 // is delivered after it returns. (From a handler of another connection it
 // does not wait.)
-func (s *Session) PauseReading() { s.c.runOnLoopSync(func() { s.c.setReadPaused(true) }) }
+func (s *Session) PauseReading() { s.c.pauseFor(PauseHost, true) }
 
-// ResumeReading undoes PauseReading.
-func (s *Session) ResumeReading() { s.c.runOnLoop(func() { s.c.setReadPaused(false) }) }
+// ResumeReading undoes PauseReading. It does not resume reading paused for
+// another reason (see PauseReason).
+func (s *Session) ResumeReading() { s.c.pauseFor(PauseHost, false) }
+
+// PauseReadingFor is PauseReading for one reason: reading stops while any
+// reason is set, and ResumeReadingFor clears only its own reason, so a
+// consumer resuming after its queue drained never undoes the
+// application's pause (or the reverse).
+func (s *Session) PauseReadingFor(r PauseReason) { s.c.pauseFor(r, true) }
+
+// ResumeReadingFor clears reason r set by PauseReadingFor (or PauseReading
+// for PauseHost); reading resumes once no reason remains.
+func (s *Session) ResumeReadingFor(r PauseReason) { s.c.pauseFor(r, false) }
+
+// PauseReason is why reading from a peer is paused. A connection keeps a
+// set of reasons and reads only while the set is empty; each reason is set
+// and cleared by one party only, so reasons never override each other.
+// The engine's own reason (its send queue full of control replies) is not
+// among these: it comes and goes by itself.
+type PauseReason uint8
+
+const (
+	// PauseHost is the application's pause: PauseReading and ResumeReading.
+	PauseHost PauseReason = PauseReason(pauseHost)
+	// PauseQueue is a consumer's: its queue of received messages is over
+	// its bound (the C library pauses with it when its host falls behind).
+	PauseQueue PauseReason = PauseReason(pauseQueue)
+)
 
 // Data returns the session's key/value store.
 func (s *Session) Data() *SessionData { return &s.data }

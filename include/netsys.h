@@ -100,11 +100,17 @@
 /// poll, libuv or asyncio's add_reader. The queue is bounded by
 /// #NETSYS_OPT_EVENT_QUEUE_LIMIT events and #NETSYS_OPT_EVENT_QUEUE_BYTES
 /// bytes: when the host falls behind, the library pauses reading from the
-/// sockets that deliver more (PauseReading in the core: the peers' TCP
-/// windows fill up and their sends slow down) and resumes them once the
-/// host has drained the queue to half the bound. Nothing is dropped and
-/// nothing grows without bound (the bound can be exceeded by at most one
-/// message per session, the one being delivered when the pause was taken).
+/// sockets that deliver more (the peers' TCP windows fill up and their sends
+/// slow down) and resumes them once the host has drained the queue to half
+/// the bound. Nothing is dropped and nothing grows without bound (the bound
+/// can be exceeded by at most one message per session, the one being
+/// delivered when the pause was taken). This pause is the queue's own: it
+/// never resumes a session the host paused with
+/// netsys_session_pause_reading() (or a client paused with
+/// netsys_client_pause_reading()), and the host's resume does not lift it.
+/// A host that keeps polled events in a backlog of its own (unfinished
+/// asynchronous handlers, a receive buffer) counts them against the same
+/// bound with netsys_server_hold_events() / netsys_client_hold_events().
 ///
 /// @section safety Process safety and what is unsupported
 /// - SIGPIPE never reaches the host: every socket write uses MSG_NOSIGNAL
@@ -588,6 +594,17 @@ netsys_status netsys_server_poll(netsys_server server, netsys_event *events, siz
 /// descriptor is returned for the life of the handle.
 netsys_status netsys_server_event_fd(netsys_server server, int *fd);
 
+/// Counts events the host has polled but not finished with (an unfinished
+/// asynchronous handler, a message kept for a later receive) against the
+/// event queue's bound, as if they were still queued: `events` events
+/// holding `bytes` message bytes; negative values release what was counted
+/// before. Past #NETSYS_OPT_EVENT_QUEUE_LIMIT or #NETSYS_OPT_EVENT_QUEUE_BYTES
+/// (queued plus held), reading pauses as for a full queue; it resumes once
+/// both are down to half. Any thread; never blocks. Errors:
+/// #NETSYS_E_WRONG_MODE (not in #NETSYS_DELIVERY_EVENTS),
+/// #NETSYS_E_INVALID_ARGUMENT (releasing more than is held; nothing changes).
+netsys_status netsys_server_hold_events(netsys_server server, int64_t events, int64_t bytes);
+
 /* ------------------------------------------------------------------ */
 /* Sessions (server side), named by (server, session id)               */
 /* ------------------------------------------------------------------ */
@@ -789,6 +806,9 @@ netsys_status netsys_client_poll(netsys_client client, netsys_event *events, siz
 
 /// Writes the client's event descriptor; same contract as netsys_server_event_fd().
 netsys_status netsys_client_event_fd(netsys_client client, int *fd);
+
+/// Counts events the client's host holds; same contract as netsys_server_hold_events().
+netsys_status netsys_client_hold_events(netsys_client client, int64_t events, int64_t bytes);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -166,6 +166,164 @@ static void test_backpressure(void) {
     CHECK_OK(netsys_server_destroy(s));
 }
 
+/* ---- a host pause outlives the queue's own pause -------------------------- */
+
+/// Polls without waiting until the queue is empty; returns the messages seen.
+static int drain_messages(netsys_server s) {
+    netsys_event ev[256];
+    int messages = 0;
+    size_t n = 0;
+    do {
+        CHECK_OK(netsys_server_poll(s, ev, 256, 0, &n));
+        for (size_t i = 0; i < n; i++) messages += ev[i].type == NETSYS_EVENT_MESSAGE;
+    } while (n > 0);
+    return messages;
+}
+
+// The queue's bound pauses a session and draining the queue resumes it, but
+// only for the queue's own reason: a session the host paused with
+// netsys_session_pause_reading() stays paused however much the host drains,
+// until the host resumes it.
+static void test_host_pause_survives_drain(void) {
+    netsys_server s = make_server("pausing-host");
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
+    int port = start_server(s);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "flooder"));
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    netsys_event connect = poll_for_server(s, NETSYS_EVENT_CONNECT, NULL, 0);
+    uint64_t sid = connect.session_id;
+    uint8_t msg[FLOOD_SIZE] = {0};
+    for (int i = 0; i < FLOOD; i++) CHECK_OK(netsys_client_send(c, msg, sizeof msg));
+    sleep_ms(300); // the queue fills up and its bound pauses the session
+
+    CHECK_OK(netsys_session_pause_reading(s, sid));
+    int got = drain_messages(s); // drained: the queue's pause is lifted
+    sleep_ms(300);
+    int late = drain_messages(s);
+    printf("host pause: %d messages queued before the pause, %d read after the queue was drained\n", got, late);
+    CHECK(late == 0);
+    CHECK(got < FLOOD);
+
+    CHECK_OK(netsys_session_resume_reading(s, sid));
+    int64_t deadline = now_ms() + 20000;
+    while (got < FLOOD && now_ms() < deadline) {
+        netsys_event ev[256];
+        size_t n = 0;
+        CHECK_OK(netsys_server_poll(s, ev, 256, 100, &n));
+        for (size_t i = 0; i < n; i++) got += ev[i].type == NETSYS_EVENT_MESSAGE;
+    }
+    CHECK(got == FLOOD);
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+}
+
+/* ---- events the host holds count against the queue's bound --------------- */
+
+// A host that polls events but keeps them (unfinished asynchronous work)
+// says so with hold_events: they count as still queued, so draining the
+// queue alone does not resume reading; releasing them does.
+static void test_held_events_keep_the_bound(void) {
+    netsys_server s = make_server("holding-host");
+    CHECK_RC(netsys_server_hold_events(s, 1, 0), NETSYS_E_WRONG_MODE);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
+    CHECK_RC(netsys_server_hold_events(s, -1, 0), NETSYS_E_INVALID_ARGUMENT);
+    int port = start_server(s);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "flooder"));
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    uint8_t msg[FLOOD_SIZE] = {0};
+    for (int i = 0; i < FLOOD; i++) CHECK_OK(netsys_client_send(c, msg, sizeof msg));
+
+    // Poll everything, holding each message: the bound stays reached.
+    int held = 0, got = 0;
+    for (int round = 0; round < 5; round++) {
+        sleep_ms(100);
+        int n = drain_messages(s);
+        CHECK_OK(netsys_server_hold_events(s, n, (int64_t)n * FLOOD_SIZE));
+        held += n;
+    }
+    printf("held events: %d messages polled and held while the bound is %d\n", held, QUEUE_LIMIT);
+    CHECK(held < QUEUE_LIMIT * 3);
+    CHECK_RC(netsys_server_hold_events(s, -(held + 1), 0), NETSYS_E_INVALID_ARGUMENT);
+
+    // Released: reading resumes; the rest arrives.
+    CHECK_OK(netsys_server_hold_events(s, -held, -(int64_t)held * FLOOD_SIZE));
+    got = held;
+    int64_t deadline = now_ms() + 20000;
+    while (got < FLOOD && now_ms() < deadline) {
+        netsys_event ev[256];
+        size_t n = 0;
+        CHECK_OK(netsys_server_poll(s, ev, 256, 100, &n));
+        for (size_t i = 0; i < n; i++) got += ev[i].type == NETSYS_EVENT_MESSAGE;
+    }
+    CHECK(got == FLOOD);
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+}
+
+/* ---- polled data stays put until the next poll ---------------------------- */
+
+enum { BIG = 100000, BIGS = 12 };
+
+// The data of a poll is handed out where the library queued it (no copy at
+// poll time): it must stay intact while more events arrive, until the next
+// poll, and every message must come out whole and in order across the
+// library's memory blocks.
+static void test_polled_data_stays_until_next_poll(void) {
+    netsys_server s = make_server("echo");
+    CHECK_OK(netsys_server_set_message_callback(s, echo, NULL));
+    int port = start_server(s);
+    netsys_client c;
+    CHECK_OK(netsys_client_create(&c, "big-puller"));
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
+    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    static uint8_t msg[BIG], first[BIG];
+    memset(msg, 'a', BIG);
+    CHECK_OK(netsys_client_send(c, msg, BIG));
+    netsys_event ev[4];
+    const uint8_t *held = NULL;
+    int64_t deadline = now_ms() + 5000;
+    while (!held && now_ms() < deadline) {
+        size_t n = 0;
+        CHECK_OK(netsys_client_poll(c, ev, 1, 100, &n));
+        if (n == 1 && ev[0].type == NETSYS_EVENT_MESSAGE) {
+            CHECK(ev[0].size == BIG);
+            held = ev[0].data;
+        }
+    }
+    CHECK(held != NULL);
+    memcpy(first, held, BIG);
+    for (int i = 1; i < BIGS; i++) {
+        memset(msg, 'a' + i, BIG);
+        CHECK_OK(netsys_client_send_timeout(c, msg, BIG, 5000));
+    }
+    sleep_ms(300); // the echoes are queued meanwhile
+    CHECK(memcmp(first, held, BIG) == 0);
+    for (size_t k = 0; k < BIG; k++) CHECK(first[k] == 'a');
+    int next = 1;
+    deadline = now_ms() + 10000;
+    while (next < BIGS && now_ms() < deadline) {
+        size_t n = 0;
+        CHECK_OK(netsys_client_poll(c, ev, 4, 100, &n));
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].type != NETSYS_EVENT_MESSAGE) continue;
+            CHECK(ev[i].size == BIG);
+            CHECK(ev[i].data[0] == 'a' + next && ev[i].data[BIG - 1] == 'a' + next);
+            next++;
+        }
+    }
+    CHECK(next == BIGS);
+    CHECK_OK(netsys_client_destroy(c));
+    CHECK_OK(netsys_server_destroy(s));
+}
+
 /* ---- client in events mode, destroy while polling ------------------------ */
 
 typedef struct poller_arg {
@@ -226,6 +384,9 @@ static void test_client_events(void) {
 int main(void) {
     test_server_events();
     test_backpressure();
+    test_host_pause_survives_drain();
+    test_held_events_keep_the_bound();
+    test_polled_data_stays_until_next_poll();
     test_client_events();
     check_no_live_handles();
     puts("test_pull: ok");

@@ -308,3 +308,35 @@ def test_a_cancelled_close_still_releases_the_object(echo_server, kind):
     obj = run(main())
     assert netsys.live_handles() == before
     del obj
+
+
+def test_unfinished_coroutine_handlers_count_against_the_event_queue_bound():
+    # Coroutine handlers that do not finish hold their events: the library
+    # stops reading once queued plus unfinished reach event_queue_limit
+    # (one bound, the library's), and everything arrives once they finish.
+    async def main():
+        gate = asyncio.Event()
+        done = []
+
+        async def handler(session, data):
+            await gate.wait()
+            done.append(data)
+
+        flood, limit = 5000, 64
+        async with netsys.aio.Server("holder", port=0, bind_address="127.0.0.1", event_queue_limit=limit,
+                                     receive_buffer_size=16384, on_message=handler) as server:
+            async with netsys.aio.Client("flooder", send_queue_limit=64 << 20) as client:
+                await client.connect("127.0.0.1", server.port)
+                for i in range(flood):
+                    await client.send(b"%08d" % i)
+                await asyncio.sleep(0.5)
+                received = server.statistics().messages_received
+                assert received < 4 * limit, f"{received} messages read while {limit} may be pending"
+                gate.set()
+                for _ in range(2000):  # bounded wait
+                    if len(done) == flood:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(done) == flood
+
+    run(main(), timeout=120)

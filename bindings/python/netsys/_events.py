@@ -11,32 +11,33 @@ one foreign call for the lot. Dispatchers sleep on the event descriptor
 (GIL released) and poll without waiting; ctypes releases the GIL during the
 poll too.
 
-Why one copy per batch: ``ctypes.string_at`` is itself a foreign call (about
-0.5 us), too slow to make per message at the throughput goal (500k msg/s in
-a Python handler). The library packs the data of the events it hands out in
-one slab, one event after another (text events followed by their NUL). When
-the pointers show exactly that layout, the whole slab is copied with one
-``string_at`` and each message is a slice of it. The check is made on the
-pointers themselves, before any memory is read, so a library that lays its
-data out differently is still read correctly, event by event, just more
-slowly: the fast path never reads a byte that is not inside some event's
-documented data.
+Why one copy per message and no more: ``ctypes.string_at`` is itself a
+foreign call (about 0.5 us), too slow to make per message at the throughput
+goal (500k msg/s in a Python handler). The library copies each message once,
+from its read buffer into the memory it hands out, and packs the data of the
+events of one poll back to back (text events followed by their NUL). When
+the pointers show exactly that layout, that memory is viewed in place (a
+ctypes array over it, no copy) and each message becomes its ``bytes`` with
+its one copy: two copies in all from the socket to a Python handler. The
+check is made on the pointers themselves, before any memory is read, so a
+library that lays its data out differently is still read correctly, event
+by event, just more slowly: the fast path never reads a byte that is not
+inside some event's documented data.
 
 The hottest case, a batch made only of messages, has its own path
 (EventBuffer._messages_only, returning a MessageBatch of parallel sid and
-data lists) that does its per-message work in C-implemented builtins; it
-makes the decoding cost about a third of the general decoder's.
+data lists) that does its per-message work in C-implemented builtins: one
+``struct.unpack_from`` splits the batch into its messages.
 """
 
 from __future__ import annotations
 
 import ctypes
-import io
 import itertools
 import operator
 import struct
 import sys
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from . import _ffi
 
@@ -126,11 +127,31 @@ class EventBuffer:
         ends = list(map(_add, ptrs, sizes))
         if ends[:-1] != ptrs[1:] or ends[-1] <= ptrs[0]:
             return None  # not contiguous (or empty messages, whose data is NULL)
-        # Back to back, so reading the sizes in turn from one copy of the
-        # span splits it exactly (BytesIO.read is the cheapest way to make
-        # many bytes objects out of one buffer).
-        read = io.BytesIO(_string_at(ptrs[0], ends[-1] - ptrs[0])).read
-        return MessageBatch(words[1::4].tolist(), list(map(read, sizes)))
+        # Back to back, so one unpack of "<size>s" fields over the span,
+        # viewed in place, makes each message's bytes with its one copy.
+        view = (ctypes.c_char * (ends[-1] - ptrs[0])).from_address(ptrs[0])
+        return MessageBatch(words[1::4].tolist(), list(_splitter(sizes).unpack_from(view)))
+
+
+#: Splitters of batches of n messages of one size (the common shape: a
+#: stream of equal messages), by (size, n); bounded.
+_uniform_splitters: "dict[Tuple[int, int], struct.Struct]" = {}
+_UNIFORM_SPLITTERS_MAX = 64
+
+
+def _splitter(sizes: List[int]) -> struct.Struct:
+    """A Struct of one bytes field per message, of the messages' sizes."""
+    n = len(sizes)
+    first = sizes[0]
+    if sizes.count(first) == n:
+        key = (first, n)
+        splitter = _uniform_splitters.get(key)
+        if splitter is None:
+            if len(_uniform_splitters) >= _UNIFORM_SPLITTERS_MAX:
+                _uniform_splitters.clear()
+            splitter = _uniform_splitters[key] = struct.Struct(f"{first}s" * n)
+        return splitter
+    return struct.Struct(("%ds" * n) % tuple(sizes))
 
 
 class MessageBatch(list):  # type: ignore[type-arg]
@@ -191,7 +212,9 @@ def decode(raw: List[Tuple[int, int, int, int, int]]) -> List[DecodedEvent]:
     out: List[DecodedEvent] = []
     append = out.append
     if contiguous:
-        slab = _string_at(base, expected - base) if base else b""
+        # Viewed in place: slicing the ctypes array makes each bytes with
+        # its one copy.
+        slab: Any = (ctypes.c_char * (expected - base)).from_address(base) if base else b""
         for etype, status, sid, ptr, size in raw:
             if etype == _MESSAGE:
                 if size:

@@ -267,6 +267,7 @@ _SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "netsys_server_disconnect_all": (_st, [_h, c_char_p]),
     "netsys_server_poll": (_st, [_h, c_void_p, c_size_t, c_int, _sz]),
     "netsys_server_event_fd": (_st, [_h, POINTER(c_int)]),
+    "netsys_server_hold_events": (_st, [_h, c_int64, c_int64]),
     # sessions
     "netsys_session_send": (_st, [_h, _h, c_char_p, c_size_t]),
     "netsys_session_send_timeout": (_st, [_h, _h, c_char_p, c_size_t, c_int]),
@@ -311,6 +312,7 @@ _SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "netsys_client_resume_reading": (_st, [_h]),
     "netsys_client_poll": (_st, [_h, c_void_p, c_size_t, c_int, _sz]),
     "netsys_client_event_fd": (_st, [_h, POINTER(c_int)]),
+    "netsys_client_hold_events": (_st, [_h, c_int64, c_int64]),
 }
 
 

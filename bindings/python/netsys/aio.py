@@ -6,10 +6,13 @@ No thread is involved in delivery: the library's event file descriptor
 non-blocking poll on the event loop's thread. Handlers therefore run on the
 event loop; a handler may be a plain function or a coroutine function. A
 coroutine runs as a task; the coroutines of one session run one after the
-other in arrival order (sessions run concurrently), and past 10000
-unfinished ones the object stops draining events until half are done (the
-library then stops reading the sockets: backpressure). Exceptions are
-reported like a plain handler's: logged and passed to ``on_error``.
+other in arrival order (sessions run concurrently). Unfinished coroutines,
+and messages a client keeps for :meth:`Client.recv`, count against the
+library's event queue bound (``event_queue_limit``, ``event_queue_bytes``)
+as if they were still queued (``netsys_*_hold_events``): past it the
+library stops reading the sockets (backpressure) and resumes at half, the
+one bound for the whole path. Exceptions are reported like a plain
+handler's: logged and passed to ``on_error``.
 
 Only the calls that may block for a while (a graceful stop flushes queued
 data; destroying waits for the I/O threads) run in the loop's default
@@ -47,9 +50,9 @@ log = _handlers.log
 _SEND_RETRY_MIN = 0.0005
 _SEND_RETRY_MAX = 0.05
 
-#: Coroutine handlers started but not finished past which the object stops
-#: draining events until half of them have finished.
-_PENDING_HANDLERS_HIGH = 10000
+#: recv() releases the messages it returned from the library's bound
+#: (netsys_client_hold_events) once per this many, or when the buffer empties.
+_RELEASE_EVERY = 64
 
 
 def _reraise(exc: BaseException) -> None:
@@ -66,14 +69,25 @@ class _AsyncDelivery:
     _events: Any
     _closed: bool
     _label: str
+    _kind: str
+    _handle: int
 
     def _init_async(self) -> None:
         self._tasks = set()
         self._chains: Dict[int, Deque[Tuple[Any, str, Tuple[Any, ...]]]] = {}
-        self._pending_handlers = 0
         self._loop = None
         self._reader_fd = -1
-        self._reader_paused = False
+        self._hold_name = "netsys_server_hold_events" if self._kind == "server" else "netsys_client_hold_events"
+
+    def _hold(self, events: int, nbytes: int) -> None:
+        """Count events polled but not finished (negative: finished) against
+        the library's event queue bound; see the module docstring. Once the
+        handle is destroyed there is nothing left to count."""
+        if self._closed:
+            return
+        status = getattr(_ffi.native(), self._hold_name)(self._handle, events, nbytes)
+        if status:
+            log.debug("%s: hold_events(%d, %d): %s", self._label, events, nbytes, _ffi.error(status, "hold_events"))
 
     def _watch(self, event_fd_fn: Any) -> None:
         """Start watching the event descriptor on the running loop."""
@@ -84,26 +98,14 @@ class _AsyncDelivery:
         if self._reader_fd >= 0:
             return
         fd = ctypes.c_int(-1)
-        _ffi.check(event_fd_fn(self._handle, ctypes.byref(fd)), "event_fd")  # type: ignore[attr-defined]
+        _ffi.check(event_fd_fn(self._handle, ctypes.byref(fd)), "event_fd")
         self._reader_fd = fd.value
         loop.add_reader(self._reader_fd, self._on_readable)
 
     def _unwatch(self) -> None:
         if self._reader_fd >= 0 and self._loop is not None:
-            if not self._reader_paused:
-                self._loop.remove_reader(self._reader_fd)
-        self._reader_fd = -1
-        self._reader_paused = False
-
-    def _pause_reader(self) -> None:
-        if self._reader_fd >= 0 and not self._reader_paused and self._loop is not None:
             self._loop.remove_reader(self._reader_fd)
-            self._reader_paused = True
-
-    def _resume_reader(self) -> None:
-        if self._reader_fd >= 0 and self._reader_paused and self._loop is not None:
-            self._reader_paused = False
-            self._loop.add_reader(self._reader_fd, self._on_readable)
+        self._reader_fd = -1
 
     def _on_readable(self) -> None:
         # One batch per readiness: the descriptor is level-triggered, so a
@@ -146,18 +148,16 @@ class _AsyncDelivery:
             task = self._loop.create_task(self._run_chain(key, (result, where, error_args)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._pending_handlers += 1
-        if self._pending_handlers >= _PENDING_HANDLERS_HIGH:
-            # Handlers fall behind: stop draining; the library's queue fills
-            # and it stops reading the sockets (TCP backpressure).
-            self._pause_reader()
+        # Unfinished: still part of the library's backlog (one bound, one
+        # pause reason; no watermark of our own).
+        self._hold(1, 0)
 
     async def _run_chain(self, key: int, item: Tuple[Any, str, Tuple[Any, ...]]) -> None:
         while True:
-            await self._run_handler(*item)
-            self._pending_handlers -= 1
-            if self._reader_paused and self._pending_handlers <= _PENDING_HANDLERS_HIGH // 2:
-                self._resume_reader()
+            try:
+                await self._run_handler(*item)
+            finally:
+                self._hold(-1, 0)
             pending = self._chains[key]
             if not pending:
                 del self._chains[key]
@@ -192,14 +192,17 @@ class Client(_AsyncDelivery, _client.Client):
     ``await connect(host, port)``, ``await send(data)``, ``await recv()``,
     ``async for message in client``, ``await close()``, ``async with``.
     Handlers (optional, plain or ``async def``) as for :class:`netsys.Client`;
-    without ``on_message``, messages wait for :meth:`recv` in a buffer of
-    ``recv_buffer_limit`` messages, past which the client stops draining the
-    library (which then stops reading the socket: TCP backpressure).
+    without ``on_message``, messages wait for :meth:`recv` in a buffer that
+    counts against the event queue's bound (``event_queue_limit`` messages,
+    ``event_queue_bytes`` bytes, queued and buffered together), past which
+    the library stops reading the socket (TCP backpressure);
+    ``recv_buffer_limit`` is the threaded client's bound.
     """
 
     def __init__(self, client_id: str = "", **kwargs: Any) -> None:
         self._init_async()
         self._received_async: Deque[bytes] = collections.deque()
+        self._taken = self._taken_bytes = 0  # returned by recv(), not yet released
         self._waiter: Optional["asyncio.Future[None]"] = None
         self._connecting: Optional["asyncio.Future[None]"] = None
         super().__init__(client_id, **kwargs)
@@ -291,8 +294,13 @@ class Client(_AsyncDelivery, _client.Client):
         while True:
             if self._received_async:
                 message = self._received_async.popleft()
-                if self._reader_paused and len(self._received_async) <= self._recv_limit // 2:
-                    self._resume_reader()
+                # Released to the library in groups (a foreign call each):
+                # the bound is off by fewer than _RELEASE_EVERY messages.
+                self._taken += 1
+                self._taken_bytes += len(message)
+                if self._taken >= _RELEASE_EVERY or not self._received_async:
+                    self._hold(-self._taken, -self._taken_bytes)
+                    self._taken = self._taken_bytes = 0
                 return message
             if self._stopped.is_set() or self._closed:
                 raise ConnectionClosedError(f"{self._label} is not connected ({self._last_reason})", 7,
@@ -326,16 +334,15 @@ class Client(_AsyncDelivery, _client.Client):
             waiter.set_result(None)
 
     def _buffer_messages(self, datas: List[bytes]) -> None:
+        # Kept for recv(): still part of the library's backlog until taken.
+        self._hold(len(datas), sum(map(len, datas)))
         self._received_async.extend(datas)
         self._wake()
-        if len(self._received_async) >= self._recv_limit:
-            self._pause_reader()
 
     def _buffer_message(self, data: bytes) -> None:
+        self._hold(1, len(data))
         self._received_async.append(data)
         self._wake()
-        if len(self._received_async) >= self._recv_limit:
-            self._pause_reader()
 
     def _mark_stopped(self, reason: str) -> None:
         super()._mark_stopped(reason)
@@ -350,7 +357,6 @@ class Client(_AsyncDelivery, _client.Client):
         if self._closed:
             return
         self._stopping = True
-        self._resume_reader()
         await self._blocking(self._lib().netsys_client_stop, self._handle)
         # Deliver what the stop produced (disconnect, stopped) before returning.
         if self._reader_fd >= 0:

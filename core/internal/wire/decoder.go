@@ -44,6 +44,10 @@ const retainLimit = 64 << 10
 // keeps the rest of the input for Replay: reading was paused mid-buffer.
 var ErrSuspend = errors.New("wire: suspended")
 
+// Kept is the input a suspended Feed kept for Replay: the payloads Replay
+// passes (outside InPending) alias it.
+func (d *Decoder) Kept() []byte { return d.pending }
+
 // Replay feeds again the input kept by a suspended Feed.
 func (d *Decoder) Replay(fn func(Header, []byte) error) error {
 	rest := d.pending
