@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/netsys/netsys/core"
 )
@@ -230,5 +231,74 @@ func TestTimeoutOptionsTakeOff(t *testing.T) {
 	srv, _ := core.NewServer("defaults", *st.server)
 	if srv.Config().IdleTimeout != core.DefaultIdleTimeout {
 		t.Errorf("0 gives %v, want the default", srv.Config().IdleTimeout)
+	}
+}
+
+// Out of memory while polling is reported, and leaves the queue usable: it
+// panicked with the queue's lock held, so the next event queued (on an I/O
+// loop) waited forever.
+func TestPollOutOfMemoryLeavesTheQueueUsable(t *testing.T) {
+	s, err := newServer("oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	defer s.queue.free()
+	s.emitText(evError, errInternal, 0, "first")
+	saved := arenaAlloc
+	arenaAlloc = func(int) unsafe.Pointer { return nil }
+	var rc status
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("poll panicked: %v", r)
+			}
+		}()
+		_, rc = s.queue.pollCount(4, 0)
+	}()
+	arenaAlloc = saved
+	if !s.queue.mu.TryLock() {
+		t.Fatal("the queue's lock was left held")
+	}
+	s.queue.mu.Unlock()
+	if rc != errInternal {
+		t.Fatalf("status %d, want NETSYS_E_INTERNAL", rc)
+	}
+	s.emitText(evError, errInternal, 0, "second")
+	n, rc := s.queue.pollCount(4, 0)
+	if rc != statusOK || n != 2 {
+		t.Fatalf("after recovery: %d events, status %d; want both events", n, rc)
+	}
+	if s.flow.pending.Load() != 0 || s.flow.bytes.Load() != 0 {
+		t.Fatalf("flow still counts %d events, %d bytes", s.flow.pending.Load(), s.flow.bytes.Load())
+	}
+}
+
+// Text events count against the event queue's byte limit, like messages.
+func TestTextEventsCountInBytes(t *testing.T) {
+	s, err := newServer("text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	defer s.queue.free()
+	reason := strings.Repeat("r", 1000)
+	s.emitText(evDisconnect, statusOK, 1, reason)
+	if got := s.flow.bytes.Load(); got != int64(len(reason)) {
+		t.Fatalf("a queued %d-byte reason counts %d bytes", len(reason), got)
+	}
+	if n, rc := s.queue.pollCount(4, 0); rc != statusOK || n != 1 {
+		t.Fatalf("poll: %d events, status %d", n, rc)
+	}
+	if got := s.flow.bytes.Load(); got != 0 {
+		t.Fatalf("after the poll %d bytes still counted", got)
+	}
+}
+
+// ErrWouldBlockLoop is NETSYS_E_DEADLOCK, also when it wraps backpressure.
+func TestWouldBlockLoopIsDeadlock(t *testing.T) {
+	err := &core.Error{Op: "send", Kind: core.ErrWouldBlockLoop, Reason: "full", Err: core.ErrBackpressure}
+	if got := statusOf(err); got != errDeadlock {
+		t.Fatalf("status %d, want NETSYS_E_DEADLOCK", got)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Event types; the values are the ABI (netsys_event_type).
@@ -64,6 +63,10 @@ type endpoint struct {
 
 	closed   atomic.Bool  // destroy has begun: deliver nothing more
 	inflight atomic.Int64 // host callbacks running now
+	// waitingFor is the inflight count destroy waits down to; leave sends
+	// a token on idle when it reaches it (no polling).
+	waitingFor atomic.Int64
+	idle       chan struct{}
 
 	active atomic.Pointer[deliveryState] // set at start, read per event
 	queue  *eventQueue                   // pull interface, always present
@@ -78,6 +81,8 @@ type deliveryState struct {
 
 func (e *endpoint) init(handle uint64, host hostCaller) {
 	e.handle, e.host = handle, host
+	e.idle = make(chan struct{}, 1)
+	e.waitingFor.Store(-1)
 	e.queue = newEventQueue(&e.flow)
 	e.active.Store(&deliveryState{})
 }
@@ -122,7 +127,14 @@ func (e *endpoint) enter() bool {
 	return true
 }
 
-func (e *endpoint) leave() { e.inflight.Add(-1) }
+func (e *endpoint) leave() {
+	if e.inflight.Add(-1) <= e.waitingFor.Load() && e.closed.Load() {
+		select {
+		case e.idle <- struct{}{}:
+		default: // a token is already waiting
+		}
+	}
+}
 
 // emitText delivers a connect, disconnect, error or stopped event.
 func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
@@ -131,15 +143,23 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		e.flow.add(0)
+		// Text counts against the byte limit like message data: the
+		// queue is bounded in bytes whatever its events are.
+		e.flow.add(len(text))
 		e.queue.push(typ, int32(st), sid, nil, text, true)
 	case a.pool != nil:
-		e.flow.add(0)
+		e.flow.add(len(text))
 		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true)
 	default:
 		b := make([]byte, len(text)+1)
 		copy(b, text)
-		e.host.callHost(typ, int32(st), sid, b, 1)
+		// STOPPED comes from the goroutine that saw the run end, not from
+		// an I/O loop (and has no callback of its own).
+		io := C.int(1)
+		if typ == evStopped {
+			io = 0
+		}
+		e.host.callHost(typ, int32(st), sid, b, io)
 	}
 }
 
@@ -178,8 +198,11 @@ func (e *endpoint) shutdown() {
 // waitCallbacks waits until the only host callbacks of the object still
 // running are the `own` ones the calling thread is nested in.
 func (e *endpoint) waitCallbacks(own int64) {
+	// Store, then check; leave decrements, then loads: one of the two sees
+	// the other, so the last callback's token is never missed.
+	e.waitingFor.Store(own)
 	for e.inflight.Load() > own {
-		time.Sleep(200 * time.Microsecond)
+		<-e.idle
 	}
 }
 
@@ -303,13 +326,12 @@ func (b *eventBuffer) reset() {
 	}
 }
 
-// messageBytes sums the payload sizes of message events (what flow counts).
+// messageBytes sums the data sizes of events, message payloads and texts
+// alike (what flow counts).
 func messageBytes(evs []queuedEvent) int {
 	n := 0
 	for i := range evs {
-		if evs[i].typ == evMessage {
-			n += evs[i].size
-		}
+		n += evs[i].size
 	}
 	return n
 }

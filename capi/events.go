@@ -100,8 +100,12 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 	for {
 		q.mu.Lock()
 		if len(q.buf.events) > q.head {
-			n, bytes := q.takeLocked(out)
+			n, bytes, ok := q.takeLocked(out)
 			q.mu.Unlock()
+			if !ok {
+				// Nothing was taken: the events stay queued for a later poll.
+				return 0, fail(errInternal, "out of memory for the polled events' data")
+			}
 			q.flow.consumed(n, bytes)
 			return n, statusOK
 		}
@@ -146,7 +150,11 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 // taken events is contiguous in the slab, so it moves in one copy into
 // the arena, which the previous poll's events pointed into (their data is
 // valid until this call, as documented).
-func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
+//
+// It never panics (a panic here would leave mu locked, and every loop that
+// queues an event would wait on it forever): if the arena cannot grow it
+// takes nothing and reports ok false.
+func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int, ok bool) {
 	evs := q.buf.events[q.head:]
 	if len(evs) > len(out) {
 		evs = evs[:len(out)]
@@ -155,13 +163,13 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 	last := &evs[len(evs)-1]
 	span := last.off + last.span() - base
 	if span > q.arenaCap {
-		C.free(q.arena)
 		size := max(span, 2*q.arenaCap, 4096)
-		q.arena = C.malloc(C.size_t(size))
-		if q.arena == nil {
-			panic("out of memory for polled event data")
+		arena := arenaAlloc(size)
+		if arena == nil {
+			return 0, 0, false // the old arena stays: it still backs the last poll's events
 		}
-		q.arenaCap = size
+		C.free(q.arena)
+		q.arena, q.arenaCap = arena, size
 	}
 	if span > 0 {
 		copy(unsafe.Slice((*byte)(q.arena), span), q.buf.data[base:base+span])
@@ -178,7 +186,7 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 			o.data = (*C.uint8_t)(unsafe.Add(q.arena, ev.off-base))
 		}
 	}
-	n, msgBytes = len(evs), messageBytes(evs)
+	n, msgBytes, ok = len(evs), messageBytes(evs), true
 	q.head += n
 	switch {
 	case q.head == len(q.buf.events):
@@ -191,7 +199,17 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 	case q.head >= 1024 && q.head*2 >= len(q.buf.events):
 		q.compactLocked()
 	}
-	return n, msgBytes
+	return n, msgBytes, ok
+}
+
+// arenaAlloc allocates the C memory polled events' data is copied into
+// (nil when out of memory). Tests replace it to simulate exhaustion.
+var arenaAlloc = func(size int) unsafe.Pointer { return C.malloc(C.size_t(size)) }
+
+// pollCount is poll into a fresh array of capacity events, for the Go-side
+// tests (which cannot name C types).
+func (q *eventQueue) pollCount(capacity int, timeout time.Duration) (int, status) {
+	return q.poll(make([]C.capi_event, capacity), timeout)
 }
 
 // compactLocked drops the polled events from the front of the buffer.
