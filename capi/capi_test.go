@@ -254,3 +254,68 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// Out of C memory while queueing an event: nothing panics under the
+// queue's lock (every loop queueing an event would then wait on it
+// forever), the event is not counted against the bound, and the queue keeps
+// working once memory is back.
+func TestQueueOutOfMemoryLeavesTheQueueUsable(t *testing.T) {
+	s, err := newServer("oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	defer s.queue.free()
+	saved := chunkAlloc
+	chunkAlloc = func(int) unsafe.Pointer { return nil }
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("queueing panicked: %v", r)
+			}
+		}()
+		s.emitText(evError, errInternal, 0, "lost")
+	}()
+	chunkAlloc = saved
+	if !s.queue.mu.TryLock() {
+		t.Fatal("the queue's lock was left held")
+	}
+	s.queue.mu.Unlock()
+	if events, bytes := s.flow.Pending(); events != 0 || bytes != 0 {
+		t.Fatalf("the event that was not queued still counts: %d events, %d bytes", events, bytes)
+	}
+	s.emitText(evError, errInternal, 0, "second")
+	n, rc := s.queue.pollCount(4, 0)
+	if rc != statusOK || n != 1 {
+		t.Fatalf("after recovery: %d events, status %d; want the second one", n, rc)
+	}
+}
+
+// Text events count against the event queue's byte limit, like messages.
+func TestTextEventsCountInBytes(t *testing.T) {
+	s, err := newServer("text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	defer s.queue.free()
+	reason := strings.Repeat("r", 1000)
+	s.emitText(evDisconnect, statusOK, 1, reason)
+	if _, got := s.flow.Pending(); got != int64(len(reason)) {
+		t.Fatalf("a queued %d-byte reason counts %d bytes", len(reason), got)
+	}
+	if n, rc := s.queue.pollCount(4, 0); rc != statusOK || n != 1 {
+		t.Fatalf("poll: %d events, status %d", n, rc)
+	}
+	if _, got := s.flow.Pending(); got != 0 {
+		t.Fatalf("after the poll %d bytes still counted", got)
+	}
+}
+
+// ErrWouldBlockLoop is NETSYS_E_DEADLOCK, also when it wraps backpressure.
+func TestWouldBlockLoopIsDeadlock(t *testing.T) {
+	err := &core.Error{Op: "send", Kind: core.ErrWouldBlockLoop, Reason: "full", Err: core.ErrBackpressure}
+	if got := statusOf(err); got != errDeadlock {
+		t.Fatalf("status %d, want NETSYS_E_DEADLOCK", got)
+	}
+}

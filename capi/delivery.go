@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/netsys/netsys/core"
 )
@@ -80,6 +79,10 @@ type endpoint struct {
 
 	closed   atomic.Bool  // destroy has begun: deliver nothing more
 	inflight atomic.Int64 // host callbacks running now
+	// waitingFor is the inflight count destroy waits down to; leave sends
+	// a token on idle when it reaches it (no polling).
+	waitingFor atomic.Int64
+	idle       chan struct{}
 
 	active atomic.Pointer[deliveryState] // set at start, read per event
 	queue  *eventQueue                   // pull interface, always present
@@ -94,6 +97,8 @@ type deliveryState struct {
 
 func (e *endpoint) init(handle uint64, host hostCaller) {
 	e.handle, e.host = handle, host
+	e.idle = make(chan struct{}, 1)
+	e.waitingFor.Store(-1)
 	e.queue = newEventQueue(&e.flow)
 	e.active.Store(&deliveryState{})
 }
@@ -137,7 +142,14 @@ func (e *endpoint) enter() bool {
 	return true
 }
 
-func (e *endpoint) leave() { e.inflight.Add(-1) }
+func (e *endpoint) leave() {
+	if e.inflight.Add(-1) <= e.waitingFor.Load() && e.closed.Load() {
+		select {
+		case e.idle <- struct{}{}:
+		default: // a token is already waiting
+		}
+	}
+}
 
 // emitText delivers a connect, disconnect, error or stopped event.
 func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
@@ -146,15 +158,25 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		e.flow.Add(0)
-		e.queue.push(typ, int32(st), sid, nil, text, true)
+		// Text counts against the byte limit like message data: the
+		// queue is bounded in bytes whatever its events are.
+		e.flow.Add(len(text))
+		if !e.queue.push(typ, int32(st), sid, nil, text, true) {
+			e.flow.Consumed(1, len(text)) // not queued (out of memory): nothing to bound
+		}
 	case a.pool != nil:
-		e.flow.Add(0)
+		e.flow.Add(len(text))
 		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true, nil)
 	default:
 		b := make([]byte, len(text)+1)
 		copy(b, text)
-		e.host.callHost(typ, int32(st), sid, b, 1)
+		// STOPPED comes from the goroutine that saw the run end, not from
+		// an I/O loop (and has no callback of its own).
+		io := C.int(1)
+		if typ == evStopped {
+			io = 0
+		}
+		e.host.callHost(typ, int32(st), sid, b, io)
 	}
 }
 
@@ -166,7 +188,11 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
 		over := e.flow.Add(len(msg))
-		e.queue.push(evMessage, 0, sid, msg, "", false)
+		if !e.queue.push(evMessage, 0, sid, msg, "", false) {
+			e.flow.Consumed(1, len(msg))
+			e.lostForMemory(sid)
+			return
+		}
 		if over {
 			e.flow.Pause(src)
 		}
@@ -179,6 +205,13 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
 	}
+}
+
+// lostForMemory reports a message the event queue could not hold because
+// C memory ran out (it is not dropped silently: the host gets an error
+// event, if memory allows even that).
+func (e *endpoint) lostForMemory(sid uint64) {
+	e.emitText(evError, errInternal, sid, "out of memory: a received message could not be queued and is lost")
 }
 
 // emitSessionMessage delivers a message to a per-session callback, as the
@@ -214,8 +247,11 @@ func (e *endpoint) shutdown() {
 // waitCallbacks waits until the only host callbacks of the object still
 // running are the `own` ones the calling thread is nested in.
 func (e *endpoint) waitCallbacks(own int64) {
+	// Store, then check; leave decrements, then loads: one of the two sees
+	// the other, so the last callback's token is never missed.
+	e.waitingFor.Store(own)
 	for e.inflight.Load() > own {
-		time.Sleep(200 * time.Microsecond)
+		<-e.idle
 	}
 }
 
@@ -269,13 +305,12 @@ func (b *eventBuffer) reset() {
 	}
 }
 
-// messageBytes sums the payload sizes of message events (what flow counts).
+// messageBytes sums the data sizes of events, message payloads and texts
+// alike (what flow counts).
 func messageBytes(evs []queuedEvent) int {
 	n := 0
 	for i := range evs {
-		if evs[i].typ == evMessage || evs[i].typ == evSessionMessage {
-			n += evs[i].size
-		}
+		n += evs[i].size
 	}
 	return n
 }

@@ -64,13 +64,20 @@ type cChunk struct {
 // chunkSize is the usual chunk; a larger event gets a chunk of its own size.
 const chunkSize = 256 << 10
 
+// newChunk allocates a chunk, or returns nil when out of C memory (never
+// a panic under the queue's lock: every loop that queues an event would
+// wait on it forever).
 func newChunk(size int) *cChunk {
-	base := C.malloc(C.size_t(size))
+	base := chunkAlloc(size)
 	if base == nil {
-		panic("out of memory for queued event data")
+		return nil
 	}
 	return &cChunk{base: base, size: size}
 }
+
+// chunkAlloc allocates C memory for event data (nil when out of memory).
+// Tests replace it to simulate exhaustion.
+var chunkAlloc = func(size int) unsafe.Pointer { return C.malloc(C.size_t(size)) }
 
 // errDestroyed tells poll's wait loop that destroy has begun.
 var errDestroyed = errors.New("destroyed")
@@ -80,8 +87,9 @@ func newEventQueue(f *core.Backlog) *eventQueue {
 }
 
 // push queues an event, copying its data (msg, or text and a NUL) into
-// the chunks.
-func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) {
+// the chunks. It reports false, queueing nothing, when out of C memory or
+// after free.
+func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool) bool {
 	size, span := len(msg), len(msg)
 	if isText {
 		size, span = len(text), len(text)+1
@@ -89,11 +97,14 @@ func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text str
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dead {
-		return
+		return false
 	}
 	ev := pulledEvent{typ: typ, status: st, sid: sid, size: size, text: isText}
 	if span > 0 {
 		ch := q.roomLocked(span)
+		if ch == nil {
+			return false
+		}
 		ev.chunk, ev.data = ch, unsafe.Add(ch.base, ch.used)
 		dst := unsafe.Slice((*byte)(ev.data), span)
 		if isText {
@@ -108,9 +119,11 @@ func (q *eventQueue) push(typ uint32, st int32, sid uint64, msg []byte, text str
 		q.notify.set()
 		q.signaled = true
 	}
+	return true
 }
 
-// roomLocked returns the chunk that takes the next span bytes.
+// roomLocked returns the chunk that takes the next span bytes (nil when
+// out of C memory).
 func (q *eventQueue) roomLocked(span int) *cChunk {
 	if n := len(q.chunks); n > 0 {
 		if last := q.chunks[n-1]; last.size-last.used >= span {
@@ -125,6 +138,9 @@ func (q *eventQueue) roomLocked(span int) *cChunk {
 		ch, q.spare = q.spare, nil
 	default:
 		ch = newChunk(chunkSize)
+	}
+	if ch == nil {
+		return nil
 	}
 	q.chunks = append(q.chunks, ch)
 	return ch
@@ -269,7 +285,7 @@ func (q *eventQueue) poll(out []C.capi_event, timeout time.Duration) (int, statu
 // it, in C memory, until the next poll. One poll takes events of one chunk
 // only, so the data of a poll lies back to back (the Python binding reads
 // it with one copy); the rest is there for the next poll.
-func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
+func (q *eventQueue) takeLocked(out []C.capi_event) (n, dataBytes int) {
 	evs := q.events[q.head:]
 	if len(evs) > len(out) {
 		evs = evs[:len(out)]
@@ -293,9 +309,7 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 		if ev.size > 0 {
 			o.data = (*C.uint8_t)(ev.data)
 		}
-		if ev.typ == evMessage {
-			msgBytes += ev.size
-		}
+		dataBytes += ev.size // texts count against the byte bound too
 	}
 	n = len(evs)
 	q.head += n
@@ -315,7 +329,7 @@ func (q *eventQueue) takeLocked(out []C.capi_event) (n, msgBytes int) {
 		q.events = q.events[:kept]
 		q.head = 0
 	}
-	return n, msgBytes
+	return n, dataBytes
 }
 
 // close wakes any poller for good (done, then the descriptor made
@@ -348,4 +362,10 @@ func (q *eventQueue) free() {
 	}
 	q.chunks, q.spare, q.events, q.head, q.dead = nil, nil, nil, 0, true
 	q.mu.Unlock()
+}
+
+// pollCount is poll into a fresh array of capacity events, for the Go-side
+// tests (which cannot name C types).
+func (q *eventQueue) pollCount(capacity int, timeout time.Duration) (int, status) {
+	return q.poll(make([]C.capi_event, capacity), timeout)
 }

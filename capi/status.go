@@ -78,6 +78,8 @@ func statusOf(err error) status {
 	switch {
 	case err == nil:
 		return statusOK
+	case errors.Is(err, core.ErrWouldBlockLoop): // before ErrBackpressure, which it may wrap
+		return errDeadlock
 	case errors.Is(err, core.ErrTooLarge):
 		return errTooLarge
 	case errors.Is(err, core.ErrBackpressure):

@@ -112,6 +112,10 @@ func (b *Backlog) Hold(events, bytes int64) error {
 	return nil
 }
 
+// Pending reports the events and bytes counted now: queued, or held by the
+// consumer.
+func (b *Backlog) Pending() (events, bytes int64) { return b.pending.Load(), b.bytes.Load() }
+
 // drained reports whether the backlog is down to half of both bounds.
 func (b *Backlog) drained() bool {
 	return b.pending.Load() <= b.limit.Load()/2 && b.bytes.Load() <= b.byteLimit.Load()/2

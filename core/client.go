@@ -23,15 +23,24 @@ type Client struct {
 	cfg ClientConfig
 	eng *Engine
 
-	mu        sync.Mutex
-	running   bool
-	host      string
-	port      int
-	c         *conn    // current connection, dialing, handshaking or open
-	ready     *conn    // the connection Send may write to directly
-	queue     [][]byte // messages waiting for a connection
-	attempt   int      // consecutive failed reconnect attempts
-	dialing   bool     // a dial is under way: Send queues for it
+	mu      sync.Mutex
+	running bool
+	run     *clientRun // the current (or last) run; see clientRun
+	host    string
+	port    int
+	c       *conn // current connection, dialing, handshaking or open
+	ready   *conn // the connection Send may write to directly
+	// queue holds messages waiting for a connection, oldest first, bounded
+	// by ReconnectQueueLimit messages and ReconnectQueueBytes bytes.
+	queue      []queuedMsg
+	queueBytes int
+	// early holds copies of the messages sent to c before WELCOME (early
+	// data, bounded by wire.MaxEarlyData): a REJECT means the server
+	// discarded them, and they go back to the front of the queue.
+	early     []queuedMsg
+	expiry    *time.Timer // fires at the deadline of queue[0]
+	attempt   int         // consecutive failed reconnect attempts
+	dialing   bool        // a dial is under way: Send queues for it
 	timer     *time.Timer
 	done      chan struct{}
 	connected atomic.Bool
@@ -44,6 +53,21 @@ type Client struct {
 	onConnect    atomic.Pointer[func()]
 	onDisconnect atomic.Pointer[func(string)]
 	onError      atomic.Pointer[func(error)]
+}
+
+// clientRun is the identity of one run of a client, from Connect to its
+// end (Stop, a failed Connect, a lost connection without AutoReconnect, or
+// the engine closed). Dial goroutines and reconnect timers carry the run
+// they belong to and act only while it is the client's current one, so a
+// run that ended cannot touch the next.
+type clientRun struct {
+	done chan struct{} // closed when the run has ended and its connection closed
+}
+
+// queuedMsg is a message waiting in the reconnect queue.
+type queuedMsg struct {
+	msg []byte
+	at  time.Time // when Send queued it (its deadline runs from here)
 }
 
 // NewClient creates a client; nothing is dialed until Connect.
@@ -81,19 +105,27 @@ func (cl *Client) OnError(fn func(error)) { storeHandler(&cl.onError, fn) }
 // Connect dials host:port and returns once the server has welcomed the
 // client, or with the reason it did not (ErrRejected, ErrServerFull,
 // ErrTimeout, a dial error). On failure the client is stopped again, even
-// with AutoReconnect (which applies to connections lost later).
+// with AutoReconnect (which applies to connections lost later). Called on
+// an event loop (inside a handler) it fails at once with ErrWouldBlockLoop,
+// since the handshake may need that very loop: use ConnectAsync there.
 func (cl *Client) Connect(host string, port int) error {
-	result, err := cl.start(host, port)
+	if onAnyLoop() {
+		return newError("connect", net.JoinHostPort(host, strconv.Itoa(port)), ErrWouldBlockLoop,
+			"Client.Connect called inside a handler would block its event loop (use ConnectAsync)", nil)
+	}
+	run, result, err := cl.start(host, port)
 	if err != nil {
 		return err
 	}
+	t := time.NewTimer(cl.cfg.ConnectTimeout + time.Second)
+	defer t.Stop()
 	select {
 	case err = <-result:
-	case <-time.After(cl.cfg.ConnectTimeout + time.Second):
+	case <-t.C:
 		err = newError("connect", net.JoinHostPort(host, strconv.Itoa(port)), ErrTimeout, "connect timeout", nil)
 	}
 	if err != nil {
-		cl.halt()
+		cl.halt(run, "connect failed")
 	}
 	return err
 }
@@ -102,68 +134,90 @@ func (cl *Client) Connect(host string, port int) error {
 // start_client semantics). The outcome arrives through OnConnect or OnError;
 // with AutoReconnect a failed first attempt is retried.
 func (cl *Client) ConnectAsync(host string, port int) error {
-	_, err := cl.start(host, port)
+	_, _, err := cl.start(host, port)
 	return err
 }
 
-func (cl *Client) start(host string, port int) (<-chan error, error) {
+func (cl *Client) start(host string, port int) (*clientRun, <-chan error, error) {
 	if port <= 0 || port > 65535 || host == "" {
-		return nil, newError("connect", host, ErrInvalidArgument, "host must be set and port in 1..65535", nil)
+		return nil, nil, newError("connect", host, ErrInvalidArgument, "host must be set and port in 1..65535", nil)
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.running {
-		return nil, newError("connect", host, ErrAlreadyRunning, "client is running", nil)
+		return nil, nil, newError("connect", host, ErrAlreadyRunning, "client is running", nil)
 	}
-	cl.running, cl.host, cl.port, cl.attempt, cl.dialing = true, host, port, 0, true
-	cl.done = make(chan struct{})
+	run := &clientRun{done: make(chan struct{})}
+	cl.running, cl.run, cl.host, cl.port, cl.attempt, cl.dialing = true, run, host, port, 0, true
+	cl.done = run.done
 	result := make(chan error, 1)
-	go cl.dial(result)
-	return result, nil
+	go cl.dial(run, result)
+	return run, result, nil
 }
+
+// currentLocked reports whether run is the client's current, unended run
+// (cl.mu held): what a dial goroutine or a timer checks before acting.
+func (cl *Client) currentLocked(run *clientRun) bool { return cl.running && cl.run == run }
 
 // dial resolves and connects, trying each address in turn; it runs on a
 // short-lived goroutine because name resolution blocks.
-func (cl *Client) dial(result chan<- error) {
+func (cl *Client) dial(run *clientRun, result chan<- error) {
 	cl.mu.Lock()
 	host, port := cl.host, cl.port
 	cl.mu.Unlock()
 	target := net.JoinHostPort(host, strconv.Itoa(port))
 	addrs, err := resolve(host, port, cl.cfg.ConnectTimeout)
 	if err != nil {
-		cl.dialFailed(result, newError("connect", target, ErrResolve, "cannot resolve "+host, err))
+		cl.dialFailed(run, result, newError("connect", target, ErrResolve, "cannot resolve "+host, err))
 		return
 	}
 	for _, addr := range addrs {
 		outcome := make(chan error, 1)
-		if !cl.dialOne(addr, outcome) {
+		if !cl.dialOne(run, addr, outcome) {
 			return // stopped meanwhile
 		}
 		if err = <-outcome; err == nil {
 			result <- nil
 			return
 		}
-		if errors.Is(err, ErrRejected) || errors.Is(err, ErrServerFull) || errors.Is(err, ErrClosed) && !cl.isRunning() {
-			break // the server answered: another address will not help
+		if errors.Is(err, ErrRejected) || errors.Is(err, ErrServerFull) || cl.eng.stopped.Load() ||
+			errors.Is(err, ErrClosed) && !cl.isCurrent(run) {
+			break // the server answered (or the engine is gone): another address will not help
 		}
 	}
-	cl.dialFailed(result, err)
+	cl.dialFailed(run, result, err)
 }
 
-func (cl *Client) dialFailed(result chan<- error, err error) {
+// isCurrent is currentLocked taking the lock.
+func (cl *Client) isCurrent(run *clientRun) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.currentLocked(run)
+}
+
+func (cl *Client) dialFailed(run *clientRun, result chan<- error, err error) {
 	result <- err
+	cl.mu.Lock()
+	current := cl.currentLocked(run)
+	cl.mu.Unlock()
+	if !current {
+		return // the run ended meanwhile: its failure is no one's news
+	}
 	cl.reportError(err)
 	cl.mu.Lock()
-	cl.dialing = false
-	retry := cl.running && cl.cfg.AutoReconnect
+	current = cl.currentLocked(run)
+	if current {
+		cl.dialing = false
+	}
+	retry := current && cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
 	cl.mu.Unlock()
 	if retry {
-		cl.scheduleReconnect()
+		cl.scheduleReconnect(run)
 		return
 	}
 	// Without reconnection the run is over: Connect's caller or
 	// ConnectAsync's OnError has the failure, and Wait returns.
-	cl.halt()
+	cl.halt(run, "connect failed")
 }
 
 func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, error) {
@@ -183,8 +237,9 @@ func resolve(host string, port int, timeout time.Duration) ([]netip.AddrPort, er
 	return out, nil
 }
 
-// dialOne starts one connection attempt; outcome receives its result.
-func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
+// dialOne starts one connection attempt of run; outcome receives its
+// result. It reports false if run is no longer current.
+func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan error) bool {
 	fd, err := sock.Connect(addr)
 	if err != nil {
 		outcome <- newError("connect", addr.String(), ErrConnect, "connect failed", err)
@@ -194,6 +249,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	c := newConn(l, fd, cl, &cl.cfg.TransportConfig, stConnecting)
 	c.remote = addr
 	c.outcome = outcome
+	c.ended = make(chan struct{}) // before the HELLO below lets the loop see c
 	hello := &wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.Version,
 		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(cl.cfg.IdleTimeout)}
@@ -203,7 +259,7 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 
 	cl.mu.Lock()
-	if !cl.running {
+	if !cl.currentLocked(run) {
 		cl.mu.Unlock()
 		l.nconns.Add(-1)
 		sock.Close(fd)
@@ -225,7 +281,17 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 		c.deadline = mono(l.now.Add(cl.cfg.ConnectTimeout))
 	})
 	if !ok {
-		sock.Close(fd)
+		// The engine is closed: the connection will never be attached.
+		if c.state.Swap(stClosed) != stClosed {
+			l.nconns.Add(-1)
+			sock.Close(fd)
+			cl.mu.Lock()
+			if cl.c == c {
+				cl.c, cl.ready = nil, nil
+			}
+			cl.mu.Unlock()
+			close(c.ended)
+		}
 		outcome <- newError("connect", addr.String(), ErrConnect, "engine closed", nil)
 	}
 	return true
@@ -325,6 +391,14 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	cl.mu.Lock()
+	if cl.c != c || !cl.running {
+		// Not the client's connection any more (stopped, or a newer run
+		// dialed): it must not become the ready one.
+		cl.mu.Unlock()
+		c.beginClose(wire.CloseNormal, "client stopped", ErrClosed)
+		return
+	}
+	cl.early = nil // the server took the early data
 	cl.drainQueueLocked(c)
 	cl.ready, cl.dialing = c, false
 	reconnect := cl.attempt > 0 || cl.stats.msgsRecv.Load() > 0 || cl.reconnects.Load() > 0 || c.reconnect
@@ -345,15 +419,80 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 }
 
 // drainQueueLocked moves queued messages into c, in order (cl.mu held).
+// Before WELCOME they are early data, and keep their place in cl.early
+// until the server has accepted the connection.
 func (cl *Client) drainQueueLocked(c *conn) {
-	for i, msg := range cl.queue {
-		if err := c.send(msg, 0, true); err != nil {
+	early := c.params.Load() == nil
+	for i, q := range cl.queue {
+		if err := c.send(q.msg, 0, true); err != nil {
 			cl.queue = cl.queue[i:]
 			return
 		}
-		cl.stats.sent(len(msg))
+		cl.queueBytes -= len(q.msg)
+		if early {
+			cl.early = append(cl.early, q)
+		}
+		cl.stats.sent(len(q.msg))
 	}
-	cl.queue = nil
+	cl.queue, cl.queueBytes = nil, 0
+	if cl.expiry != nil {
+		cl.expiry.Stop()
+		cl.expiry = nil
+	}
+}
+
+// requeueEarlyLocked puts the early data of a refused connection back at
+// the front of the queue (cl.mu held): the server discarded it. It returns
+// how many messages went back.
+func (cl *Client) requeueEarlyLocked() int {
+	n := len(cl.early)
+	if n == 0 {
+		return 0
+	}
+	for _, q := range cl.early {
+		cl.queueBytes += len(q.msg)
+	}
+	cl.queue = append(cl.early, cl.queue...)
+	cl.early = nil
+	cl.armExpiryLocked()
+	return n
+}
+
+// armExpiryLocked starts the timer of the queue's oldest message, if the
+// queue has a deadline and no timer runs (cl.mu held).
+func (cl *Client) armExpiryLocked() {
+	timeout := cl.cfg.ReconnectQueueTimeout
+	if timeout <= 0 || cl.expiry != nil || len(cl.queue) == 0 {
+		return
+	}
+	run := cl.run
+	cl.expiry = time.AfterFunc(time.Until(cl.queue[0].at.Add(timeout)), func() { cl.expire(run) })
+}
+
+// expire reports and drops the queued messages past their deadline.
+func (cl *Client) expire(run *clientRun) {
+	cl.mu.Lock()
+	if !cl.currentLocked(run) {
+		cl.mu.Unlock()
+		return
+	}
+	cl.expiry = nil
+	timeout := cl.cfg.ReconnectQueueTimeout
+	now := time.Now()
+	n := 0
+	for n < len(cl.queue) && !now.Before(cl.queue[n].at.Add(timeout)) {
+		cl.queueBytes -= len(cl.queue[n].msg)
+		n++
+	}
+	cl.queue = cl.queue[n:]
+	if len(cl.queue) == 0 {
+		cl.queue = nil
+	}
+	cl.armExpiryLocked()
+	cl.mu.Unlock()
+	if n > 0 {
+		cl.reportError(&UndeliveredError{Count: n, Reason: fmt.Sprintf("reconnect queue timeout (%v)", timeout)})
+	}
 }
 
 func (cl *Client) batching() bool { return false }
@@ -373,21 +512,36 @@ func (cl *Client) deliver(c *conn, msg []byte) {
 func (cl *Client) countRecv(c *conn, msgs, bytes uint64) { cl.stats.recv(msgs, bytes, c.loop.now) }
 
 func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
+	if c.ended != nil {
+		defer close(c.ended) // last: halt waits for it
+	}
 	cl.mu.Lock()
 	current := cl.c == c
+	run := cl.run
 	if current {
 		cl.c, cl.ready = nil, nil
 		cl.connected.Store(false)
+		if !c.wasOpen && cl.running && (errors.Is(kind, ErrRejected) || errors.Is(kind, ErrServerFull)) {
+			// Refused: the server discarded the early data, which waits
+			// for the next attempt (or is reported if the run ends).
+			undelivered = max(0, undelivered-cl.requeueEarlyLocked())
+		}
 	}
-	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen
+	engineGone := cl.eng.stopped.Load()
+	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen && !engineGone
 	var done chan struct{}
 	if current && c.wasOpen && !cl.cfg.AutoReconnect && cl.running {
 		// Without reconnection a lost connection ends the client's run.
 		cl.running, done = false, cl.done
 	}
+	endRun := current && c.wasOpen && cl.running && engineGone
 	cl.mu.Unlock()
 	if done != nil {
 		defer close(done)
+	}
+	if endRun {
+		// The engine closed under the client: nothing can reconnect.
+		defer cl.halt(run, "engine closed")
 	}
 	if c.outcome != nil {
 		c.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause)
@@ -407,15 +561,16 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		cl.guard(func() { (*fn)(reason) })
 	}
 	if retry {
-		cl.scheduleReconnect()
+		cl.scheduleReconnect(run)
 	}
 }
 
-// scheduleReconnect dials again after an exponential backoff with ±20% jitter.
-func (cl *Client) scheduleReconnect() {
+// scheduleReconnect dials again for run after an exponential backoff with
+// ±20% jitter.
+func (cl *Client) scheduleReconnect(run *clientRun) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if !cl.running || cl.timer != nil {
+	if !cl.currentLocked(run) || cl.timer != nil {
 		return
 	}
 	delay := cl.cfg.ReconnectInterval << min(cl.attempt, 16)
@@ -424,15 +579,13 @@ func (cl *Client) scheduleReconnect() {
 	cl.attempt++
 	cl.timer = time.AfterFunc(delay, func() {
 		cl.mu.Lock()
-		cl.timer = nil
-		run := cl.running
-		cl.mu.Unlock()
-		if run {
-			cl.mu.Lock()
-			cl.dialing = true
+		if !cl.currentLocked(run) {
 			cl.mu.Unlock()
-			cl.dial(make(chan error, 1))
+			return
 		}
+		cl.timer, cl.dialing = nil, true
+		cl.mu.Unlock()
+		cl.dial(run, make(chan error, 1))
 	})
 }
 
@@ -441,6 +594,8 @@ func (cl *Client) scheduleReconnect() {
 func (cl *Client) Send(msg []byte) error { return cl.SendTimeout(msg, 0) }
 
 // SendTimeout is Send that waits up to timeout for room in a full queue.
+// On an event loop (inside a handler) it does not wait: a full queue fails
+// at once with an error matching both ErrWouldBlockLoop and ErrBackpressure.
 func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 	cl.mu.Lock()
 	c := cl.ready
@@ -453,6 +608,8 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 	err := c.send(msg, timeout, false)
 	if err == errEarlyDataFull {
 		err = cl.deferEarly(c, msg, timeout)
+	} else if err == nil && c.params.Load() == nil {
+		cl.noteEarly(c, msg)
 	}
 	if err != nil {
 		cl.stats.errors.Add(1)
@@ -460,6 +617,17 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 	}
 	cl.stats.sent(len(msg))
 	return nil
+}
+
+// noteEarly keeps a copy of a message sent to c before WELCOME, for the
+// queue if the server refuses c. Early data is bounded (wire.MaxEarlyData),
+// and so are the copies.
+func (cl *Client) noteEarly(c *conn, msg []byte) {
+	cl.mu.Lock()
+	if cl.c == c && c.params.Load() == nil {
+		cl.early = append(cl.early, queuedMsg{msg: append([]byte(nil), msg...), at: time.Now()})
+	}
+	cl.mu.Unlock()
 }
 
 // deferEarly queues a message the early-data budget of c did not take: it
@@ -488,49 +656,61 @@ func (cl *Client) enqueueLocked(msg []byte) error {
 		return newError("send", "", ErrTooLarge, "", nil)
 	case len(cl.queue) >= cl.cfg.ReconnectQueueLimit:
 		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d messages)", len(cl.queue)), nil)
+	case cl.queueBytes+len(msg) > cl.cfg.ReconnectQueueBytes:
+		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d bytes queued, limit %d)",
+			cl.queueBytes, cl.cfg.ReconnectQueueBytes), nil)
 	}
-	cl.queue = append(cl.queue, append([]byte(nil), msg...))
+	cl.queue = append(cl.queue, queuedMsg{msg: append([]byte(nil), msg...), at: time.Now()})
+	cl.queueBytes += len(msg)
+	cl.armExpiryLocked()
 	return nil
 }
 
 // Stop closes the connection gracefully (queued messages are flushed, then
 // CLOSE), cancels reconnection and reports messages that could not be
-// delivered through OnError. It is idempotent; called from a handler it
-// returns at once and completes when the handler returns.
+// delivered through OnError. It is idempotent. Called on an event loop
+// (inside a handler of any server or client) it returns at once and the
+// close completes in the background.
 func (cl *Client) Stop() error {
-	cl.halt()
+	cl.halt(nil, "client stopped before reconnecting")
 	return nil
 }
 
-func (cl *Client) halt() {
+// halt ends run (nil: the current one) if it is still current: the
+// connection is closed gracefully, timers stopped, queued messages
+// reported with why, and the run's done channel closed once the
+// connection has ended. Outside the loops it returns after that.
+func (cl *Client) halt(run *clientRun, why string) {
 	cl.mu.Lock()
-	if !cl.running {
+	if !cl.running || run != nil && cl.run != run {
 		cl.mu.Unlock()
 		return
 	}
 	cl.running = false
-	if cl.timer != nil {
-		cl.timer.Stop()
-		cl.timer = nil
+	for _, t := range []*time.Timer{cl.timer, cl.expiry} {
+		if t != nil {
+			t.Stop()
+		}
 	}
+	cl.timer, cl.expiry = nil, nil
+	// Early data already sent is the connection's: it is reported as
+	// undelivered when the connection ends without delivering it.
 	c, queued, done := cl.c, len(cl.queue), cl.done
-	cl.queue, cl.ready = nil, nil
+	cl.queue, cl.queueBytes, cl.early, cl.ready = nil, 0, nil, nil
 	cl.mu.Unlock()
 	if queued > 0 {
-		cl.reportError(&UndeliveredError{Count: queued, Reason: "client stopped before reconnecting"})
-	}
-	finish := func() {
-		if c != nil {
-			for c.state.Load() != stClosed {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		close(done)
+		cl.reportError(&UndeliveredError{Count: queued, Reason: why})
 	}
 	if c != nil {
 		c.runOnLoop(func() { c.beginClose(wire.CloseNormal, "client stopped", ErrClosed) })
 	}
-	if cl.eng.onLoop() {
+	finish := func() {
+		if c != nil {
+			<-c.ended
+		}
+		close(done)
+	}
+	if onAnyLoop() {
 		go finish()
 		return
 	}
@@ -538,13 +718,20 @@ func (cl *Client) halt() {
 }
 
 // Wait blocks until the client is stopped; at once if it never started.
-func (cl *Client) Wait() {
+// Called on an event loop (inside a handler of any server or client) it
+// fails at once with ErrWouldBlockLoop unless the run has already ended.
+func (cl *Client) Wait() error {
 	cl.mu.Lock()
 	done := cl.done
 	cl.mu.Unlock()
-	if done != nil {
-		<-done
+	if done == nil || isClosed(done) {
+		return nil
 	}
+	if onAnyLoop() {
+		return newError("wait", "", ErrWouldBlockLoop, "Client.Wait called inside a handler would block its event loop", nil)
+	}
+	<-done
+	return nil
 }
 
 // IsConnected reports whether the client has an open, welcomed connection.

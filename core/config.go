@@ -47,6 +47,8 @@ const (
 	DefaultReconnectInterval       = 500 * time.Millisecond
 	DefaultReconnectMax            = 30 * time.Second
 	DefaultReconnectQueue          = 10000
+	DefaultReconnectQueueBytes     = 64 << 20
+	DefaultReconnectQueueTimeout   = 60 * time.Second
 )
 
 // TransportConfig holds the settings servers and clients share. Zero values
@@ -147,6 +149,16 @@ type ClientConfig struct {
 	// ReconnectQueueLimit bounds the messages queued while disconnected
 	// (default 10000); past it Send fails with ErrBackpressure.
 	ReconnectQueueLimit int
+	// ReconnectQueueBytes bounds the payload bytes queued while disconnected
+	// (default 64 MiB), whatever their number; past it Send fails with
+	// ErrBackpressure.
+	ReconnectQueueBytes int
+	// ReconnectQueueTimeout is how long a message may wait in the reconnect
+	// queue (default 60 s; negative: no limit). The queue is kept across
+	// refused and failed attempts; a message still queued at its deadline
+	// is reported through OnError as an *UndeliveredError, never dropped
+	// silently.
+	ReconnectQueueTimeout time.Duration
 	// Engine runs the connection; nil means the process-wide shared engine.
 	Engine *Engine
 }
@@ -227,12 +239,14 @@ func (c ClientConfig) withDefaults() (ClientConfig, error) {
 	c.ReconnectInterval = orDefault(c.ReconnectInterval, DefaultReconnectInterval)
 	c.ReconnectMaxInterval = orDefault(c.ReconnectMaxInterval, DefaultReconnectMax)
 	c.ReconnectQueueLimit = orDefault(c.ReconnectQueueLimit, DefaultReconnectQueue)
+	c.ReconnectQueueBytes = orDefault(c.ReconnectQueueBytes, DefaultReconnectQueueBytes)
+	c.ReconnectQueueTimeout = orDisabled(c.ReconnectQueueTimeout, DefaultReconnectQueueTimeout)
 	if len(c.ClientID) > 255 {
 		return c, fmt.Errorf("%w: ClientID of %d bytes is longer than 255", ErrInvalidArgument, len(c.ClientID))
 	}
 	return c, firstNegative(durationField("ConnectTimeout", c.ConnectTimeout),
 		durationField("ReconnectInterval", c.ReconnectInterval),
-		intField("ReconnectQueueLimit", c.ReconnectQueueLimit))
+		intField("ReconnectQueueLimit", c.ReconnectQueueLimit), intField("ReconnectQueueBytes", c.ReconnectQueueBytes))
 }
 
 // field is a configuration value checked by firstNegative, with the name a

@@ -48,6 +48,9 @@ const (
 // errStopFeed ends decoding of the current read: the connection closed.
 var errStopFeed = errors.New("connection closed")
 
+// errEngineClosing refuses to attach a connection to a loop shutting down.
+var errEngineClosing = errors.New("engine closed")
+
 // errEarlyDataFull refuses a message a client would send before WELCOME
 // beyond the early-data budget (wire.MaxEarlyData); it waits for WELCOME.
 var errEarlyDataFull = errors.New("early data budget used")
@@ -120,8 +123,9 @@ type conn struct {
 	closeWhy      string
 	recvMsgs      uint64
 	recvBytes     uint64
-	outcome       chan error // client side: the dial waiting for this attempt
-	dialCause     error      // client side: why the TCP connect failed (a syscall error)
+	outcome       chan error    // client side: the dial waiting for this attempt
+	dialCause     error         // client side: why the TCP connect failed (a syscall error)
+	ended         chan struct{} // client side: closed once the connection is over
 	reconnect     bool
 
 	// Server side, under the server's pending-handshake lock.
@@ -150,6 +154,14 @@ func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *c
 // attach registers the connection with its loop; on the loop goroutine.
 func (c *conn) attach() error {
 	l := c.loop
+	if l.closing {
+		// The engine is shutting down: a connection attached now would
+		// keep its loop from exiting.
+		sock.Close(c.fd)
+		l.nconns.Add(-1)
+		c.state.Store(stClosed)
+		return errEngineClosing
+	}
 	c.lastRecv = mono(l.now)
 	if err := l.register(c.fd, c, c.state.Load() == stConnecting); err != nil {
 		l.nconns.Add(-1)
@@ -327,6 +339,12 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 	for !c.sendClosed && c.queued > 0 && c.queued+frameLen > c.cfg.SendQueueLimit {
 		if timeout <= 0 {
 			return newError("send", c.remote.String(), ErrBackpressure, "", nil)
+		}
+		if onAnyLoop() {
+			// The loop that drains the queue may be this one, or one that
+			// another loop waits for: fail as if there were no timeout.
+			return newError("send", c.remote.String(), ErrWouldBlockLoop,
+				"send queue full; a send with a timeout inside a handler cannot wait", ErrBackpressure)
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(timeout)
@@ -812,8 +830,23 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 func (c *conn) reject(code uint16, reason string, kind error) {
 	c.rejecting, c.discard = true, true
 	c.closeKind, c.closeWhy = kind, reason
-	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
+	c.queueReject(code, reason)
 	c.closeAndFlush()
+}
+
+// queueReject queues REJECT and counts it in the server's statistics: the
+// count is of peers sent a REJECT, not of handshakes that did not finish.
+func (c *conn) queueReject(code uint16, reason string) {
+	c.mu.Lock()
+	closed := c.sendClosed
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
+	if c.sess != nil {
+		c.sess.srv.counters.rejected.Add(1)
+	}
 }
 
 // refuseNow answers a pending handshake with REJECT and closes at once, with
@@ -825,7 +858,7 @@ func (c *conn) refuseNow(code uint16, reason string, kind error) bool {
 		return false
 	}
 	c.rejecting = true
-	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
+	c.queueReject(code, reason)
 	c.flushBestEffort()
 	c.finish(kind, reason)
 	return true
@@ -1072,7 +1105,7 @@ func (c *conn) pauseFor(r PauseReason, on bool) {
 // returns only once fn has run (or the loop has exited). From another loop
 // it does not wait.
 func (c *conn) runOnLoopSync(fn func()) {
-	if c.loop.goid.Load() == goid() {
+	if c.loop.onLoop() {
 		fn()
 		return
 	}
@@ -1089,7 +1122,7 @@ func (c *conn) runOnLoopSync(fn func()) {
 // runOnLoop runs fn on c's loop: at once when called from that loop (inside
 // a handler), otherwise as a posted task.
 func (c *conn) runOnLoop(fn func()) {
-	if c.loop.goid.Load() == goid() {
+	if c.loop.onLoop() {
 		fn()
 		return
 	}

@@ -1,9 +1,7 @@
 package core
 
 import (
-	"bytes"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +63,8 @@ func DefaultEngine() (*Engine, error) {
 }
 
 // Close stops the loops after closing every connection they own, and waits
-// for them to exit. Called from one of the engine's own loops it does not
-// wait (the loop exits when the current handler returns).
+// for them to exit. Called on an event loop (inside a handler, of this
+// engine or another) it does not wait: the loops exit in the background.
 func (e *Engine) Close() error {
 	if !e.stopped.CompareAndSwap(false, true) {
 		return nil
@@ -74,7 +72,7 @@ func (e *Engine) Close() error {
 	for _, l := range e.loops {
 		l.post(l.shutdown)
 	}
-	if !e.onLoop() {
+	if !onAnyLoop() {
 		e.wg.Wait()
 	}
 	return nil
@@ -96,26 +94,13 @@ func (e *Engine) pick() *loop {
 }
 
 // onLoop reports whether the calling goroutine is one of e's loops, i.e.
-// whether we are inside a handler, where waiting for the loops would deadlock.
+// whether we are inside one of its handlers.
 func (e *Engine) onLoop() bool {
-	id := goid()
+	id := getg()
 	for _, l := range e.loops {
-		if l.goid.Load() == id {
+		if l.g.Load() == id {
 			return true
 		}
 	}
 	return false
-}
-
-// goid returns the current goroutine's id. It is used only on the slow paths
-// that must know whether they run inside a handler (Stop, Close).
-func goid() int64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseInt(string(b), 10, 64)
-	return id
 }

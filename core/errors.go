@@ -43,6 +43,13 @@ var (
 	// ErrHandlerPanic: a user handler panicked; the loop and the connection
 	// carry on, and the panic is reported through OnError.
 	ErrHandlerPanic = errors.New("netsys: handler panicked")
+	// ErrWouldBlockLoop: the call would have to wait for an event loop, and
+	// it was made on one (inside a handler, of any server or client): the
+	// loop that must do the work, or one another loop waits for, is the
+	// caller. Such calls fail at once with it instead of stalling or
+	// deadlocking; ConnectAsync, Send without a timeout and Stop (which
+	// returns at once from a handler) never need to wait.
+	ErrWouldBlockLoop = errors.New("netsys: would block an event loop")
 )
 
 // Refined kinds: each also matches the broader sentinel named in its

@@ -31,7 +31,7 @@ type loop struct {
 	id     int
 	poller *poll.Poller
 	spin   time.Duration
-	goid   atomic.Int64
+	g      atomic.Uintptr // the loop goroutine's identity (getg) while it runs
 	nconns atomic.Int32
 
 	// Owned by the loop goroutine.
@@ -53,6 +53,13 @@ type loop struct {
 	exited   bool
 	sleeping atomic.Bool
 	wakeSent atomic.Bool
+
+	// wakeMu orders wake's write to the poller's descriptor against the
+	// poller's close: a waker that won the wakeSent race may be preempted
+	// before it writes, and by then the loop may have exited and its
+	// descriptor number been reused by an unrelated file.
+	wakeMu       sync.RWMutex
+	pollerClosed bool
 }
 
 func newLoop(e *Engine, id int, spin time.Duration) (*loop, error) {
@@ -79,16 +86,20 @@ var monoEpoch = time.Now()
 // connection's size is what 10,000 of them cost.
 func mono(t time.Time) int64 { return int64(t.Sub(monoEpoch)) + 1 }
 
-// loopGoroutines holds the goroutine ids of every running loop, of every
-// engine: a caller on any loop must never wait for another loop (two loops
-// waiting for each other would deadlock).
-var loopGoroutines sync.Map
+// loopGoroutines holds the identities (getg) of every running loop, of
+// every engine: a caller on any loop must never wait for another loop (two
+// loops waiting for each other would deadlock).
+var loopGoroutines sync.Map // uintptr -> *loop
 
-// onAnyLoop reports whether the caller runs on an event loop goroutine.
+// onAnyLoop reports whether the caller runs on an event loop goroutine, of
+// any engine.
 func onAnyLoop() bool {
-	_, ok := loopGoroutines.Load(goid())
+	_, ok := loopGoroutines.Load(getg())
 	return ok
 }
+
+// onLoop reports whether the caller is this loop's goroutine.
+func (l *loop) onLoop() bool { return l.g.Load() == getg() }
 
 // post runs fn on the loop goroutine at its next iteration. It reports false
 // if the loop has exited and fn will never run.
@@ -116,16 +127,34 @@ func (l *loop) markDirty(c *conn) {
 // and nobody woke it already: a busy loop picks the work up by itself.
 func (l *loop) wake() {
 	if l.sleeping.Load() && l.wakeSent.CompareAndSwap(false, true) {
-		l.poller.Wake()
+		if hook := wakeHook.Load(); hook != nil {
+			(*hook)(l)
+		}
+		l.wakeMu.RLock()
+		if !l.pollerClosed {
+			l.poller.Wake()
+		}
+		l.wakeMu.RUnlock()
 	}
+}
+
+// wakeHook, when set (by tests), runs in wake between winning the right to
+// wake and the write to the poller.
+var wakeHook atomic.Pointer[func(*loop)]
+
+// closePoller releases the poller once no wake can write to it any more.
+func (l *loop) closePoller() {
+	l.wakeMu.Lock()
+	l.pollerClosed = true
+	l.poller.Close()
+	l.wakeMu.Unlock()
 }
 
 func (l *loop) run(ready chan<- struct{}) {
 	defer l.eng.wg.Done()
-	id := goid()
-	l.goid.Store(id)
+	id := getg()
+	l.g.Store(id)
 	loopGoroutines.Store(id, l)
-	defer loopGoroutines.Delete(id)
 	ready <- struct{}{}
 	var tasks []func()
 	var dirty []*conn
@@ -174,8 +203,11 @@ func (l *loop) run(ready chan<- struct{}) {
 			}
 		}
 	}
-	l.poller.Close()
-	l.goid.Store(0)
+	// Forget the identity before the goroutine ends: its descriptor may be
+	// reused by a later goroutine.
+	loopGoroutines.Delete(id)
+	l.g.Store(0)
+	l.closePoller()
 }
 
 // wait polls for events, spinning first if configured, and sleeps in the

@@ -27,7 +27,7 @@ type Server struct {
 
 	lifeMu  sync.Mutex // serializes Start, Stop and SetConfig
 	cfg     ServerConfig
-	running atomic.Bool
+	running atomic.Bool // accepting: between Start and Stop
 	eng     *Engine
 	ln      *listener
 	port    atomic.Int32
@@ -38,8 +38,11 @@ type Server struct {
 	sessions map[uint64]*Session
 	groups   map[string]map[uint64]*Session
 
-	nextID   atomic.Uint64
-	live     atomic.Int64 // accepted connections not yet closed
+	nextID atomic.Uint64
+	live   atomic.Int64 // accepted connections not yet closed
+	// drained receives a token whenever live drops to zero: Stop waits on
+	// it instead of polling the count.
+	drained  chan struct{}
 	open     atomic.Int64 // open sessions, bounded by MaxConnections
 	stopping atomic.Bool  // set by Stop: handshakes are refused
 	pending  pendingHandshakes
@@ -79,7 +82,9 @@ func (s *Server) Config() ServerConfig {
 	return s.cfg
 }
 
-// SetConfig replaces the configuration of a stopped server.
+// SetConfig replaces the configuration of a stopped server. It fails with
+// ErrAlreadyRunning while the server runs, and while a Stop called from a
+// handler is still in progress (the loops still read the configuration).
 func (s *Server) SetConfig(cfg ServerConfig) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -87,11 +92,33 @@ func (s *Server) SetConfig(cfg ServerConfig) error {
 	}
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.running.Load() {
-		return newError("configure", "", ErrAlreadyRunning, "server is running", nil)
+	if err := s.busyLocked("configure"); err != nil {
+		return err
 	}
 	s.cfg = cfg
 	return nil
+}
+
+// busyLocked reports ErrAlreadyRunning while a run is not over: running,
+// or stopping (lifeMu held).
+func (s *Server) busyLocked(op string) error {
+	switch {
+	case s.running.Load():
+		return newError(op, "", ErrAlreadyRunning, "server is running", nil)
+	case s.done != nil && !isClosed(s.done):
+		return newError(op, "", ErrAlreadyRunning, "server is still stopping", nil)
+	}
+	return nil
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // OnMessageBatch sets a handler that receives, in one call, the messages
@@ -140,8 +167,8 @@ func (s *Server) OnError(fn func(*Session, error)) { storeHandler(&s.onError, fn
 func (s *Server) Start() error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.running.Load() {
-		return newError("start", "", ErrAlreadyRunning, "server is running", nil)
+	if err := s.busyLocked("start"); err != nil {
+		return err
 	}
 	addr, err := resolveBind(s.cfg.BindAddress, s.cfg.Port)
 	if err != nil {
@@ -165,17 +192,27 @@ func (s *Server) Start() error {
 	s.groups = make(map[string]map[uint64]*Session)
 	s.sessMu.Unlock()
 	s.port.Store(int32(sock.LocalAddr(fd).Port()))
+	s.drained = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	s.stopped.Store(false)
 	s.startTime.Store(time.Now().UnixNano())
-	s.ln = &listener{srv: s, fd: fd, loop: eng.loops[0]}
-	registered := make(chan error, 1)
-	eng.loops[0].post(func() { registered <- eng.loops[0].register(fd, s.ln, false) })
-	if err := <-registered; err != nil {
+	ln := &listener{srv: s, fd: fd, loop: eng.loops[0]}
+	s.ln = ln
+	// The poller takes the descriptor from any goroutine; only the loop's
+	// map is the loop's, and until the task below has run the loop skips
+	// the (level-triggered, so repeated) readiness. Start waits for no
+	// loop, so it may be called from a handler.
+	if err := ln.loop.poller.Add(fd, true, false); err != nil {
 		sock.Close(fd)
 		eng.Close()
+		s.done = nil
 		return newError("listen", addr.String(), listenKind(err), "cannot poll listener", err)
 	}
+	ln.loop.post(func() {
+		if !ln.closed {
+			ln.loop.fds[fd] = ln
+		}
+	})
 	s.running.Store(true)
 	return nil
 }
@@ -193,9 +230,12 @@ func resolveBind(host string, port int) (netip.AddrPort, error) {
 
 // Stop stops accepting, closes every session gracefully (queued messages
 // are flushed and clients get CLOSE "server stopping", bounded by
-// ShutdownTimeout), then releases every fd and goroutine. It is idempotent.
-// Called from inside a handler it returns at once and the stop completes
-// when the handler returns.
+// ShutdownTimeout), then releases every fd and goroutine. Connections
+// still handshaking, or already refused, are closed at once. It is
+// idempotent. Called on an event loop (inside a handler of any server or
+// client) it returns at once and the stop completes in the background;
+// until it has, the server is not running but SetConfig and Start fail
+// with ErrAlreadyRunning, and Wait (outside the loops) waits for it.
 func (s *Server) Stop() error {
 	s.lifeMu.Lock()
 	if !s.running.Load() {
@@ -219,16 +259,25 @@ func (s *Server) Stop() error {
 			}
 		})
 	}
+	drained := s.drained
 	finish := func() {
-		deadline := time.Now().Add(s.cfg.ShutdownTimeout + lingerTimeout)
-		for s.live.Load() > 0 && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
+		// Each connection's close is bounded by ShutdownTimeout on its own
+		// loop; the linger covers the last ones being released.
+		t := time.NewTimer(s.cfg.ShutdownTimeout + lingerTimeout)
+		defer t.Stop()
+		for s.live.Load() > 0 {
+			select {
+			case <-drained: // live reached zero at some point: check again
+			case <-t.C:
+				goto close
+			}
 		}
+	close:
 		eng.Close()
 		s.stopped.Store(true)
 		close(done)
 	}
-	if eng.onLoop() {
+	if onAnyLoop() {
 		go finish()
 		return nil
 	}
@@ -236,15 +285,33 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// dropLive counts one accepted connection released, and tells a waiting
+// Stop when none is left.
+func (s *Server) dropLive() {
+	if s.live.Add(-1) == 0 {
+		select {
+		case s.drained <- struct{}{}:
+		default: // a token is already waiting
+		}
+	}
+}
+
 // Wait blocks until the server has stopped. It returns at once if the
-// server was never started.
-func (s *Server) Wait() {
+// server was never started. Called on an event loop (inside a handler of
+// any server or client) it fails at once with ErrWouldBlockLoop unless the
+// server has already stopped.
+func (s *Server) Wait() error {
 	s.lifeMu.Lock()
 	done := s.done
 	s.lifeMu.Unlock()
-	if done != nil {
-		<-done
+	if done == nil || isClosed(done) {
+		return nil
 	}
+	if onAnyLoop() {
+		return newError("wait", "", ErrWouldBlockLoop, "Server.Wait called inside a handler would block its event loop", nil)
+	}
+	<-done
+	return nil
 }
 
 // IsRunning reports whether the server is accepting connections.
@@ -441,15 +508,13 @@ func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
 	for _, old := range s.pending.add(c, s.cfg.MaxPendingHandshakes, s.cfg.MaxHandshakesPerAddress) {
 		old.runOnLoop(func() {
-			if old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull) {
-				s.counters.rejected.Add(1)
-			}
+			old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull)
 		})
 	}
 	setup := func() {
 		if c.attach() != nil {
 			s.pending.remove(c)
-			s.live.Add(-1)
+			s.dropLive()
 			return
 		}
 		c.deadline = mono(target.now.Add(s.cfg.HandshakeTimeout))
@@ -463,18 +528,23 @@ func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 		s.pending.remove(c)
 		sock.Close(fd)
 		target.nconns.Add(-1)
-		s.live.Add(-1)
+		s.dropLive()
 	}
 }
 
 // stopByServer is what Stop does to each connection: a handshaking one is
-// refused at once (REJECT 2006), an open one closed with CLOSE 1001.
+// refused at once (REJECT 2006), one already refused (lingering for its
+// peer's EOF) released at once, an open one closed with CLOSE 1001.
 func (c *conn) stopByServer() {
-	if c.state.Load() == stHandshake {
+	switch {
+	case c.state.Load() == stHandshake:
 		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
-		return
+	case c.rejecting:
+		c.flushBestEffort()
+		c.finish(c.closeKind, c.closeWhy)
+	default:
+		c.beginClose(wire.CloseGoingAway, wire.ReasonServerStopping, ErrClosed)
 	}
-	c.beginClose(wire.CloseGoingAway, wire.ReasonServerStopping, ErrClosed)
 }
 
 // handshake processes the client's HELLO. Every failure is answered with
@@ -502,7 +572,6 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		return s.refuse(c, wire.RejectTransform, wire.Reason(wire.ReasonTransformMismatch, missing), ErrRejected)
 	}
 	if !s.takeSessionSlot() {
-		s.counters.rejected.Add(1)
 		return s.refuse(c, wire.RejectServerFull, wire.ReasonServerFull, ErrServerFull)
 	}
 	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, hello.Transforms, int(hello.MaxMessage))
@@ -651,7 +720,7 @@ func (s *Server) countRecv(c *conn, msgs, bytes uint64) {
 }
 
 func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
-	s.live.Add(-1)
+	defer s.dropLive() // last: Stop may release the engine once it is zero
 	s.pending.remove(c)
 	if c.wasOpen {
 		s.open.Add(-1)
@@ -667,9 +736,6 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 		return // a "server full" rejection
 	}
 	if !c.wasOpen {
-		if !c.rejecting || errors.Is(kind, ErrProtocol) || errors.Is(kind, ErrTimeout) {
-			s.counters.rejected.Add(1)
-		}
 		sess.state.Store(int32(SessionDisconnected))
 		return
 	}

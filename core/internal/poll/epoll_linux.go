@@ -109,3 +109,6 @@ func (p *Poller) Close() error {
 	unix.Close(p.wakefd)
 	return unix.Close(p.epfd)
 }
+
+// WakeFD is the descriptor Wake writes to (for tests of its lifetime).
+func (p *Poller) WakeFD() int { return p.wakefd }
