@@ -151,26 +151,14 @@ public:
 
     /// Sends @p size bytes at @p data.
     bool send_binary_message(const void* data, size_t size) {
-        if (core_->report(::netsys_client_send(core_->handle(), static_cast<const uint8_t*>(data), size))) {
-            return false;
-        }
-        if (auto* m = core_->monitor.get()) {
-            m->record_message_sent(size);
-        }
-        return true;
+        return !core_->report(::netsys_client_send(core_->handle(), static_cast<const uint8_t*>(data), size));
     }
 
     /// Sends, waiting up to @p timeout for room when the send queue is full.
     bool send_message(std::string_view message, std::chrono::milliseconds timeout) {
-        if (core_->report(::netsys_client_send_timeout(core_->handle(),
+        return !core_->report(::netsys_client_send_timeout(core_->handle(),
                                                        reinterpret_cast<const uint8_t*>(message.data()),
-                                                       message.size(), static_cast<int>(timeout.count())))) {
-            return false;
-        }
-        if (auto* m = core_->monitor.get()) {
-            m->record_message_sent(message.size());
-        }
-        return true;
+                                                       message.size(), static_cast<int>(timeout.count())));
     }
 
     // Status
@@ -264,7 +252,25 @@ public:
 
     /// Feeds @p monitor with this client's traffic and errors (nullptr
     /// detaches). The monitor must outlive the client.
-    void set_performance_monitor(utils::performance_monitor* monitor) { core_->monitor.attach(monitor); }
+    /// Messages and bytes are read from netsys's counters of this client
+    /// when the monitor's metrics are taken; connects, disconnects and
+    /// failures are counted as they happen. Detaching (or destroying the
+    /// client) keeps what was counted so far in the monitor.
+    void set_performance_monitor(utils::performance_monitor* monitor) {
+        const netsys_client h = core_->handle();
+        core_->monitor.attach(monitor, core_.get(), [h](utils::performance_monitor::traffic& t) {
+            netsys_client_stats raw{};
+            raw.struct_size = sizeof raw;
+            if (::netsys_client_get_stats(h, &raw) != NETSYS_OK) {
+                return false;
+            }
+            t.messages_sent = raw.messages_sent;
+            t.messages_received = raw.messages_received;
+            t.bytes_sent = raw.bytes_sent;
+            t.bytes_received = raw.bytes_received;
+            return true;
+        });
+    }
 
     /// Observes connects/disconnects as (server "host:port", connected) and
     /// failures as (message, code), independently of the handlers above
@@ -422,7 +428,7 @@ private:
             on_error_code.set(nullptr);
             observe_connection.set(nullptr);
             observe_error.set(nullptr);
-            monitor.attach(nullptr);
+            monitor.detach(this);
         }
 
         void notify_connection(bool connected) noexcept {
@@ -483,9 +489,6 @@ private:
                 static const uint8_t empty = 0;
                 data = &empty;
                 size = 0;
-            }
-            if (auto* m = self->monitor.get()) {
-                m->record_message_received(size);
             }
             if (auto handler = self->on_message.get()) {
                 self->run_handler([&] { (*handler)(std::string(reinterpret_cast<const char*>(data), size)); });
