@@ -76,6 +76,9 @@ public:
     using connect_handler = std::function<void()>;
     /// Called with each message from the server.
     using message_handler = std::function<void(const std::string&)>;
+    /// The zero-copy message handler (netsys extension): the message as a
+    /// view of netsys's buffer, valid only during the call (copy to keep).
+    using message_view_handler = std::function<void(std::string_view message)>;
     /// Called when an open connection ends, with the reason.
     using disconnect_handler = std::function<void(const std::string&)>;
     /// Called with (message, netsys::errc value) for every failure.
@@ -218,6 +221,9 @@ public:
     void set_connect_handler(connect_handler handler) { core_->on_connect.set(std::move(handler)); }
     /// Sets the message handler.
     void set_message_handler(message_handler handler) { core_->on_message.set(std::move(handler)); }
+    /// Sets the zero-copy message handler (see message_view_handler); it
+    /// runs before the other message handlers, which get the same bytes.
+    void set_message_view_handler(message_view_handler handler) { core_->on_message_view.set(std::move(handler)); }
     /// Sets the disconnect handler.
     void set_disconnect_handler(disconnect_handler handler) { core_->on_disconnect.set(std::move(handler)); }
     /// Sets the error handler.
@@ -361,6 +367,7 @@ private:
 
         detail::handler_slot<void()> on_connect;
         detail::handler_slot<void(const std::string&)> on_message;
+        detail::handler_slot<void(std::string_view)> on_message_view;
         detail::handler_slot<void(const std::string&)> on_disconnect;
         detail::handler_slot<void(const std::string&, int)> on_error;
         detail::handler_slot<void(const std::vector<uint8_t>&)> on_receive;
@@ -420,6 +427,7 @@ private:
         void silence() {
             on_connect.set(nullptr);
             on_message.set(nullptr);
+            on_message_view.set(nullptr);
             on_disconnect.set(nullptr);
             on_error.set(nullptr);
             on_receive.set(nullptr);
@@ -489,6 +497,9 @@ private:
                 static const uint8_t empty = 0;
                 data = &empty;
                 size = 0;
+            }
+            if (auto view = self->on_message_view.get()) {
+                self->run_handler([&] { (*view)(std::string_view(reinterpret_cast<const char*>(data), size)); });
             }
             if (auto handler = self->on_message.get()) {
                 self->run_handler([&] { (*handler)(std::string(reinterpret_cast<const char*>(data), size)); });

@@ -844,47 +844,85 @@ private:
             session::tcp_session::message_handlers theirs;
             std::string text;            // capacity kept across the batch
             std::vector<uint8_t> bytes;  // likewise, for the legacy byte handlers
-            static const uint8_t empty = 0;
             // A handler that destroys the server ends the batch there, as no
             // callback follows a destroy.
-            for (size_t i = 0; i < count && !silenced_.load(std::memory_order_acquire); ++i) {
-                const uint8_t* data = messages[i].data ? messages[i].data : &empty;  // NULL when empty
-                const size_t size = messages[i].data ? messages[i].size : 0;
+            size_t i = 0;
+            while (i < count && !silenced_.load(std::memory_order_acquire)) {
                 refresh(mine);
                 session->refresh(theirs);
-                if (const auto& view = mine.view) {
-                    run_handler(session, [&] {
-                        (*view)(base, std::string_view(reinterpret_cast<const char*>(data), size));
-                    });
+                if (mine.view && !mine.text && !mine.bytes && !theirs.any()) {
+                    // Only the view handler: run it over the following
+                    // messages in one guarded loop, leaving it when a handler
+                    // setter ran (re-read above) or the server is destroyed.
+                    // An exception costs the message that threw it alone.
+                    const auto& view = *mine.view;
+                    try {
+                        for (; i < count; ++i) {
+                            if (silenced_.load(std::memory_order_acquire) ||
+                                handlers_version_.load(std::memory_order_acquire) != mine.version ||
+                                session->handlers_changed(theirs)) {
+                                break;
+                            }
+                            view(base, std::string_view(messages[i].data ? reinterpret_cast<const char*>(messages[i].data) : "",
+                                                        messages[i].data ? messages[i].size : 0));
+                        }
+                    } catch (...) {
+                        ++i;  // the message whose handler threw
+                        detail::guard(
+                            "a server handler", [] { throw; },
+                            [&](const netsys::failure& failure) { notify_failure(session, failure); });
+                    }
+                    continue;
                 }
-                if (!mine.text && !mine.bytes && !theirs.any()) {
-                    continue;  // the fast path: nothing else to build
-                }
-                // Handlers are guarded one by one; this guard only sees an
-                // allocation failure, which costs this message alone.
-                detail::guard(
-                    "the message callback",
-                    [&] {
-                        if (!as_base) {
-                            as_base = session;
-                        }
-                        const bool want_text = mine.text || theirs.text;
-                        if (want_text) {
-                            text.assign(reinterpret_cast<const char*>(data), size);
-                        }
-                        if (mine.text) {
-                            run_handler(as_base, [&] { (*mine.text)(as_base, text); });
-                        }
-                        if (mine.bytes) {
-                            run_handler(as_base, [&] {
-                                bytes.assign(data, data + size);
-                                (*mine.bytes)(as_base, bytes);
-                            });
-                        }
-                        session->deliver_message(theirs, data, size, want_text ? &text : nullptr, bytes);
-                    },
-                    [&](const netsys::failure& f) { notify_failure(session, f); });
+                deliver_one(*session, base, as_base, mine, theirs, messages[i], text, bytes);
+                ++i;
             }
+        }
+
+        // Runs every message handler for one message (the general path of
+        // deliver_messages).
+        void deliver_one(session::tcp_session& session, session::messaging_session& base,
+                         std::shared_ptr<session::messaging_session>& as_base, const message_handlers& mine,
+                         const session::tcp_session::message_handlers& theirs, const netsys_message& message,
+                         std::string& text, std::vector<uint8_t>& bytes) noexcept {
+            static const uint8_t empty = 0;
+            const uint8_t* data = message.data ? message.data : &empty;  // NULL when empty
+            const size_t size = message.data ? message.size : 0;
+            const auto self = [&] { return std::static_pointer_cast<session::messaging_session>(
+                                        session.shared_from_this()); };
+            if (const auto& view = mine.view) {
+                detail::guard(
+                    "a server handler",
+                    [&] { (*view)(base, std::string_view(reinterpret_cast<const char*>(data), size)); },
+                    [&](const netsys::failure& failure) { notify_failure(self(), failure); });
+            }
+            if (!mine.text && !mine.bytes && !theirs.any()) {
+                return;
+            }
+            // Handlers are guarded one by one; this guard only sees an
+            // allocation failure, which costs this message alone.
+            detail::guard(
+                "the message callback",
+                [&] {
+                    if (!as_base) {
+                        as_base = self();  // once per batch
+                    }
+                    const bool want_text = mine.text || theirs.text;
+                    if (want_text) {
+                        text.assign(reinterpret_cast<const char*>(data), size);
+                    }
+                    if (mine.text) {
+                        run_handler(as_base, [&] { (*mine.text)(as_base, text); });
+                    }
+                    if (mine.bytes) {
+                        run_handler(as_base, [&] {
+                            bytes.assign(data, data + size);
+                            (*mine.bytes)(as_base, bytes);
+                        });
+                    }
+                    session.deliver_message(theirs, data, size, want_text ? &text : nullptr, bytes);
+                },
+                [&](const netsys::failure& f) { notify_failure(self(), f); });
         }
 
         static void c_message_batch(void* user_data, netsys_server, uint64_t session_id,

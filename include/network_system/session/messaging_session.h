@@ -494,6 +494,12 @@ public:
         }
     }
 
+    /// Whether a message handler was set since @p handlers were read.
+    bool handlers_changed(const message_handlers& handlers) const noexcept {
+        const extras* x = extras_.load(std::memory_order_acquire);
+        return x != nullptr && x->version.load(std::memory_order_acquire) != handlers.version;
+    }
+
     /// Runs the session's own message handlers (an exception from one is
     /// reported and does not stop the next). @p text, when not null, holds
     /// the message already; @p scratch is reusable storage for the legacy
