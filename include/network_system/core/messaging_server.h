@@ -25,6 +25,11 @@
 ///   handlers with netsys::errc::handler_exception.
 /// - Destroying the server stops it (gracefully) without calling handlers:
 ///   call stop_server() first to observe the final disconnects.
+/// - The cheapest way to receive is set_message_view_handler(): the session
+///   by reference and the message as a std::string_view of netsys's buffer
+///   (no copy, no reference count per message). The std::string and
+///   std::vector<uint8_t> handlers of the guide and the original still work
+///   and get the same bytes, at the cost of the copy their signatures imply.
 
 #include "network_system/detail/callbacks.h"
 #include "network_system/detail/monitoring.h"
