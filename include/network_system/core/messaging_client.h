@@ -76,6 +76,9 @@ public:
     using connect_handler = std::function<void()>;
     /// Called with each message from the server.
     using message_handler = std::function<void(const std::string&)>;
+    /// The zero-copy message handler (netsys extension): the message as a
+    /// view of netsys's buffer, valid only during the call (copy to keep).
+    using message_view_handler = std::function<void(std::string_view message)>;
     /// Called when an open connection ends, with the reason.
     using disconnect_handler = std::function<void(const std::string&)>;
     /// Called with (message, netsys::errc value) for every failure.
@@ -151,26 +154,14 @@ public:
 
     /// Sends @p size bytes at @p data.
     bool send_binary_message(const void* data, size_t size) {
-        if (core_->report(::netsys_client_send(core_->handle(), static_cast<const uint8_t*>(data), size))) {
-            return false;
-        }
-        if (auto* m = core_->monitor.get()) {
-            m->record_message_sent(size);
-        }
-        return true;
+        return !core_->report(::netsys_client_send(core_->handle(), static_cast<const uint8_t*>(data), size));
     }
 
     /// Sends, waiting up to @p timeout for room when the send queue is full.
     bool send_message(std::string_view message, std::chrono::milliseconds timeout) {
-        if (core_->report(::netsys_client_send_timeout(core_->handle(),
+        return !core_->report(::netsys_client_send_timeout(core_->handle(),
                                                        reinterpret_cast<const uint8_t*>(message.data()),
-                                                       message.size(), static_cast<int>(timeout.count())))) {
-            return false;
-        }
-        if (auto* m = core_->monitor.get()) {
-            m->record_message_sent(message.size());
-        }
-        return true;
+                                                       message.size(), static_cast<int>(timeout.count())));
     }
 
     // Status
@@ -230,6 +221,9 @@ public:
     void set_connect_handler(connect_handler handler) { core_->on_connect.set(std::move(handler)); }
     /// Sets the message handler.
     void set_message_handler(message_handler handler) { core_->on_message.set(std::move(handler)); }
+    /// Sets the zero-copy message handler (see message_view_handler); it
+    /// runs before the other message handlers, which get the same bytes.
+    void set_message_view_handler(message_view_handler handler) { core_->on_message_view.set(std::move(handler)); }
     /// Sets the disconnect handler.
     void set_disconnect_handler(disconnect_handler handler) { core_->on_disconnect.set(std::move(handler)); }
     /// Sets the error handler.
@@ -264,7 +258,25 @@ public:
 
     /// Feeds @p monitor with this client's traffic and errors (nullptr
     /// detaches). The monitor must outlive the client.
-    void set_performance_monitor(utils::performance_monitor* monitor) { core_->monitor.attach(monitor); }
+    /// Messages and bytes are read from netsys's counters of this client
+    /// when the monitor's metrics are taken; connects, disconnects and
+    /// failures are counted as they happen. Detaching (or destroying the
+    /// client) keeps what was counted so far in the monitor.
+    void set_performance_monitor(utils::performance_monitor* monitor) {
+        const netsys_client h = core_->handle();
+        core_->monitor.attach(monitor, core_.get(), [h](utils::performance_monitor::traffic& t) {
+            netsys_client_stats raw{};
+            raw.struct_size = sizeof raw;
+            if (::netsys_client_get_stats(h, &raw) != NETSYS_OK) {
+                return false;
+            }
+            t.messages_sent = raw.messages_sent;
+            t.messages_received = raw.messages_received;
+            t.bytes_sent = raw.bytes_sent;
+            t.bytes_received = raw.bytes_received;
+            return true;
+        });
+    }
 
     /// Observes connects/disconnects as (server "host:port", connected) and
     /// failures as (message, code), independently of the handlers above
@@ -355,6 +367,7 @@ private:
 
         detail::handler_slot<void()> on_connect;
         detail::handler_slot<void(const std::string&)> on_message;
+        detail::handler_slot<void(std::string_view)> on_message_view;
         detail::handler_slot<void(const std::string&)> on_disconnect;
         detail::handler_slot<void(const std::string&, int)> on_error;
         detail::handler_slot<void(const std::vector<uint8_t>&)> on_receive;
@@ -414,6 +427,7 @@ private:
         void silence() {
             on_connect.set(nullptr);
             on_message.set(nullptr);
+            on_message_view.set(nullptr);
             on_disconnect.set(nullptr);
             on_error.set(nullptr);
             on_receive.set(nullptr);
@@ -422,7 +436,7 @@ private:
             on_error_code.set(nullptr);
             observe_connection.set(nullptr);
             observe_error.set(nullptr);
-            monitor.attach(nullptr);
+            monitor.detach(this);
         }
 
         void notify_connection(bool connected) noexcept {
@@ -484,8 +498,8 @@ private:
                 data = &empty;
                 size = 0;
             }
-            if (auto* m = self->monitor.get()) {
-                m->record_message_received(size);
+            if (auto view = self->on_message_view.get()) {
+                self->run_handler([&] { (*view)(std::string_view(reinterpret_cast<const char*>(data), size)); });
             }
             if (auto handler = self->on_message.get()) {
                 self->run_handler([&] { (*handler)(std::string(reinterpret_cast<const char*>(data), size)); });

@@ -25,6 +25,11 @@
 ///   handlers with netsys::errc::handler_exception.
 /// - Destroying the server stops it (gracefully) without calling handlers:
 ///   call stop_server() first to observe the final disconnects.
+/// - The cheapest way to receive is set_message_view_handler(): the session
+///   by reference and the message as a std::string_view of netsys's buffer
+///   (no copy, no reference count per message). The std::string and
+///   std::vector<uint8_t> handlers of the guide and the original still work
+///   and get the same bytes, at the cost of the copy their signatures imply.
 
 #include "network_system/detail/callbacks.h"
 #include "network_system/detail/monitoring.h"
@@ -41,6 +46,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -101,6 +107,12 @@ public:
 
     /// Called with each message a session sends.
     using message_handler = std::function<void(std::shared_ptr<session::messaging_session>, const std::string&)>;
+    /// The fast message handler (netsys extension): the session by
+    /// reference and the message as a view of netsys's read buffer, so a
+    /// message costs neither a reference-count update nor a copy. Both are
+    /// valid only during the call: copy the bytes to keep them, and call
+    /// `session.shared_from_this()` to keep the session.
+    using message_view_handler = std::function<void(session::messaging_session& session, std::string_view message)>;
     /// Called when a session completes its handshake.
     using connect_handler = std::function<void(std::shared_ptr<session::messaging_session>)>;
     /// Called once when an open session ends, with the reason.
@@ -219,6 +231,13 @@ public:
     /// Sets the message handler.
     void set_message_handler(message_handler handler) {
         core_->on_message.set(std::move(handler));
+        core_->message_handlers_changed();
+    }
+    /// Sets the fast message handler (see message_view_handler). It runs
+    /// before the other message handlers of the same message, which may be
+    /// set too and get the same bytes; an empty function removes it.
+    void set_message_view_handler(message_view_handler handler) {
+        core_->on_message_view.set(std::move(handler));
         core_->message_handlers_changed();
     }
     /// Sets the connect handler.
@@ -396,7 +415,11 @@ public:
 
     /// Feeds @p monitor with this server's connections, messages and errors
     /// (nullptr detaches). The monitor must outlive the server.
-    void set_performance_monitor(utils::performance_monitor* monitor) { core_->monitor.attach(monitor); }
+    /// The monitor reads this server's counters from netsys (messages,
+    /// bytes, connections) when its metrics are taken; failures are counted
+    /// as they are reported. Detaching (or destroying the server) keeps what
+    /// was counted so far in the monitor.
+    void set_performance_monitor(utils::performance_monitor* monitor) { core_->attach_monitor(monitor); }
 
     /// Observes connects/disconnects as (client "address:port", connected)
     /// and failures as (message, code), independently of the handlers above
@@ -518,11 +541,6 @@ private:
             if (report(status)) {
                 return 0;
             }
-            if (auto* m = monitor.get()) {
-                for (size_t i = 0; i < sent; ++i) {
-                    m->record_message_sent(size);
-                }
-            }
             return sent;
         }
 
@@ -590,10 +608,24 @@ private:
             notify_failure(session, failure);
         }
 
-        void report_session_sent(size_t bytes) noexcept override {
-            if (auto* m = monitor.get()) {
-                m->record_message_sent(bytes);
-            }
+        // Attaches @p m (nullptr: detaches) as the monitor reading this
+        // server's netsys counters.
+        void attach_monitor(utils::performance_monitor* m) {
+            const netsys_server h = handle();
+            monitor.attach(m, this, [h](utils::performance_monitor::traffic& t) {
+                netsys_server_stats raw{};
+                raw.struct_size = sizeof raw;
+                if (::netsys_server_get_stats(h, &raw) != NETSYS_OK) {
+                    return false;
+                }
+                t.total_connections = raw.total_connections;
+                t.active_connections = raw.current_connections;
+                t.messages_sent = raw.messages_sent;
+                t.messages_received = raw.messages_received;
+                t.bytes_sent = raw.bytes_sent;
+                t.bytes_received = raw.bytes_received;
+                return true;
+            });
         }
 
         // Tells batches in progress to re-read the message handlers (call
@@ -601,6 +633,7 @@ private:
         void message_handlers_changed() noexcept { handlers_version_.fetch_add(1, std::memory_order_release); }
 
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>, const std::string&)> on_message;
+        detail::handler_slot<void(session::messaging_session&, std::string_view)> on_message_view;
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>)> on_connect;
         detail::handler_slot<void(std::shared_ptr<session::messaging_session>, const std::string&)> on_disconnect;
         detail::handler_slot<void(const std::string&, int)> on_error;
@@ -653,6 +686,7 @@ private:
         // Drops every handler so nothing runs while the server is destroyed.
         void silence() {
             on_message.set(nullptr);
+            on_message_view.set(nullptr);
             on_connect.set(nullptr);
             on_disconnect.set(nullptr);
             on_error.set(nullptr);
@@ -662,7 +696,7 @@ private:
             on_error_code.set(nullptr);
             observe_connection.set(nullptr);
             observe_error.set(nullptr);
-            monitor.attach(nullptr);
+            monitor.detach(this);
             silenced_.store(true, std::memory_order_release);
             message_handlers_changed();
         }
@@ -680,7 +714,7 @@ private:
         // thread published one first, that one wins so every handler sees
         // the same object.
         std::shared_ptr<session::tcp_session> adopt(uint64_t id) {
-            auto fresh = std::make_shared<session::tcp_session>(handle(), id, id_, weak_from_this());
+            auto fresh = std::make_shared<session::tcp_session>(owner(), id);
             fresh->on_connected();  // before publishing: other threads only read it
             std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
             return sessions_.emplace(id, std::move(fresh)).first->second;
@@ -740,6 +774,14 @@ private:
         static void c_connect(void* user_data, netsys_server, uint64_t session_id) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
+            auto handler = self->on_connect.get();
+            auto callback = self->on_connection.get();
+            // Without anyone to tell, the session object is made when first
+            // needed (a message, get_session, a disconnect handler): an idle
+            // connection then costs nothing here.
+            if (!handler && !callback && !self->observe_connection.get() && !self->wants_disconnects()) {
+                return;
+            }
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
                 "the connect callback", [&] { session = self->adopt(session_id); },
@@ -747,20 +789,24 @@ private:
             if (!session) {
                 return;
             }
-            if (auto* m = self->monitor.get()) {
-                m->record_connection(true);
-            }
             self->notify_connection(session, true);
-            if (auto handler = self->on_connect.get()) {
+            if (handler) {
                 self->run_handler(session, [&] { (*handler)(session); });
             }
-            if (auto callback = self->on_connection.get()) {
+            if (callback) {
                 self->run_handler(session, [&] { (*callback)(session); });
             }
         }
 
+        // Whether anything must run when a session ends (its object is then
+        // made at connect, so the addresses it reports are known).
+        bool wants_disconnects() const {
+            return on_disconnect.get() || on_disconnection.get() || observe_connection.get();
+        }
+
         // The server's message handlers as of one moment (see refresh()).
         struct message_handlers {
+            std::shared_ptr<const std::function<void(session::messaging_session&, std::string_view)>> view;
             std::shared_ptr<const std::function<void(std::shared_ptr<session::messaging_session>, const std::string&)>>
                 text;
             std::shared_ptr<
@@ -775,6 +821,7 @@ private:
             const uint64_t now = handlers_version_.load(std::memory_order_acquire);
             if (now != handlers.version) {
                 handlers.version = now;
+                handlers.view = on_message_view.get();
                 handlers.text = on_message.get();
                 handlers.bytes = on_receive.get();
             }
@@ -782,9 +829,12 @@ private:
 
         // Delivers messages[0..count) of one session: the session is looked
         // up once, the handlers are re-read only when a setter ran (so a
-        // handler set by a handler applies from the next message on), and
-        // the std::string and std::vector handed to the handlers are reused
-        // across the batch. Runs inside a callback_scope.
+        // handler set by a handler applies from the next message on). The
+        // view handler gets the session by reference and the bytes where
+        // netsys holds them; the std::string and std::vector the other
+        // handlers take are filled only when such a handler is set and reuse
+        // their buffers across the batch, and the shared_ptr they take is
+        // made once per batch. Runs inside a callback_scope.
         void deliver_messages(uint64_t session_id, const netsys_message* messages, size_t count) noexcept {
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
@@ -793,45 +843,91 @@ private:
             if (!session) {
                 return;
             }
-            // A shared_ptr of the base type for the handlers, made once.
-            const std::shared_ptr<session::messaging_session> as_base = session;
+            session::messaging_session& base = *session;
+            std::shared_ptr<session::messaging_session> as_base;  // for the shared_ptr handlers, made once
             message_handlers mine;
             session::tcp_session::message_handlers theirs;
             std::string text;            // capacity kept across the batch
             std::vector<uint8_t> bytes;  // likewise, for the legacy byte handlers
             // A handler that destroys the server ends the batch there, as no
             // callback follows a destroy.
-            for (size_t i = 0; i < count && !silenced_.load(std::memory_order_acquire); ++i) {
-                // Handlers are guarded one by one; this guard only sees an
-                // allocation failure, which costs this message alone.
-                detail::guard(
-                    "the message callback",
-                    [&] {
-                        static const uint8_t empty = 0;
-                        const uint8_t* data = messages[i].data ? messages[i].data : &empty;  // NULL when empty
-                        const size_t size = messages[i].data ? messages[i].size : 0;
-                        if (auto* m = monitor.get()) {
-                            m->record_message_received(size);
+            size_t i = 0;
+            while (i < count && !silenced_.load(std::memory_order_acquire)) {
+                refresh(mine);
+                session->refresh(theirs);
+                if (mine.view && !mine.text && !mine.bytes && !theirs.any()) {
+                    // Only the view handler: run it over the following
+                    // messages in one guarded loop, leaving it when a handler
+                    // setter ran (re-read above) or the server is destroyed.
+                    // An exception costs the message that threw it alone.
+                    const auto& view = *mine.view;
+                    try {
+                        for (; i < count; ++i) {
+                            if (silenced_.load(std::memory_order_acquire) ||
+                                handlers_version_.load(std::memory_order_acquire) != mine.version ||
+                                session->handlers_changed(theirs)) {
+                                break;
+                            }
+                            view(base, std::string_view(messages[i].data ? reinterpret_cast<const char*>(messages[i].data) : "",
+                                                        messages[i].data ? messages[i].size : 0));
                         }
-                        refresh(mine);
-                        session->refresh(theirs);
-                        const bool want_text = mine.text || theirs.text;
-                        if (want_text) {
-                            text.assign(reinterpret_cast<const char*>(data), size);
-                        }
-                        if (mine.text) {
-                            run_handler(as_base, [&] { (*mine.text)(as_base, text); });
-                        }
-                        if (mine.bytes) {
-                            run_handler(as_base, [&] {
-                                bytes.assign(data, data + size);
-                                (*mine.bytes)(as_base, bytes);
-                            });
-                        }
-                        session->deliver_message(theirs, data, size, want_text ? &text : nullptr, bytes);
-                    },
-                    [&](const netsys::failure& f) { notify_failure(as_base, f); });
+                    } catch (...) {
+                        ++i;  // the message whose handler threw
+                        detail::guard(
+                            "a server handler", [] { throw; },
+                            [&](const netsys::failure& failure) { notify_failure(session, failure); });
+                    }
+                    continue;
+                }
+                deliver_one(*session, base, as_base, mine, theirs, messages[i], text, bytes);
+                ++i;
             }
+        }
+
+        // Runs every message handler for one message (the general path of
+        // deliver_messages).
+        void deliver_one(session::tcp_session& session, session::messaging_session& base,
+                         std::shared_ptr<session::messaging_session>& as_base, const message_handlers& mine,
+                         const session::tcp_session::message_handlers& theirs, const netsys_message& message,
+                         std::string& text, std::vector<uint8_t>& bytes) noexcept {
+            static const uint8_t empty = 0;
+            const uint8_t* data = message.data ? message.data : &empty;  // NULL when empty
+            const size_t size = message.data ? message.size : 0;
+            const auto self = [&] { return std::static_pointer_cast<session::messaging_session>(
+                                        session.shared_from_this()); };
+            if (const auto& view = mine.view) {
+                detail::guard(
+                    "a server handler",
+                    [&] { (*view)(base, std::string_view(reinterpret_cast<const char*>(data), size)); },
+                    [&](const netsys::failure& failure) { notify_failure(self(), failure); });
+            }
+            if (!mine.text && !mine.bytes && !theirs.any()) {
+                return;
+            }
+            // Handlers are guarded one by one; this guard only sees an
+            // allocation failure, which costs this message alone.
+            detail::guard(
+                "the message callback",
+                [&] {
+                    if (!as_base) {
+                        as_base = self();  // once per batch
+                    }
+                    const bool want_text = mine.text || theirs.text;
+                    if (want_text) {
+                        text.assign(reinterpret_cast<const char*>(data), size);
+                    }
+                    if (mine.text) {
+                        run_handler(as_base, [&] { (*mine.text)(as_base, text); });
+                    }
+                    if (mine.bytes) {
+                        run_handler(as_base, [&] {
+                            bytes.assign(data, data + size);
+                            (*mine.bytes)(as_base, bytes);
+                        });
+                    }
+                    session.deliver_message(theirs, data, size, want_text ? &text : nullptr, bytes);
+                },
+                [&](const netsys::failure& f) { notify_failure(self(), f); });
         }
 
         static void c_message_batch(void* user_data, netsys_server, uint64_t session_id,
@@ -859,19 +955,15 @@ private:
                 [&] {
                     why = reason ? reason : "";
                     session = self->take(session_id);
-                    if (!session) {  // ended before anyone looked at it
-                        session = std::make_shared<session::tcp_session>(self->handle(), session_id, self->id_,
-                                                                         self->weak_from_this());
+                    if (!session && self->wants_disconnects()) {  // ended before anyone looked at it
+                        session = std::make_shared<session::tcp_session>(self->owner(), session_id);
                     }
                 },
                 [&](const netsys::failure& f) { self->notify_failure(nullptr, f); });
             if (!session) {
-                return;
+                return;  // no object, and no handler to give one to
             }
             session->deliver_disconnect();
-            if (auto* m = self->monitor.get()) {
-                m->record_disconnection();
-            }
             self->notify_connection(session, false);
             if (auto handler = self->on_disconnect.get()) {
                 self->run_handler(session, [&] { (*handler)(session, why); });
@@ -902,8 +994,20 @@ private:
             self->notify_failure(session, failure);
         }
 
+        // What every session object of this server shares (made on first
+        // use: weak_from_this() is not available in the constructor).
+        std::shared_ptr<const session::session_owner> owner() {
+            std::call_once(owner_once_, [this] {
+                owner_ = std::make_shared<const session::session_owner>(
+                    session::session_owner{handle(), id_, weak_from_this()});
+            });
+            return owner_;
+        }
+
         netsys::server_handle handle_;
         const std::string id_;
+        std::once_flag owner_once_;
+        std::shared_ptr<const session::session_owner> owner_;
         mutable std::mutex config_mutex_;
         server_config config_;
         std::shared_mutex sessions_mutex_;

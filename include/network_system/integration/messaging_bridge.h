@@ -445,28 +445,21 @@ private:
         }
 
         void report_error(const std::string& message, int code) {
-            switch (static_cast<netsys::errc>(code)) {
-                case netsys::errc::connect:
-                case netsys::errc::resolve:
-                case netsys::errc::server_full:
-                case netsys::errc::rejected:
+            // The one classification the performance monitor uses too.
+            switch (detail::classify(netsys::make_error_code(static_cast<netsys::errc>(code)))) {
+                case detail::failure_kind::connection:
                     failed_connections.fetch_add(1);
                     break;
-                case netsys::errc::timeout:
+                case detail::failure_kind::timeout:
                     timeout_errors.fetch_add(1);
                     break;
-                case netsys::errc::would_block:
-                case netsys::errc::too_large:
-                case netsys::errc::not_connected:
-                case netsys::errc::not_delivered:
-                case netsys::errc::closed:
+                case detail::failure_kind::send:
                     send_errors.fetch_add(1);
                     break;
-                case netsys::errc::protocol:
-                case netsys::errc::transform:
+                case detail::failure_kind::receive:
                     receive_errors.fetch_add(1);
                     break;
-                default:
+                case detail::failure_kind::other:
                     break;
             }
             if (logging.load()) {

@@ -63,7 +63,7 @@ inline const char* to_string(session_state state) noexcept {
 /// default), after the server's own handler, one at a time and in order.
 /// Failures of calls made by the host (send, disconnect, ...) are reported
 /// to the error handlers on the calling thread, before the call returns.
-class messaging_session {
+class messaging_session : public std::enable_shared_from_this<messaging_session> {
 public:
     /// Destroys the session object (the connection is not affected).
     virtual ~messaging_session() = default;
@@ -210,32 +210,53 @@ public:
     /// Reports @p failure of @p session; must not throw.
     virtual void report_session_failure(const std::shared_ptr<messaging_session>& session,
                                         const netsys::failure& failure) noexcept = 0;
-    /// Counts a message of @p bytes queued by a session (for an attached
-    /// performance monitor); must not throw.
-    virtual void report_session_sent(size_t bytes) noexcept = 0;
+};
+
+/// What every session of one server shares: the C handle, the server's id
+/// and where failures go. One per server rather than a copy per session,
+/// which keeps an idle session small.
+struct session_owner {
+    netsys_server server = 0;                   ///< the C server handle (0: no connection)
+    std::string server_id;                      ///< the id server_id() returns
+    std::weak_ptr<session_failure_sink> sink;   ///< the server's error reporting (may be empty)
 };
 
 /// messaging_session over the netsys C ABI: a (server handle, session id)
 /// pair plus the session's handlers.
-class tcp_session final : public messaging_session, public std::enable_shared_from_this<tcp_session> {
+///
+/// Memory: an open session without session-level handlers holds a pointer
+/// to its server's shared session_owner, its id, three state bytes and one
+/// small block with what must stay readable after it ends (client id,
+/// addresses, connect time). Handlers and the last error live in a block
+/// allocated the first time one is set, because most sessions never get one.
+class tcp_session final : public messaging_session {
 public:
+    /// A session with id @p id of the server described by @p owner.
+    tcp_session(std::shared_ptr<const session_owner> owner, uint64_t id) : owner_(std::move(owner)), id_(id) {}
+
     /// A session of @p server (handle) with id @p id. @p sink receives
     /// failures for the server's error handlers (may be empty).
     tcp_session(netsys_server server, uint64_t id, std::string server_id,
                 std::weak_ptr<session_failure_sink> sink)
-        : server_(server),
-          id_(id),
-          id_text_(std::to_string(id)),
-          server_id_(std::move(server_id)),
-          sink_(std::move(sink)) {}
+        : tcp_session(std::make_shared<const session_owner>(session_owner{server, std::move(server_id), std::move(sink)}),
+                      id) {}
 
     /// A session bound to no connection (create_tcp_session()): every
     /// operation fails with netsys::errc::invalid_handle through the error
     /// handlers.
     tcp_session(std::string session_id, std::string client_id)
-        : id_text_(std::move(session_id)), client_id_(std::move(client_id)) {
+        : owner_(std::make_shared<const session_owner>()),
+          info_(std::make_unique<info>()) {
+        info_->id_text = std::move(session_id);
+        info_->client_id = std::move(client_id);
         final_state_.store(session_state::disconnected);
     }
+
+    /// Frees the handler block.
+    ~tcp_session() override { delete extras_.load(std::memory_order_acquire); }
+
+    tcp_session(const tcp_session&) = delete;
+    tcp_session& operator=(const tcp_session&) = delete;
 
     // messaging_session
 
@@ -247,19 +268,24 @@ public:
     }
     void send_binary_message(const void* data, size_t size) override { send_bytes(data, size); }
 
-    std::string session_id() const override { return id_text_; }
-    std::string client_id() const override { return client_id_; }
-    std::string remote_address() const override { return remote_.address; }
-    unsigned short remote_port() const override { return remote_.port; }
-    std::string local_address() const override { return local_.address; }
-    unsigned short local_port() const override { return local_.port; }
+    std::string session_id() const override {
+        if (id_ == 0) {
+            return info_ ? info_->id_text : std::string();
+        }
+        return std::to_string(id_);
+    }
+    std::string client_id() const override { return info_ ? info_->client_id : std::string(); }
+    std::string remote_address() const override { return info_ ? info_->remote.address : std::string(); }
+    unsigned short remote_port() const override { return info_ ? info_->remote.port : 0; }
+    std::string local_address() const override { return info_ ? info_->local.address : std::string(); }
+    unsigned short local_port() const override { return info_ ? info_->local.port : 0; }
 
     session_state state() const override {
         if (auto ended = final_state_.load(); ended != session_state::connecting) {
             return ended;
         }
         netsys_session_state state = NETSYS_SESSION_DISCONNECTED;
-        if (::netsys_session_get_state(server_, id_, &state) != NETSYS_OK) {
+        if (::netsys_session_get_state(server(), id_, &state) != NETSYS_OK) {
             return session_state::disconnected;  // ended between our check and the call
         }
         return static_cast<session_state>(state);
@@ -267,66 +293,68 @@ public:
 
     bool is_connected() const override { return state() == session_state::connected; }
 
-    std::chrono::steady_clock::time_point connect_time() const override { return connect_time_; }
+    std::chrono::steady_clock::time_point connect_time() const override {
+        return info_ ? info_->connect_time : std::chrono::steady_clock::time_point{};
+    }
 
     std::chrono::steady_clock::time_point last_activity() const override {
         netsys_session_stats stats{};
         stats.struct_size = sizeof stats;
-        if (::netsys_session_get_stats(server_, id_, &stats) == NETSYS_OK) {
+        if (::netsys_session_get_stats(server(), id_, &stats) == NETSYS_OK) {
             return netsys::to_steady(stats.last_activity_ns);
         }
-        return connect_time_;
+        return connect_time();
     }
 
     void disconnect() override { disconnect_with(nullptr); }
     void disconnect(const std::string& reason) override { disconnect_with(reason.c_str()); }
 
     void set_session_data(const std::string& key, const std::string& value) override {
-        report(::netsys_session_data_set(server_, id_, key.c_str(), value.c_str()));
+        report(::netsys_session_data_set(server(), id_, key.c_str(), value.c_str()));
     }
     std::string get_session_data(const std::string& key) const override {
         std::string value;
         netsys::fetch_string(
             [&](char* buf, size_t capacity, size_t* needed) {
-                return ::netsys_session_data_get(server_, id_, key.c_str(), buf, capacity, needed);
+                return ::netsys_session_data_get(server(), id_, key.c_str(), buf, capacity, needed);
             },
             value);
         return value;  // "" when absent, as the guide's string return implies
     }
     bool has_session_data(const std::string& key) const override {
         bool present = false;
-        return ::netsys_session_data_has(server_, id_, key.c_str(), &present) == NETSYS_OK && present;
+        return ::netsys_session_data_has(server(), id_, key.c_str(), &present) == NETSYS_OK && present;
     }
     void remove_session_data(const std::string& key) override {
-        report(::netsys_session_data_remove(server_, id_, key.c_str()));
+        report(::netsys_session_data_remove(server(), id_, key.c_str()));
     }
-    void clear_session_data() override { report(::netsys_session_data_clear(server_, id_)); }
+    void clear_session_data() override { report(::netsys_session_data_clear(server(), id_)); }
 
     void join_group(const std::string& group_id) override {
-        report(::netsys_session_join_group(server_, id_, group_id.c_str()));
+        report(::netsys_session_join_group(server(), id_, group_id.c_str()));
     }
     void leave_group(const std::string& group_id) override {
-        report(::netsys_session_leave_group(server_, id_, group_id.c_str()));
+        report(::netsys_session_leave_group(server(), id_, group_id.c_str()));
     }
     std::vector<std::string> get_groups() const override {
         std::vector<std::string> groups;
         netsys::fetch_string_list(
             [&](char* buf, size_t capacity, size_t* needed, size_t* count) {
-                return ::netsys_session_groups(server_, id_, buf, capacity, needed, count);
+                return ::netsys_session_groups(server(), id_, buf, capacity, needed, count);
             },
             groups);
         return groups;
     }
     bool is_in_group(const std::string& group_id) const override {
         bool member = false;
-        return ::netsys_session_in_group(server_, id_, group_id.c_str(), &member) == NETSYS_OK && member;
+        return ::netsys_session_in_group(server(), id_, group_id.c_str(), &member) == NETSYS_OK && member;
     }
 
     session_statistics get_statistics() const override {
         netsys_session_stats stats{};
         stats.struct_size = sizeof stats;
         session_statistics out;
-        if (::netsys_session_get_stats(server_, id_, &stats) == NETSYS_OK) {
+        if (::netsys_session_get_stats(server(), id_, &stats) == NETSYS_OK) {
             out.messages_sent = stats.messages_sent;
             out.messages_received = stats.messages_received;
             out.bytes_sent = stats.bytes_sent;
@@ -336,16 +364,16 @@ public:
         }
         return out;
     }
-    void reset_statistics() override { report(::netsys_session_reset_stats(server_, id_)); }
+    void reset_statistics() override { report(::netsys_session_reset_stats(server(), id_)); }
 
     void set_message_handler(message_handler handler) override {
-        on_message_.set(std::move(handler));
+        handlers().on_message.set(std::move(handler));
         message_handlers_changed();
     }
     void set_state_change_handler(state_change_handler handler) override {
-        on_state_change_.set(std::move(handler));
+        handlers().on_state_change.set(std::move(handler));
     }
-    void set_error_handler(error_handler handler) override { on_error_.set(std::move(handler)); }
+    void set_error_handler(error_handler handler) override { handlers().on_error.set(std::move(handler)); }
 
     bool is_stopped() const noexcept override {
         try {
@@ -355,16 +383,16 @@ public:
             return true;
         }
     }
-    const std::string& server_id() const override { return server_id_; }
+    const std::string& server_id() const override { return owner_->server_id; }
     void set_receive_callback(std::function<void(const std::vector<uint8_t>&)> callback) override {
-        on_receive_.set(std::move(callback));
+        handlers().on_receive.set(std::move(callback));
         message_handlers_changed();
     }
     void set_disconnection_callback(std::function<void(const std::string&)> callback) override {
-        on_disconnection_.set(std::move(callback));
+        handlers().on_disconnection.set(std::move(callback));
     }
     void set_error_callback(std::function<void(std::error_code)> callback) override {
-        on_error_code_.set(std::move(callback));
+        handlers().on_error_code.set(std::move(callback));
     }
 
     // netsys specifics
@@ -372,31 +400,31 @@ public:
     /// The numeric session id.
     uint64_t id() const noexcept { return id_; }
     /// The C server handle the session belongs to (0 for a detached session).
-    netsys_server server_handle() const noexcept { return server_; }
+    netsys_server server_handle() const noexcept { return server(); }
 
     /// Queues @p size bytes; returns the failure (also reported to the
     /// error handlers), empty on success.
     std::error_code send_bytes(const void* data, size_t size) {
-        return counted(size, report(::netsys_session_send(server_, id_, static_cast<const uint8_t*>(data), size)));
+        return report(::netsys_session_send(server(), id_, static_cast<const uint8_t*>(data), size));
     }
 
     /// As send_bytes(), waiting up to @p timeout for room in a full queue.
     std::error_code send_bytes(const void* data, size_t size, std::chrono::milliseconds timeout) {
-        return counted(size, report(::netsys_session_send_timeout(server_, id_, static_cast<const uint8_t*>(data),
-                                                                  size, static_cast<int>(timeout.count()))));
+        return report(::netsys_session_send_timeout(server(), id_, static_cast<const uint8_t*>(data), size,
+                                                    static_cast<int>(timeout.count())));
     }
 
     /// Stops reading from the client (TCP backpressure) until resume_reading().
-    void pause_reading() { report(::netsys_session_pause_reading(server_, id_)); }
+    void pause_reading() { report(::netsys_session_pause_reading(server(), id_)); }
     /// Resumes reading.
-    void resume_reading() { report(::netsys_session_resume_reading(server_, id_)); }
+    void resume_reading() { report(::netsys_session_resume_reading(server(), id_)); }
 
     /// Every key of the session data, sorted.
     std::vector<std::string> session_data_keys() const {
         std::vector<std::string> keys;
         netsys::fetch_string_list(
             [&](char* buf, size_t capacity, size_t* needed, size_t* count) {
-                return ::netsys_session_data_keys(server_, id_, buf, capacity, needed, count);
+                return ::netsys_session_data_keys(server(), id_, buf, capacity, needed, count);
             },
             keys);
         return keys;
@@ -404,31 +432,38 @@ public:
 
     /// The last failure of a call made on this session object (empty if none).
     netsys::failure last_error() const {
-        std::lock_guard<std::mutex> lock(last_error_mutex_);
-        return last_error_;
+        const extras* x = extras_.load(std::memory_order_acquire);
+        if (x == nullptr) {
+            return {};
+        }
+        std::lock_guard<std::mutex> lock(x->last_error_mutex);
+        return x->last_error;
     }
 
     /// @name Delivery from messaging_server (not for applications)
     /// Called on the thread running the server's callbacks for this session.
     /// @{
 
-    /// Caches what stays readable after the session ends; called at connect.
+    /// Caches what stays readable after the session ends (client id,
+    /// addresses, connect time); called once, before the object is published.
     void on_connected() {
-        fetch_info(::netsys_session_client_id, client_id_);
+        auto fresh = std::make_unique<info>();
+        fetch_info(::netsys_session_client_id, fresh->client_id);
         std::string address;
         if (!fetch_info(::netsys_session_remote_address, address)) {
-            remote_ = split_endpoint(address);
+            fresh->remote = split_endpoint(address);
         }
         if (!fetch_info(::netsys_session_local_address, address)) {
-            local_ = split_endpoint(address);
+            fresh->local = split_endpoint(address);
         }
         netsys_session_stats stats{};
         stats.struct_size = sizeof stats;
-        if (::netsys_session_get_stats(server_, id_, &stats) == NETSYS_OK) {
-            connect_time_ = netsys::to_steady(stats.connect_time_ns);
+        if (::netsys_session_get_stats(server(), id_, &stats) == NETSYS_OK) {
+            fresh->connect_time = netsys::to_steady(stats.connect_time_ns);
         } else {
-            connect_time_ = std::chrono::steady_clock::now();
+            fresh->connect_time = std::chrono::steady_clock::now();
         }
+        info_ = std::move(fresh);
         last_known_.store(session_state::connected);
     }
 
@@ -439,17 +474,30 @@ public:
     struct message_handlers {
         std::shared_ptr<const std::function<void(const std::string&)>> text;     ///< set_message_handler
         std::shared_ptr<const std::function<void(const std::vector<uint8_t>&)>> bytes;  ///< set_receive_callback
-        uint64_t version = ~uint64_t{0};  ///< handlers_version_ they were read at (~0: never)
+        uint64_t version = 0;  ///< handler block version they were read at (0: never)
+        /// Whether either handler is set.
+        bool any() const noexcept { return text || bytes; }
     };
 
-    /// Re-reads @p handlers if a message handler was set since they were read.
+    /// Re-reads @p handlers if a message handler was set since they were
+    /// read. Without session handlers this is one atomic load.
     void refresh(message_handlers& handlers) const {
-        const uint64_t now = handlers_version_.load(std::memory_order_acquire);
+        const extras* x = extras_.load(std::memory_order_acquire);
+        if (x == nullptr) {
+            return;  // never set: nothing to read
+        }
+        const uint64_t now = x->version.load(std::memory_order_acquire);
         if (now != handlers.version) {
             handlers.version = now;
-            handlers.text = on_message_.get();
-            handlers.bytes = on_receive_.get();
+            handlers.text = x->on_message.get();
+            handlers.bytes = x->on_receive.get();
         }
+    }
+
+    /// Whether a message handler was set since @p handlers were read.
+    bool handlers_changed(const message_handlers& handlers) const noexcept {
+        const extras* x = extras_.load(std::memory_order_acquire);
+        return x != nullptr && x->version.load(std::memory_order_acquire) != handlers.version;
     }
 
     /// Runs the session's own message handlers (an exception from one is
@@ -487,22 +535,29 @@ public:
         session_state final_state =
             error_seen_.load() ? session_state::error : session_state::disconnected;
         netsys_session_state reported = NETSYS_SESSION_DISCONNECTED;
-        if (::netsys_session_get_state(server_, id_, &reported) == NETSYS_OK &&
+        if (::netsys_session_get_state(server(), id_, &reported) == NETSYS_OK &&
             (reported == NETSYS_SESSION_DISCONNECTED || reported == NETSYS_SESSION_ERROR)) {
             final_state = static_cast<session_state>(reported);  // netsys still knows: trust it
         }
         final_state_.store(final_state);
         const session_state previous = last_known_.exchange(final_state);
-        if (auto handler = on_state_change_.get()) {
+        const extras* x = extras_.load(std::memory_order_acquire);
+        if (x == nullptr) {
+            return;  // no session handlers were ever set
+        }
+        if (auto handler = x->on_state_change.get()) {
             run_handler([&] { (*handler)(previous, final_state); });
         }
-        if (auto callback = on_disconnection_.get()) {
-            run_handler([&] { (*callback)(id_text_); });
+        if (auto callback = x->on_disconnection.get()) {
+            run_handler([&] { (*callback)(session_id()); });
         }
     }
 
     /// Whether any session-level handler is set (lets the server skip work).
-    bool has_message_handlers() const { return on_message_.get() || on_receive_.get(); }
+    bool has_message_handlers() const {
+        const extras* x = extras_.load(std::memory_order_acquire);
+        return x != nullptr && (x->on_message.get() || x->on_receive.get());
+    }
     /// @}
 
 private:
@@ -510,6 +565,45 @@ private:
         std::string address;
         unsigned short port = 0;
     };
+
+    // What stays readable after the session ended, written once before the
+    // object is published (on_connected) and read-only after.
+    struct info {
+        std::string client_id;
+        endpoint remote;
+        endpoint local;
+        std::chrono::steady_clock::time_point connect_time;
+        std::string id_text;  // detached sessions only: their given id
+    };
+
+    // The session's handlers and last error, allocated on first use.
+    struct extras {
+        detail::handler_slot<void(const std::string&)> on_message;
+        detail::handler_slot<void(session_state, session_state)> on_state_change;
+        detail::handler_slot<void(const std::string&, int)> on_error;
+        detail::handler_slot<void(const std::vector<uint8_t>&)> on_receive;
+        detail::handler_slot<void(const std::string&)> on_disconnection;
+        detail::handler_slot<void(std::error_code)> on_error_code;
+        std::atomic<uint64_t> version{1};  // bumped after on_message or on_receive changes
+        mutable std::mutex last_error_mutex;
+        netsys::failure last_error;
+    };
+
+    netsys_server server() const noexcept { return owner_->server; }
+
+    // The handler block, created by the first caller that needs it (two
+    // racing creators agree on one through the compare-exchange).
+    extras& handlers() const {
+        extras* x = extras_.load(std::memory_order_acquire);
+        if (x != nullptr) {
+            return *x;
+        }
+        auto fresh = std::make_unique<extras>();
+        if (extras_.compare_exchange_strong(x, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+            return *fresh.release();
+        }
+        return *x;  // another thread installed one first
+    }
 
     // "ip:port" or "[ip]:port" as netsys formats addresses.
     static endpoint split_endpoint(const std::string& text) {
@@ -534,7 +628,7 @@ private:
     template <typename Fn>
     netsys::failure fetch_info(Fn fn, std::string& out) {
         return netsys::fetch_string(
-            [&](char* buf, size_t capacity, size_t* needed) { return fn(server_, id_, buf, capacity, needed); },
+            [&](char* buf, size_t capacity, size_t* needed) { return fn(server(), id_, buf, capacity, needed); },
             out);
     }
 
@@ -546,21 +640,13 @@ private:
     void disconnect_with(const char* reason) {
         auto expected = session_state::connected;
         if (last_known_.compare_exchange_strong(expected, session_state::disconnecting)) {
-            if (auto handler = on_state_change_.get()) {
-                run_handler([&] { (*handler)(session_state::connected, session_state::disconnecting); });
+            if (const extras* x = extras_.load(std::memory_order_acquire)) {
+                if (auto handler = x->on_state_change.get()) {
+                    run_handler([&] { (*handler)(session_state::connected, session_state::disconnecting); });
+                }
             }
         }
-        report(::netsys_session_disconnect(server_, id_, reason));
-    }
-
-    // Tells the server's monitor about a successful send; passes @p result on.
-    std::error_code counted(size_t size, std::error_code result) noexcept {
-        if (!result) {
-            if (auto sink = sink_.lock()) {
-                sink->report_session_sent(size);
-            }
-        }
-        return result;
+        report(::netsys_session_disconnect(server(), id_, reason));
     }
 
     // Records a failed call and reports it to the session's and the server's
@@ -571,8 +657,9 @@ private:
         }
         netsys::failure failure = netsys::capture(status);
         {
-            std::lock_guard<std::mutex> lock(last_error_mutex_);
-            last_error_ = failure;
+            extras& x = handlers();
+            std::lock_guard<std::mutex> lock(x.last_error_mutex);
+            x.last_error = failure;
         }
         report_failure(failure);
         return failure.code;
@@ -581,18 +668,22 @@ private:
     // Reports to the session's error handlers, then to the server's.
     void report_failure(const netsys::failure& failure) noexcept {
         notify_error_handlers(failure);
-        if (auto sink = sink_.lock()) {
+        if (auto sink = owner_->sink.lock()) {
             sink->report_session_failure(weak_from_this().lock(), failure);
         }
     }
 
     void notify_error_handlers(const netsys::failure& failure) noexcept {
-        if (auto handler = on_error_.get()) {
+        const extras* x = extras_.load(std::memory_order_acquire);
+        if (x == nullptr) {
+            return;
+        }
+        if (auto handler = x->on_error.get()) {
             detail::guard(
                 "a session error handler", [&] { (*handler)(failure.message, failure.code.value()); },
                 [](const netsys::failure&) { detail::report_unreportable("a session error handler"); });
         }
-        if (auto callback = on_error_code_.get()) {
+        if (auto callback = x->on_error_code.get()) {
             detail::guard(
                 "a session error callback", [&] { (*callback)(failure.code); },
                 [](const netsys::failure&) { detail::report_unreportable("a session error callback"); });
@@ -600,7 +691,7 @@ private:
     }
 
     // Tells batches in progress to re-read the message handlers (refresh).
-    void message_handlers_changed() noexcept { handlers_version_.fetch_add(1, std::memory_order_release); }
+    void message_handlers_changed() noexcept { handlers().version.fetch_add(1, std::memory_order_release); }
 
     // Runs one handler; an exception it throws becomes a handler_exception
     // failure reported like any other, and never reaches the C ABI.
@@ -610,30 +701,14 @@ private:
                       [this](const netsys::failure& failure) { report_failure(failure); });
     }
 
-    const netsys_server server_ = 0;
+    const std::shared_ptr<const session_owner> owner_;
     const uint64_t id_ = 0;
-    const std::string id_text_;
-    const std::string server_id_;
-    std::string client_id_;  // written once in on_connected, before the session is published
-    endpoint remote_;
-    endpoint local_;
-    std::chrono::steady_clock::time_point connect_time_;
+    std::unique_ptr<info> info_;  // set before publication, then read-only
+    mutable std::atomic<extras*> extras_{nullptr};
     std::atomic<session_state> last_known_{session_state::connecting};
     // connecting = "still live: ask netsys"; anything else = ended with that state.
     std::atomic<session_state> final_state_{session_state::connecting};
     std::atomic<bool> error_seen_{false};
-    std::weak_ptr<session_failure_sink> sink_;
-
-    detail::handler_slot<void(const std::string&)> on_message_;
-    detail::handler_slot<void(session_state, session_state)> on_state_change_;
-    detail::handler_slot<void(const std::string&, int)> on_error_;
-    detail::handler_slot<void(const std::vector<uint8_t>&)> on_receive_;
-    detail::handler_slot<void(const std::string&)> on_disconnection_;
-    detail::handler_slot<void(std::error_code)> on_error_code_;
-    std::atomic<uint64_t> handlers_version_{0};  // bumped after on_message_ or on_receive_ changes
-
-    mutable std::mutex last_error_mutex_;
-    netsys::failure last_error_;
 };
 
 /// Creates a session bound to no connection, with the given ids (the

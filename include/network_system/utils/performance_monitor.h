@@ -4,11 +4,16 @@
 /// @brief Process-wide performance counters: connections, messages, bytes,
 /// latency (average, min, max, p95, p99), errors and memory.
 ///
-/// The monitor only counts what it is told through the record_* calls. The
-/// messaging classes feed it when attached (messaging_server /
-/// messaging_client `set_performance_monitor`, or a messaging_bridge with
-/// performance monitoring on); applications feed latency themselves, since
-/// only they know when a request and its answer belong together.
+/// The monitor adds two things: what it is told through the record_* calls,
+/// and the counters netsys itself keeps for the servers and clients attached
+/// to it (messaging_server / messaging_client `set_performance_monitor`, or
+/// a messaging_bridge with performance monitoring on). Messages and bytes of
+/// attached objects are read from netsys when metrics are taken
+/// (netsys_server_get_stats / netsys_client_get_stats), so the message path
+/// never touches the monitor and the numbers are netsys's own, not a second
+/// count kept beside them. Connection failures and error kinds arrive with
+/// the error reports; applications feed latency themselves, since only they
+/// know when a request and its answer belong together.
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -223,10 +229,67 @@ public:
         }
     }
 
+    /// Counters netsys keeps for one attached object, read on demand.
+    struct traffic {
+        uint64_t total_connections = 0;  ///< connections accepted or made so far
+        uint64_t active_connections = 0; ///< open now
+        uint64_t messages_sent = 0;      ///< messages queued
+        uint64_t messages_received = 0;  ///< messages received
+        uint64_t bytes_sent = 0;         ///< payload bytes queued
+        uint64_t bytes_received = 0;     ///< payload bytes received
+    };
+    /// Reads an attached object's counters; false if it cannot (then it
+    /// adds nothing to this reading).
+    using traffic_reader = std::function<bool(traffic&)>;
+
+    /// Adds the counters @p read returns to every later reading, under
+    /// @p key (the attaching object; attaching a key again replaces its
+    /// reader). What the object counted before it was attached is not
+    /// included. Called by messaging_server and messaging_client.
+    void attach_source(const void* key, traffic_reader read) {
+        traffic now;
+        const bool ok = read && read(now);
+        std::lock_guard<std::mutex> lock(sources_mutex_);
+        for (auto& source : sources_) {
+            if (source.key == key) {
+                source.read = std::move(read);
+                source.base = ok ? now : traffic{};
+                return;
+            }
+        }
+        sources_.push_back(source_entry{key, std::move(read), ok ? now : traffic{}});
+    }
+
+    /// Stops reading the object attached under @p key. Its traffic since it
+    /// was attached stays counted (folded into the monitor's own counters),
+    /// as if it had been recorded call by call; its open connections no
+    /// longer count as active. Returns once no reading of it is in progress.
+    void detach_source(const void* key) {
+        std::lock_guard<std::mutex> lock(sources_mutex_);
+        for (auto it = sources_.begin(); it != sources_.end(); ++it) {
+            if (it->key != key) {
+                continue;
+            }
+            traffic now;
+            if (it->read && it->read(now)) {
+                const traffic delta = minus(now, it->base);
+                data_.total_connections.fetch_add(delta.total_connections, std::memory_order_relaxed);
+                data_.messages_sent.fetch_add(delta.messages_sent, std::memory_order_relaxed);
+                data_.messages_received.fetch_add(delta.messages_received, std::memory_order_relaxed);
+                data_.bytes_sent.fetch_add(delta.bytes_sent, std::memory_order_relaxed);
+                data_.bytes_received.fetch_add(delta.bytes_received, std::memory_order_relaxed);
+            }
+            sources_.erase(it);
+            return;
+        }
+    }
+
     /// A snapshot with up-to-date percentiles.
     metrics get_metrics() const {
         refresh_percentiles();
-        return data_;
+        metrics out = data_;
+        add_sources(out);
+        return out;
     }
 
     /// Errors counted per type, including types without their own counter.
@@ -247,6 +310,11 @@ public:
         latency_count_ = latency_sum_ = 0;
         error_counts_.clear();
         previous_ = rate_base{};
+        std::lock_guard<std::mutex> sources(sources_mutex_);
+        for (auto& source : sources_) {
+            traffic now;
+            source.base = source.read && source.read(now) ? now : traffic{};
+        }
     }
 
     /// Computes the per-second rates over the time since the previous call
@@ -255,9 +323,11 @@ public:
         std::lock_guard<std::mutex> lock(rates_mutex_);
         const auto now = std::chrono::steady_clock::now();
         const double seconds = std::chrono::duration<double>(now - data_.last_update).count();
-        const rate_base current{data_.total_connections.load(),
-                                data_.messages_sent.load() + data_.messages_received.load(),
-                                data_.bytes_sent.load() + data_.bytes_received.load()};
+        metrics totals = data_;
+        add_sources(totals);
+        const rate_base current{totals.total_connections.load(),
+                                totals.messages_sent.load() + totals.messages_received.load(),
+                                totals.bytes_sent.load() + totals.bytes_received.load()};
         if (seconds > 0) {
             auto rate = [seconds](uint64_t now_value, uint64_t before) {
                 return static_cast<uint64_t>(
@@ -332,6 +402,43 @@ private:
     performance_monitor(const performance_monitor&) = delete;
     performance_monitor& operator=(const performance_monitor&) = delete;
 
+    struct source_entry {
+        const void* key;
+        traffic_reader read;
+        traffic base;  // the reading at attach or the last reset
+    };
+
+    static traffic minus(const traffic& now, const traffic& base) {
+        auto sub = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+        traffic out;
+        out.total_connections = sub(now.total_connections, base.total_connections);
+        out.active_connections = now.active_connections;
+        out.messages_sent = sub(now.messages_sent, base.messages_sent);
+        out.messages_received = sub(now.messages_received, base.messages_received);
+        out.bytes_sent = sub(now.bytes_sent, base.bytes_sent);
+        out.bytes_received = sub(now.bytes_received, base.bytes_received);
+        return out;
+    }
+
+    // Adds what the attached objects counted since they were attached (or
+    // the last reset) to @p out.
+    void add_sources(metrics& out) const {
+        std::lock_guard<std::mutex> lock(sources_mutex_);
+        for (const auto& source : sources_) {
+            traffic now;
+            if (!source.read || !source.read(now)) {
+                continue;
+            }
+            const traffic delta = minus(now, source.base);
+            out.total_connections.fetch_add(delta.total_connections, std::memory_order_relaxed);
+            out.active_connections.fetch_add(delta.active_connections, std::memory_order_relaxed);
+            out.messages_sent.fetch_add(delta.messages_sent, std::memory_order_relaxed);
+            out.messages_received.fetch_add(delta.messages_received, std::memory_order_relaxed);
+            out.bytes_sent.fetch_add(delta.bytes_sent, std::memory_order_relaxed);
+            out.bytes_received.fetch_add(delta.bytes_received, std::memory_order_relaxed);
+        }
+    }
+
     // Nearest-rank percentiles over the sample window.
     void refresh_percentiles() const {
         std::vector<uint64_t> sorted;
@@ -382,6 +489,9 @@ private:
 
     std::mutex rates_mutex_;
     rate_base previous_;
+
+    mutable std::mutex sources_mutex_;  // also held while a source is read, so detach waits for readers
+    std::vector<source_entry> sources_;
 };
 
 }  // namespace network_system::utils

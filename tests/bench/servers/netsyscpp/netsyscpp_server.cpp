@@ -1,6 +1,6 @@
 // netsyscpp_server: netsys through its C++ API (network_system's
 // messaging_server over libnetsys.so), written the way a C++ application
-// would: one message handler following the bench server contract
+// would: one message handler (the zero-copy view handler) following the bench server contract
 // (tests/bench/README.md): sink messages (first byte 'S') are consumed,
 // everything else is echoed to its session.
 //
@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -54,10 +55,12 @@ int main() {
     }
     try {
         auto server = std::make_shared<network_system::core::messaging_server>("bench-cpp", config);
-        server->set_message_handler(
-            [](std::shared_ptr<network_system::session::messaging_session> session, const std::string& message) {
+        // The view handler: the session by reference and the message where
+        // netsys holds it (no reference count, no copy per message).
+        server->set_message_view_handler(
+            [](network_system::session::messaging_session& session, std::string_view message) {
                 if (!message.empty() && message[0] == 'S') return;
-                session->send_message(message);
+                session.send_binary_message(message.data(), message.size());
             });
         if (!server->start_server()) {
             std::fprintf(stderr, "netsyscpp_server: start failed: %s\n", server->last_error().message.c_str());
