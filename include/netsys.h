@@ -600,7 +600,10 @@ netsys_status netsys_server_event_fd(netsys_server server, int *fd);
 /// holding `bytes` message bytes; negative values release what was counted
 /// before. Past #NETSYS_OPT_EVENT_QUEUE_LIMIT or #NETSYS_OPT_EVENT_QUEUE_BYTES
 /// (queued plus held), reading pauses as for a full queue; it resumes once
-/// both are down to half. Any thread; never blocks. Errors:
+/// both are down to half. A poll counts the events it returns as consumed,
+/// so call this right after the poll: until then the bound does not count
+/// them, and a paused source may resume meanwhile (the bound can then be
+/// exceeded by about one more queue's worth). Any thread; never blocks. Errors:
 /// #NETSYS_E_WRONG_MODE (not in #NETSYS_DELIVERY_EVENTS),
 /// #NETSYS_E_INVALID_ARGUMENT (releasing more than is held; nothing changes).
 netsys_status netsys_server_hold_events(netsys_server server, int64_t events, int64_t bytes);

@@ -50,8 +50,9 @@ log = _handlers.log
 _SEND_RETRY_MIN = 0.0005
 _SEND_RETRY_MAX = 0.05
 
-#: recv() releases the messages it returned from the library's bound
-#: (netsys_client_hold_events) once per this many, or when the buffer empties.
+#: recv() and finished coroutine handlers release what they held from the
+#: library's bound (netsys_*_hold_events) once per this many, or when none
+#: is left.
 _RELEASE_EVERY = 64
 
 
@@ -78,6 +79,13 @@ class _AsyncDelivery:
         self._loop = None
         self._reader_fd = -1
         self._hold_name = "netsys_server_hold_events" if self._kind == "server" else "netsys_client_hold_events"
+        # Coroutine handlers counted with the library in groups (a foreign
+        # call each): started during the batch being dispatched, not yet
+        # held; finished, not yet released; unfinished in all.
+        self._dispatching = False
+        self._started = 0
+        self._finished = 0
+        self._unfinished = 0
 
     def _hold(self, events: int, nbytes: int) -> None:
         """Count events polled but not finished (negative: finished) against
@@ -120,10 +128,16 @@ class _AsyncDelivery:
             self._unwatch()
             return
         if batch:
+            self._dispatching = True
             try:
                 self._dispatch(batch)  # type: ignore[attr-defined]
             except Exception as exc:  # noqa: BLE001 - the loop must survive
                 log.error("%s: dispatch error %s: %s", self._label, type(exc).__name__, exc, exc_info=exc)
+            finally:
+                self._dispatching = False
+                if self._started:
+                    self._hold(self._started, 0)  # right after the poll, see hold_events
+                    self._started = 0
             # A handler's KeyboardInterrupt/SystemExit, once the whole batch is
             # dispatched: asyncio lets them out of run_forever(), as for any
             # other callback (see _handlers).
@@ -149,15 +163,27 @@ class _AsyncDelivery:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # Unfinished: still part of the library's backlog (one bound, one
-        # pause reason; no watermark of our own).
-        self._hold(1, 0)
+        # pause reason; no watermark of our own). Held once per batch.
+        self._unfinished += 1
+        if self._dispatching:
+            self._started += 1
+        else:
+            self._hold(1, 0)
+
+    def _handler_finished(self) -> None:
+        # Released in groups, and at once when none is left unfinished.
+        self._unfinished -= 1
+        self._finished += 1
+        if self._finished >= _RELEASE_EVERY or not self._unfinished:
+            self._hold(-self._finished, 0)
+            self._finished = 0
 
     async def _run_chain(self, key: int, item: Tuple[Any, str, Tuple[Any, ...]]) -> None:
         while True:
             try:
                 await self._run_handler(*item)
             finally:
-                self._hold(-1, 0)
+                self._handler_finished()
             pending = self._chains[key]
             if not pending:
                 del self._chains[key]
