@@ -4,6 +4,7 @@ stops the dispatcher, the library or the process."""
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -197,10 +198,17 @@ def test_system_exit_from_a_handler_on_the_recv_thread_is_re_raised_there(echo_s
         client.connect("127.0.0.1", echo_server.port)
         client.send(b"before")
         assert client.recv(WAIT) == b"before"
-        echo_server.disconnect_all("bye")
-        with pytest.raises(SystemExit) as info:
-            while True:
-                client.recv(WAIT)
+        # The disconnect comes while recv() waits, so recv() is the thread
+        # that drains it (between two recv() calls the dispatcher thread may
+        # take over, and then the exception is raised there).
+        kick = threading.Timer(0.05, echo_server.disconnect_all, args=("bye",))
+        kick.start()
+        try:
+            with pytest.raises(SystemExit) as info:
+                while True:
+                    client.recv(WAIT)
+        finally:
+            kick.join()
         assert info.value.code == 3
         assert len(calls.wait(1)) == 1
 
