@@ -270,7 +270,7 @@ public:
         if (!parse_id(session_id, id)) {
             return nullptr;
         }
-        return core_->find_or_adopt(id);
+        return core_->session_object(id);
     }
 
     /// Every open session, by increasing id.
@@ -284,7 +284,7 @@ public:
         std::vector<session_ptr> sessions;
         sessions.reserve(ids.size());
         for (uint64_t id : ids) {
-            if (auto s = core_->find_or_adopt(id)) {
+            if (auto s = core_->session_object(id)) {
                 sessions.push_back(std::move(s));
             }
         }
@@ -553,10 +553,17 @@ private:
             return false;
         }
 
-        // The session object of an open session, creating it if this thread
-        // is first to see the session (e.g. it connected before a handler
-        // was set, or get_session raced the connect callback).
-        std::shared_ptr<session::tcp_session> find_or_adopt(uint64_t id) {
+        // The object of an open session: the one already made, or a new one
+        // if netsys says the session is open. netsys decides which sessions
+        // exist; the map only keeps each session's one object (the C ABI has
+        // no per-session pointer to hang it on). Whether to keep a new object
+        // is decided under the map's lock, so the disconnect callback's
+        // take() runs either before the check (netsys has dropped the session
+        // by then, and the object is discarded) or after the insert (and
+        // removes it): no entry outlives its session. The connect callback
+        // passes @p connecting: its session's disconnect callback comes after
+        // it, so the object is kept even if the session already ended.
+        std::shared_ptr<session::tcp_session> session_object(uint64_t id, bool connecting = false) {
             {
                 std::shared_lock<std::shared_mutex> lock(sessions_mutex_);
                 auto it = sessions_.find(id);
@@ -564,20 +571,19 @@ private:
                     return it->second;
                 }
             }
-            if (::netsys_server_has_session(handle(), id) != NETSYS_OK) {
+            auto fresh = std::make_shared<session::tcp_session>(owner(), id);
+            fresh->on_connected();  // netsys calls, outside the lock; read-only once published
+            std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
+            auto [it, inserted] = sessions_.try_emplace(id);
+            if (!inserted) {
+                return it->second;  // another thread's object won: every handler sees one object
+            }
+            if (!connecting && ::netsys_server_has_session(handle(), id) != NETSYS_OK) {
+                sessions_.erase(it);
                 return nullptr;
             }
-            auto session = adopt(id);
-            if (::netsys_server_has_session(handle(), id) != NETSYS_OK) {
-                // The session ended while we adopted it and its disconnect
-                // callback may already have run: do not keep a stale entry.
-                std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
-                auto it = sessions_.find(id);
-                if (it != sessions_.end() && it->second == session) {
-                    sessions_.erase(it);
-                }
-            }
-            return session;
+            it->second = std::move(fresh);
+            return it->second;
         }
 
         // Reports a failure of a call made through the server object. Returns
@@ -710,16 +716,6 @@ private:
             }
         }
 
-        // Creates the object of a session and publishes it; if another
-        // thread published one first, that one wins so every handler sees
-        // the same object.
-        std::shared_ptr<session::tcp_session> adopt(uint64_t id) {
-            auto fresh = std::make_shared<session::tcp_session>(owner(), id);
-            fresh->on_connected();  // before publishing: other threads only read it
-            std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
-            return sessions_.emplace(id, std::move(fresh)).first->second;
-        }
-
         std::shared_ptr<session::tcp_session> take(uint64_t id) {
             std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
             auto it = sessions_.find(id);
@@ -784,7 +780,7 @@ private:
             }
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
-                "the connect callback", [&] { session = self->adopt(session_id); },
+                "the connect callback", [&] { session = self->session_object(session_id, true); },
                 [&](const netsys::failure& f) { self->notify_failure(nullptr, f); });
             if (!session) {
                 return;
@@ -838,7 +834,7 @@ private:
         void deliver_messages(uint64_t session_id, const netsys_message* messages, size_t count) noexcept {
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
-                "the message callback", [&] { session = find_or_adopt(session_id); },
+                "the message callback", [&] { session = session_object(session_id); },
                 [&](const netsys::failure& f) { notify_failure(nullptr, f); });
             if (!session) {
                 return;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -225,9 +226,9 @@ struct session_owner {
 /// pair plus the session's handlers.
 ///
 /// Memory: an open session without session-level handlers holds a pointer
-/// to its server's shared session_owner, its id, three state bytes and one
-/// small block with what must stay readable after it ends (client id,
-/// addresses, connect time). Handlers and the last error live in a block
+/// to its server's shared session_owner, its id, three state bytes and what
+/// must stay readable after it ends (client id and addresses in one string,
+/// ports, connect time). Handlers and the last error live in a block
 /// allocated the first time one is set, because most sessions never get one.
 class tcp_session final : public messaging_session {
 public:
@@ -245,10 +246,13 @@ public:
     /// operation fails with netsys::errc::invalid_handle through the error
     /// handlers.
     tcp_session(std::string session_id, std::string client_id)
-        : owner_(std::make_shared<const session_owner>()),
-          info_(std::make_unique<info>()) {
-        info_->id_text = std::move(session_id);
-        info_->client_id = std::move(client_id);
+        : owner_(std::make_shared<const session_owner>()) {
+        // client id, two empty addresses, then the given id (which may hold
+        // any byte: it is the last field).
+        names_ = std::move(client_id);
+        names_.append(2, '\0');
+        names_ += '\0';
+        names_ += session_id;
         final_state_.store(session_state::disconnected);
     }
 
@@ -270,15 +274,15 @@ public:
 
     std::string session_id() const override {
         if (id_ == 0) {
-            return info_ ? info_->id_text : std::string();
+            return std::string(name(3, true));
         }
         return std::to_string(id_);
     }
-    std::string client_id() const override { return info_ ? info_->client_id : std::string(); }
-    std::string remote_address() const override { return info_ ? info_->remote.address : std::string(); }
-    unsigned short remote_port() const override { return info_ ? info_->remote.port : 0; }
-    std::string local_address() const override { return info_ ? info_->local.address : std::string(); }
-    unsigned short local_port() const override { return info_ ? info_->local.port : 0; }
+    std::string client_id() const override { return std::string(name(0)); }
+    std::string remote_address() const override { return std::string(name(1)); }
+    unsigned short remote_port() const override { return remote_port_; }
+    std::string local_address() const override { return std::string(name(2)); }
+    unsigned short local_port() const override { return local_port_; }
 
     session_state state() const override {
         if (auto ended = final_state_.load(); ended != session_state::connecting) {
@@ -294,7 +298,7 @@ public:
     bool is_connected() const override { return state() == session_state::connected; }
 
     std::chrono::steady_clock::time_point connect_time() const override {
-        return info_ ? info_->connect_time : std::chrono::steady_clock::time_point{};
+        return connect_time_;
     }
 
     std::chrono::steady_clock::time_point last_activity() const override {
@@ -447,23 +451,30 @@ public:
     /// Caches what stays readable after the session ends (client id,
     /// addresses, connect time); called once, before the object is published.
     void on_connected() {
-        auto fresh = std::make_unique<info>();
-        fetch_info(::netsys_session_client_id, fresh->client_id);
-        std::string address;
-        if (!fetch_info(::netsys_session_remote_address, address)) {
-            fresh->remote = split_endpoint(address);
-        }
-        if (!fetch_info(::netsys_session_local_address, address)) {
-            fresh->local = split_endpoint(address);
-        }
+        std::string names;
+        fetch_info(::netsys_session_client_id, names);
+        names.resize(std::strlen(names.c_str()));  // a C string: no NUL inside
+        auto add_address = [&](auto fetch, unsigned short& port) {
+            std::string address;
+            endpoint e;
+            if (!fetch_info(fetch, address)) {
+                e = split_endpoint(address);
+            }
+            names += '\0';
+            names.append(e.address.c_str());
+            port = e.port;
+        };
+        add_address(::netsys_session_remote_address, remote_port_);
+        add_address(::netsys_session_local_address, local_port_);
+        names.shrink_to_fit();
+        names_ = std::move(names);
         netsys_session_stats stats{};
         stats.struct_size = sizeof stats;
         if (::netsys_session_get_stats(server(), id_, &stats) == NETSYS_OK) {
-            fresh->connect_time = netsys::to_steady(stats.connect_time_ns);
+            connect_time_ = netsys::to_steady(stats.connect_time_ns);
         } else {
-            fresh->connect_time = std::chrono::steady_clock::now();
+            connect_time_ = std::chrono::steady_clock::now();
         }
-        info_ = std::move(fresh);
         last_known_.store(session_state::connected);
     }
 
@@ -566,16 +577,6 @@ private:
         unsigned short port = 0;
     };
 
-    // What stays readable after the session ended, written once before the
-    // object is published (on_connected) and read-only after.
-    struct info {
-        std::string client_id;
-        endpoint remote;
-        endpoint local;
-        std::chrono::steady_clock::time_point connect_time;
-        std::string id_text;  // detached sessions only: their given id
-    };
-
     // The session's handlers and last error, allocated on first use.
     struct extras {
         detail::handler_slot<void(const std::string&)> on_message;
@@ -590,6 +591,20 @@ private:
     };
 
     netsys_server server() const noexcept { return owner_->server; }
+
+    // Field @p index of names_ (fields end with a NUL; @p last: the rest of
+    // the string, NULs included). Empty when absent.
+    std::string_view name(size_t index, bool last = false) const noexcept {
+        std::string_view rest(names_);
+        for (size_t i = 0; i < index; ++i) {
+            const auto end = rest.find('\0');
+            if (end == std::string_view::npos) {
+                return {};
+            }
+            rest.remove_prefix(end + 1);
+        }
+        return last ? rest : rest.substr(0, rest.find('\0'));
+    }
 
     // The handler block, created by the first caller that needs it (two
     // racing creators agree on one through the compare-exchange).
@@ -703,7 +718,14 @@ private:
 
     const std::shared_ptr<const session_owner> owner_;
     const uint64_t id_ = 0;
-    std::unique_ptr<info> info_;  // set before publication, then read-only
+    // What stays readable after the session ended, written once before the
+    // object is published (on_connected) and read-only after: the client
+    // id, the remote and the local address in one string, each ended by a
+    // NUL (one allocation, or none when short), their ports, the connect time.
+    std::string names_;
+    std::chrono::steady_clock::time_point connect_time_;
+    unsigned short remote_port_ = 0;
+    unsigned short local_port_ = 0;
     mutable std::atomic<extras*> extras_{nullptr};
     std::atomic<session_state> last_known_{session_state::connecting};
     // connecting = "still live: ask netsys"; anything else = ended with that state.
