@@ -224,6 +224,8 @@ typedef enum netsys_option {
     NETSYS_OPT_RECONNECT_INTERVAL_MS = 43, ///< int, C: first reconnect delay (default 500), doubled per failed attempt.
     NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS = 44, ///< int, C: largest reconnect delay (default 30000).
     NETSYS_OPT_RECONNECT_QUEUE_LIMIT = 45, ///< int, C: messages queued while disconnected; past it send gives #NETSYS_E_WOULD_BLOCK (default 10000).
+    NETSYS_OPT_RECONNECT_QUEUE_BYTES = 46, ///< int, C: payload bytes queued while disconnected, whatever the number of messages; past it send gives #NETSYS_E_WOULD_BLOCK (default 64 MiB).
+    NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = 47, ///< int, C: how long a message may wait in the reconnect queue, kept across refused attempts; at its deadline it is reported by an error (#NETSYS_E_NOT_DELIVERED), never dropped silently. 0: default 60000; -1: no limit.
     /* Delivery to the host (S, C). */
     NETSYS_OPT_DELIVERY = 60,              ///< int, S+C: a #netsys_delivery value (default #NETSYS_DELIVERY_CALLBACKS).
     NETSYS_OPT_CALLBACK_WORKERS = 61,      ///< int, S+C: 0 runs callbacks on the I/O threads (default); N > 0 on N worker threads of the object (at most 256).
