@@ -45,6 +45,9 @@ type Client struct {
 	done      chan struct{}
 	connected atomic.Bool
 	sessionID atomic.Uint64
+	// ender is the goroutine reporting the failure that ends the run (a
+	// dial goroutine, not a loop), while it runs OnError.
+	ender atomic.Uintptr
 
 	stats      traffic
 	reconnects atomic.Uint64
@@ -203,13 +206,20 @@ func (cl *Client) dialFailed(run *clientRun, result chan<- error, err error) {
 	if !current {
 		return // the run ended meanwhile: its failure is no one's news
 	}
+	retry := cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
+	if !retry {
+		// This goroutine ends the run after the report: a Wait inside the
+		// handler would wait for itself.
+		cl.ender.Store(getg())
+	}
 	cl.reportError(err)
+	cl.ender.Store(0)
 	cl.mu.Lock()
 	current = cl.currentLocked(run)
 	if current {
 		cl.dialing = false
 	}
-	retry := current && cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
+	retry = retry && current
 	cl.mu.Unlock()
 	if retry {
 		cl.scheduleReconnect(run)
@@ -728,6 +738,9 @@ func (cl *Client) Wait() error {
 	}
 	if onAnyLoop() {
 		return newError("wait", "", ErrWouldBlockLoop, "Client.Wait called inside a handler would block its event loop", nil)
+	}
+	if cl.ender.Load() == getg() {
+		return newError("wait", "", ErrWouldBlockLoop, "Client.Wait called inside the OnError that reports the end of the run would wait for itself", nil)
 	}
 	<-done
 	return nil

@@ -539,3 +539,23 @@ func TestLateWakeDoesNotWriteIntoAReusedDescriptor(t *testing.T) {
 	_, err = unix.Read(victim, b[:])
 	require.ErrorIs(t, err, unix.EAGAIN, "the late wake wrote into the descriptor's new owner")
 }
+
+// The OnError that reports a failed ConnectAsync runs on the dial's
+// goroutine, which ends the run after it: a Wait there fails at once
+// instead of waiting for itself.
+func TestWaitInsideTheFailureThatEndsTheRun(t *testing.T) {
+	ln, port := rawListener(t)
+	ln.Close() // nothing listens: the connect is refused
+	c, err := NewClient(ClientConfig{})
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	c.OnError(func(error) { got <- c.Wait() })
+	require.NoError(t, c.ConnectAsync("127.0.0.1", port))
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, ErrWouldBlockLoop)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait inside OnError did not return")
+	}
+	within(t, 10*time.Second, "Wait outside", func() { c.Wait() })
+}
