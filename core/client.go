@@ -404,6 +404,7 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 		// Not the client's connection any more (stopped, or a newer run
 		// dialed): it must not become the ready one.
 		cl.mu.Unlock()
+		c.discard = true // nothing it sends reaches the handlers
 		c.beginClose(wire.CloseNormal, "client stopped", ErrClosed)
 		return
 	}
