@@ -121,7 +121,7 @@ type conn struct {
 	closeWhy      string
 	recvMsgs      uint64
 	recvBytes     uint64
-	outcome       chan error // client side: the dial waiting for this attempt
+	outcome       chan error    // client side: the dial waiting for this attempt
 	ended         chan struct{} // client side: closed once the connection is over
 	reconnect     bool
 

@@ -38,8 +38,8 @@ type Server struct {
 	sessions map[uint64]*Session
 	groups   map[string]map[uint64]*Session
 
-	nextID   atomic.Uint64
-	live     atomic.Int64 // accepted connections not yet closed
+	nextID atomic.Uint64
+	live   atomic.Int64 // accepted connections not yet closed
 	// drained receives a token whenever live drops to zero: Stop waits on
 	// it instead of polling the count.
 	drained  chan struct{}
@@ -249,14 +249,14 @@ func (s *Server) Stop() error {
 		// loop; the linger covers the last ones being released.
 		t := time.NewTimer(s.cfg.ShutdownTimeout + lingerTimeout)
 		defer t.Stop()
+	wait:
 		for s.live.Load() > 0 {
 			select {
 			case <-drained: // live reached zero at some point: check again
 			case <-t.C:
-				goto close
+				break wait
 			}
 		}
-	close:
 		eng.Close()
 		s.stopped.Store(true)
 		close(done)
