@@ -2,7 +2,7 @@
 // one (of the server's loops or of the clients'): a blocking connect and a
 // wait fail at once with NETSYS_E_DEADLOCK, a send with a timeout on a full
 // queue too, and stopping another server returns at once (the stop
-// completes in the background).
+// completes in the background; until it has, the server cannot start).
 #include "testutil.h"
 
 enum { S_CONNECT, S_MESSAGE, S_DISCONNECT, C_CONNECT, C_MESSAGE, C_DISCONNECT, KINDS };
@@ -17,6 +17,7 @@ typedef struct probe_ctx {
     atomic_int connect_rc[KINDS];
     atomic_int wait_rc[KINDS];
     atomic_int stop_rc;
+    atomic_int restart_rc;    // start right after that stop, still in progress
     atomic_int send_rc;
 } probe_ctx;
 
@@ -54,8 +55,13 @@ static void c_connect(void *ud, netsys_client c) { probe(C_CONNECT); }
 
 static void c_message(void *ud, netsys_client c, const uint8_t *data, size_t size) {
     probe(C_MESSAGE);
-    if (size == 4 && memcmp(data, "stop", 4) == 0)
-        atomic_store(&P.stop_rc, netsys_server_stop(P.to_stop));
+    if (size == 4 && memcmp(data, "stop", 4) == 0) {
+        netsys_status rc = netsys_server_stop(P.to_stop);
+        // The stop cannot finish before this callback returns (this client's
+        // connection is one it closes), so the server is still stopping.
+        atomic_store(&P.restart_rc, netsys_server_start(P.to_stop));
+        atomic_store(&P.stop_rc, rc);
+    }
 }
 
 static void c_disconnect(void *ud, netsys_client c, const char *reason) { probe(C_DISCONNECT); }
@@ -70,6 +76,7 @@ int main(void) {
         atomic_store(&P.wait_rc[k], -1);
     }
     atomic_store(&P.stop_rc, -1);
+    atomic_store(&P.restart_rc, -1);
     atomic_store(&P.send_rc, -1);
 
     netsys_server s = make_server("probed");
@@ -99,6 +106,7 @@ int main(void) {
     CHECK_OK(netsys_client_send_string(c, "stop")); // the echo stops `other` from c's callback
     CHECK_WITHIN(atomic_load(&P.stop_rc) != -1, 15000);
     CHECK(atomic_load(&P.stop_rc) == NETSYS_OK);
+    CHECK_RC(atomic_load(&P.restart_rc), NETSYS_E_ALREADY_RUNNING);
     CHECK_OK(netsys_server_wait(other, 15000)); // stopped in the background
     CHECK_WITHIN(atomic_load(&P.connect_rc[C_DISCONNECT]) != -1, 15000);
     CHECK_OK(netsys_client_destroy(c));
