@@ -559,3 +559,75 @@ func TestWaitInsideTheFailureThatEndsTheRun(t *testing.T) {
 	}
 	within(t, 10*time.Second, "Wait outside", func() { c.Wait() })
 }
+
+// Connections accepted while Stop runs never end up welcomed and left
+// open: each peer is refused (REJECT) or, if it was welcomed before the
+// stop reached it, closed with CLOSE; no session opens after Stop returns.
+func TestConnectionsAcceptedDuringStopAreNotLeftOpen(t *testing.T) {
+	s := startServer(t, ServerConfig{MaxHandshakesPerAddress: 1000, MaxPendingHandshakes: 1000})
+	var afterStop, stopped atomic.Bool
+	s.OnConnect(func(*Session) {
+		if stopped.Load() {
+			afterStop.Store(true)
+		}
+	})
+	type outcome struct{ welcomed, closedAfter bool }
+	results := make(chan outcome, 400)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ { // bounded: 400 peers in all
+				nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
+				if err != nil {
+					return // the listener is closed: the stop is under way
+				}
+				nc.Write(wire.AppendFrame(nil, wire.TypeHello, 0, wire.AppendHello(nil, &wire.Hello{
+					MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "late"})))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer nc.Close()
+					var o outcome
+					dec := wire.Decoder{DataLimit: 1 << 20}
+					buf := make([]byte, 4096)
+					nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+					for {
+						n, err := nc.Read(buf)
+						dec.Feed(buf[:n], func(h wire.Header, _ []byte) error {
+							switch h.Type {
+							case wire.TypeWelcome:
+								o.welcomed = true
+							case wire.TypeClose:
+								o.closedAfter = o.welcomed
+								nc.Write(wire.AppendFrame(nil, wire.TypeClose, 0, wire.AppendCodeReason(nil, wire.CloseNormal, "")))
+							}
+							return nil
+						})
+						if err != nil {
+							break
+						}
+					}
+					results <- o
+				}()
+			}
+		}()
+	}
+	waitFor(t, "some sessions", func() bool { return s.Statistics().TotalConnections >= 50 })
+	require.NoError(t, s.Stop())
+	stopped.Store(true)
+	wg.Wait()
+	close(results)
+	welcomed, n := 0, 0
+	for o := range results {
+		n++
+		if o.welcomed {
+			welcomed++
+			require.True(t, o.closedAfter, "a welcomed peer was dropped without CLOSE")
+		}
+	}
+	require.False(t, afterStop.Load(), "a session opened after Stop returned")
+	require.Zero(t, s.live.Load())
+	t.Logf("%d peers, %d welcomed before the stop reached them", n, welcomed)
+}
