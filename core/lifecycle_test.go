@@ -99,6 +99,19 @@ func probeWaits(res *collect, kind string, s *Server, cl *Client) {
 	res.put(kind+"/Client.Connect", fresh.Connect("127.0.0.1", s.Port()))
 }
 
+// stuckPair is a server and a client whose stops cannot complete for a
+// minute (see stuckServer, stuckClient): stopping them from a handler
+// must return at once anyway.
+type stuckPair struct {
+	s *Server
+	c *Client
+}
+
+func (p stuckPair) probe(res *collect, kind string) {
+	res.put(kind+"/Server.Stop", p.s.Stop())
+	res.put(kind+"/Client.Stop", p.c.Stop())
+}
+
 // Every call that would wait for a loop fails at once with
 // ErrWouldBlockLoop from every kind of handler, of servers and clients.
 func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
@@ -106,9 +119,16 @@ func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
 	res := &collect{}
 	var cl *Client
 	var ready atomic.Bool
+	kinds := []string{"server.OnConnect", "session.OnStateChange", "server.OnMessage", "server.OnError",
+		"server.OnDisconnect", "client.OnConnect", "client.OnMessage", "client.OnDisconnect"}
+	stuck := make(map[string]stuckPair)
+	for _, k := range kinds {
+		stuck[k] = stuckPair{stuckServer(t), stuckClient(t)}
+	}
 	probe := func(kind string) {
 		if ready.Load() {
 			probeWaits(res, kind, s, cl)
+			stuck[kind].probe(res, kind)
 		}
 	}
 	s.OnConnect(func(sess *Session) {
@@ -141,13 +161,16 @@ func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
 	s.Broadcast([]byte("to client"))
 	require.NoError(t, cl.Send([]byte("panic")))
 	require.NoError(t, cl.Send([]byte("bye")))
-	kinds := []string{"server.OnConnect", "session.OnStateChange", "server.OnMessage", "server.OnError",
-		"server.OnDisconnect", "client.OnConnect", "client.OnMessage", "client.OnDisconnect"}
 	for _, k := range kinds {
-		waitFor(t, k, func() bool { return res.has(k+"/Server.Wait", k+"/Client.Wait", k+"/Client.Connect") })
+		waitFor(t, k, func() bool {
+			return res.has(k+"/Server.Wait", k+"/Client.Wait", k+"/Client.Connect", k+"/Server.Stop", k+"/Client.Stop")
+		})
 		for _, call := range []string{"Server.Wait", "Client.Wait", "Client.Connect"} {
 			require.ErrorIs(t, res.get(k+"/"+call), ErrWouldBlockLoop, "%s from %s", call, k)
 		}
+		require.NoError(t, res.get(k+"/Server.Stop"))
+		require.False(t, stuck[k].s.IsRunning())
+		require.False(t, stuck[k].c.IsRunning())
 	}
 	// The batch handler is a handler too.
 	s2 := startServer(t, ServerConfig{})
@@ -182,7 +205,7 @@ func stuckClient(t *testing.T) *Client {
 			return
 		}
 		p.write(wire.AppendFrame(nil, wire.TypeWelcome, 0, wire.AppendWelcome(nil, &wire.Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 7})))
-		time.Sleep(time.Minute)
+		// Never answers CLOSE; the test's end closes the socket.
 	}()
 	require.NoError(t, c.Connect("127.0.0.1", port))
 	return c
