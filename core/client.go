@@ -536,6 +536,9 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 			// for the next attempt (or is reported if the run ends).
 			undelivered = max(0, undelivered-cl.requeueEarlyLocked())
 		}
+		// Otherwise the connection's own count reports its early data:
+		// the copies must not come back with a later attempt's REJECT.
+		cl.early = nil
 	}
 	engineGone := cl.eng.stopped.Load()
 	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen && !engineGone

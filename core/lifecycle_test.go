@@ -654,3 +654,57 @@ func TestConnectionsAcceptedDuringStopAreNotLeftOpen(t *testing.T) {
 	require.Zero(t, s.live.Load())
 	t.Logf("%d peers, %d welcomed before the stop reached them", n, welcomed)
 }
+
+// Early data of an attempt that ended without REJECT is reported by that
+// connection; a later attempt's REJECT must not bring it back (it would be
+// both reported lost and delivered).
+func TestEarlyDataReportedLostIsNotRequeuedLater(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	port := s.Port()
+	c, err := NewClient(ClientConfig{AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Stop() })
+	var undelivered, full atomic.Int64
+	c.OnError(func(err error) {
+		var u *UndeliveredError
+		switch {
+		case errors.As(err, &u):
+			undelivered.Add(int64(u.Count))
+		case errors.Is(err, ErrServerFull):
+			full.Add(1)
+		}
+	})
+	require.NoError(t, c.Connect("127.0.0.1", port))
+	require.NoError(t, s.Stop())
+	waitFor(t, "disconnect", func() bool { return !c.IsConnected() })
+	for i := 0; i < 3; i++ {
+		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err)
+	// First attempt: HELLO and the early data arrive, then the peer hangs up.
+	p := acceptRaw(t, ln)
+	f, ok := p.next()
+	require.True(t, ok)
+	require.Equal(t, wire.TypeHello, f.typ)
+	p.conn.Close()
+	waitFor(t, "early data reported lost", func() bool { return undelivered.Load() == 3 })
+	// Second attempt: refused.
+	p = acceptRaw(t, ln)
+	f, ok = p.next()
+	require.True(t, ok)
+	require.Equal(t, wire.TypeHello, f.typ)
+	p.write(wire.AppendFrame(nil, wire.TypeReject, 0, wire.AppendCodeReason(nil, wire.RejectServerFull, wire.ReasonServerFull)))
+	p.expectEOF()
+	p.conn.Close()
+	ln.Close()
+	waitFor(t, "refusal reported", func() bool { return full.Load() >= 1 })
+	s2 := startServer(t, ServerConfig{Port: port})
+	in := newInbox()
+	s2.OnMessage(func(_ *Session, m []byte) { in.add(m) })
+	waitFor(t, "reconnected", func() bool { return c.IsConnected() })
+	require.NoError(t, c.Send([]byte("new")))
+	waitFor(t, "new message", func() bool { return in.count() >= 1 })
+	require.Equal(t, []string{"new"}, toStrings(in.all()), "messages reported lost were delivered too")
+	require.EqualValues(t, 3, undelivered.Load())
+}
