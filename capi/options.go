@@ -39,6 +39,8 @@ const (
 	optReconnectIntervalMS = 43
 	optReconnectMaxMS      = 44
 	optReconnectQueueLimit = 45
+	optReconnectQueueBytes = 46
+	optReconnectQueueMS    = 47
 	optDelivery            = 60
 	optCallbackWorkers     = 61
 	optEventQueueLimit     = 62
@@ -88,6 +90,8 @@ var options = map[int]optionInfo{
 	optReconnectIntervalMS: {"NETSYS_OPT_RECONNECT_INTERVAL_MS", intOption, false, true},
 	optReconnectMaxMS:      {"NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS", intOption, false, true},
 	optReconnectQueueLimit: {"NETSYS_OPT_RECONNECT_QUEUE_LIMIT", intOption, false, true},
+	optReconnectQueueBytes: {"NETSYS_OPT_RECONNECT_QUEUE_BYTES", intOption, false, true},
+	optReconnectQueueMS:    {"NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS", intOption, false, true},
 	optDelivery:            {"NETSYS_OPT_DELIVERY", intOption, true, true},
 	optCallbackWorkers:     {"NETSYS_OPT_CALLBACK_WORKERS", intOption, true, true},
 	optEventQueueLimit:     {"NETSYS_OPT_EVENT_QUEUE_LIMIT", intOption, true, true},
@@ -138,7 +142,8 @@ const optionOff = -1
 
 // hasOff reports whether an option accepts optionOff.
 func hasOff(opt int) bool {
-	return opt == optIdleTimeoutMS || opt == optFrameTimeoutMS || opt == optSendStallTimeoutMS
+	return opt == optIdleTimeoutMS || opt == optFrameTimeoutMS || opt == optSendStallTimeoutMS ||
+		opt == optReconnectQueueMS
 }
 
 // offOrMillis converts an option value in milliseconds, optionOff
@@ -236,6 +241,10 @@ func (s settings) setInt(opt int, v int64) status {
 		s.client.ReconnectMaxInterval = ms
 	case optReconnectQueueLimit:
 		s.client.ReconnectQueueLimit = n
+	case optReconnectQueueBytes:
+		s.client.ReconnectQueueBytes = n
+	case optReconnectQueueMS:
+		s.client.ReconnectQueueTimeout = offOrMillis(v)
 	case optDelivery:
 		if v > deliveryEvents {
 			return fail(errInvalidArgument, "delivery mode %d is neither NETSYS_DELIVERY_CALLBACKS (0) nor NETSYS_DELIVERY_EVENTS (1)", v)
@@ -314,6 +323,10 @@ func (s settings) getInt(opt int) (int64, status) {
 		return ms(s.client.ReconnectMaxInterval), statusOK
 	case optReconnectQueueLimit:
 		return int64(s.client.ReconnectQueueLimit), statusOK
+	case optReconnectQueueBytes:
+		return int64(s.client.ReconnectQueueBytes), statusOK
+	case optReconnectQueueMS:
+		return millisOrOff(s.client.ReconnectQueueTimeout), statusOK
 	case optDelivery:
 		return int64(s.delivery.mode), statusOK
 	case optCallbackWorkers:

@@ -130,8 +130,8 @@ func (s *server) settings(cfg *core.ServerConfig, d *deliveryConfig) settings {
 func (s *server) applyOption(set func(settings) status) status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv.IsRunning() {
-		return fail(errAlreadyRunning, "options cannot change while the server is running")
+	if s.srv.IsRunning() || stillRunning(s.runDone) {
+		return fail(errAlreadyRunning, "options cannot change while the server is running or stopping")
 	}
 	cfg, d := s.cfg, s.delivery
 	cfg.Compression = append([]core.Codec(nil), cfg.Compression...)
@@ -299,6 +299,11 @@ func netsys_server_start(h C.uint64_t) (rc status) {
 	if s.srv.IsRunning() {
 		return fail(errAlreadyRunning, "server is already running")
 	}
+	if stillRunning(s.runDone) {
+		// Stopped from a callback and not done yet: its delivery is still
+		// in use, so it cannot be replaced for a new run.
+		return fail(errAlreadyRunning, "server is still stopping")
+	}
 	s.configure(s.delivery)
 	if err := s.srv.Start(); err != nil {
 		return failErr(err)
@@ -334,6 +339,20 @@ func netsys_server_stop(h C.uint64_t) (rc status) {
 		}
 	}
 	return statusOK
+}
+
+// stillRunning reports whether a run (done nil: none yet) has not ended:
+// a stop from a callback returns before it has.
+func stillRunning(done chan struct{}) bool {
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
 
 // waitRun waits for a run's end (nil: never started) up to timeoutMS.

@@ -45,6 +45,9 @@ type Client struct {
 	done      chan struct{}
 	connected atomic.Bool
 	sessionID atomic.Uint64
+	// ender is the goroutine reporting the failure that ends the run (a
+	// dial goroutine, not a loop), while it runs OnError.
+	ender atomic.Uintptr
 
 	stats      traffic
 	reconnects atomic.Uint64
@@ -203,13 +206,20 @@ func (cl *Client) dialFailed(run *clientRun, result chan<- error, err error) {
 	if !current {
 		return // the run ended meanwhile: its failure is no one's news
 	}
+	retry := cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
+	if !retry {
+		// This goroutine ends the run after the report: a Wait inside the
+		// handler would wait for itself.
+		cl.ender.Store(getg())
+	}
 	cl.reportError(err)
+	cl.ender.Store(0)
 	cl.mu.Lock()
 	current = cl.currentLocked(run)
 	if current {
 		cl.dialing = false
 	}
-	retry := current && cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
+	retry = retry && current
 	cl.mu.Unlock()
 	if retry {
 		cl.scheduleReconnect(run)
@@ -395,6 +405,7 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 		// Not the client's connection any more (stopped, or a newer run
 		// dialed): it must not become the ready one.
 		cl.mu.Unlock()
+		c.discard = true // nothing it sends reaches the handlers
 		c.beginClose(wire.CloseNormal, "client stopped", ErrClosed)
 		return
 	}
@@ -526,6 +537,9 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 			// for the next attempt (or is reported if the run ends).
 			undelivered = max(0, undelivered-cl.requeueEarlyLocked())
 		}
+		// Otherwise the connection's own count reports its early data:
+		// the copies must not come back with a later attempt's REJECT.
+		cl.early = nil
 	}
 	engineGone := cl.eng.stopped.Load()
 	retry := current && cl.running && cl.cfg.AutoReconnect && c.wasOpen && !engineGone
@@ -729,6 +743,9 @@ func (cl *Client) Wait() error {
 	}
 	if onAnyLoop() {
 		return newError("wait", "", ErrWouldBlockLoop, "Client.Wait called inside a handler would block its event loop", nil)
+	}
+	if cl.ender.Load() == getg() {
+		return newError("wait", "", ErrWouldBlockLoop, "Client.Wait called inside the OnError that reports the end of the run would wait for itself", nil)
 	}
 	<-done
 	return nil

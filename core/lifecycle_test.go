@@ -99,6 +99,19 @@ func probeWaits(res *collect, kind string, s *Server, cl *Client) {
 	res.put(kind+"/Client.Connect", fresh.Connect("127.0.0.1", s.Port()))
 }
 
+// stuckPair is a server and a client whose stops cannot complete for a
+// minute (see stuckServer, stuckClient): stopping them from a handler
+// must return at once anyway.
+type stuckPair struct {
+	s *Server
+	c *Client
+}
+
+func (p stuckPair) probe(res *collect, kind string) {
+	res.put(kind+"/Server.Stop", p.s.Stop())
+	res.put(kind+"/Client.Stop", p.c.Stop())
+}
+
 // Every call that would wait for a loop fails at once with
 // ErrWouldBlockLoop from every kind of handler, of servers and clients.
 func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
@@ -106,9 +119,16 @@ func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
 	res := &collect{}
 	var cl *Client
 	var ready atomic.Bool
+	kinds := []string{"server.OnConnect", "session.OnStateChange", "server.OnMessage", "server.OnError",
+		"server.OnDisconnect", "client.OnConnect", "client.OnMessage", "client.OnDisconnect"}
+	stuck := make(map[string]stuckPair)
+	for _, k := range kinds {
+		stuck[k] = stuckPair{stuckServer(t), stuckClient(t)}
+	}
 	probe := func(kind string) {
 		if ready.Load() {
 			probeWaits(res, kind, s, cl)
+			stuck[kind].probe(res, kind)
 		}
 	}
 	s.OnConnect(func(sess *Session) {
@@ -141,13 +161,16 @@ func TestWaitingCallsFailAtOnceFromEveryHandler(t *testing.T) {
 	s.Broadcast([]byte("to client"))
 	require.NoError(t, cl.Send([]byte("panic")))
 	require.NoError(t, cl.Send([]byte("bye")))
-	kinds := []string{"server.OnConnect", "session.OnStateChange", "server.OnMessage", "server.OnError",
-		"server.OnDisconnect", "client.OnConnect", "client.OnMessage", "client.OnDisconnect"}
 	for _, k := range kinds {
-		waitFor(t, k, func() bool { return res.has(k+"/Server.Wait", k+"/Client.Wait", k+"/Client.Connect") })
+		waitFor(t, k, func() bool {
+			return res.has(k+"/Server.Wait", k+"/Client.Wait", k+"/Client.Connect", k+"/Server.Stop", k+"/Client.Stop")
+		})
 		for _, call := range []string{"Server.Wait", "Client.Wait", "Client.Connect"} {
 			require.ErrorIs(t, res.get(k+"/"+call), ErrWouldBlockLoop, "%s from %s", call, k)
 		}
+		require.NoError(t, res.get(k+"/Server.Stop"))
+		require.False(t, stuck[k].s.IsRunning())
+		require.False(t, stuck[k].c.IsRunning())
 	}
 	// The batch handler is a handler too.
 	s2 := startServer(t, ServerConfig{})
@@ -182,7 +205,7 @@ func stuckClient(t *testing.T) *Client {
 			return
 		}
 		p.write(wire.AppendFrame(nil, wire.TypeWelcome, 0, wire.AppendWelcome(nil, &wire.Welcome{Version: 1, MaxMessage: 1 << 20, SessionID: 7})))
-		time.Sleep(time.Minute)
+		// Never answers CLOSE; the test's end closes the socket.
 	}()
 	require.NoError(t, c.Connect("127.0.0.1", port))
 	return c
@@ -538,4 +561,150 @@ func TestLateWakeDoesNotWriteIntoAReusedDescriptor(t *testing.T) {
 	var b [8]byte
 	_, err = unix.Read(victim, b[:])
 	require.ErrorIs(t, err, unix.EAGAIN, "the late wake wrote into the descriptor's new owner")
+}
+
+// The OnError that reports a failed ConnectAsync runs on the dial's
+// goroutine, which ends the run after it: a Wait there fails at once
+// instead of waiting for itself.
+func TestWaitInsideTheFailureThatEndsTheRun(t *testing.T) {
+	ln, port := rawListener(t)
+	ln.Close() // nothing listens: the connect is refused
+	c, err := NewClient(ClientConfig{})
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	c.OnError(func(error) { got <- c.Wait() })
+	require.NoError(t, c.ConnectAsync("127.0.0.1", port))
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, ErrWouldBlockLoop)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait inside OnError did not return")
+	}
+	within(t, 10*time.Second, "Wait outside", func() { c.Wait() })
+}
+
+// Connections accepted while Stop runs never end up welcomed and left
+// open: each peer is refused (REJECT) or, if it was welcomed before the
+// stop reached it, closed with CLOSE; no session opens after Stop returns.
+func TestConnectionsAcceptedDuringStopAreNotLeftOpen(t *testing.T) {
+	s := startServer(t, ServerConfig{MaxHandshakesPerAddress: 1000, MaxPendingHandshakes: 1000})
+	var afterStop, stopped atomic.Bool
+	s.OnConnect(func(*Session) {
+		if stopped.Load() {
+			afterStop.Store(true)
+		}
+	})
+	type outcome struct{ welcomed, closedAfter bool }
+	results := make(chan outcome, 400)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ { // bounded: 400 peers in all
+				nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
+				if err != nil {
+					return // the listener is closed: the stop is under way
+				}
+				nc.Write(wire.AppendFrame(nil, wire.TypeHello, 0, wire.AppendHello(nil, &wire.Hello{
+					MinVersion: 1, MaxVersion: 1, MaxMessage: 1 << 20, ClientID: "late"})))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer nc.Close()
+					var o outcome
+					dec := wire.Decoder{DataLimit: 1 << 20}
+					buf := make([]byte, 4096)
+					nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+					for {
+						n, err := nc.Read(buf)
+						dec.Feed(buf[:n], func(h wire.Header, _ []byte) error {
+							switch h.Type {
+							case wire.TypeWelcome:
+								o.welcomed = true
+							case wire.TypeClose:
+								o.closedAfter = o.welcomed
+								nc.Write(wire.AppendFrame(nil, wire.TypeClose, 0, wire.AppendCodeReason(nil, wire.CloseNormal, "")))
+							}
+							return nil
+						})
+						if err != nil {
+							break
+						}
+					}
+					results <- o
+				}()
+			}
+		}()
+	}
+	waitFor(t, "some sessions", func() bool { return s.Statistics().TotalConnections >= 50 })
+	require.NoError(t, s.Stop())
+	stopped.Store(true)
+	wg.Wait()
+	close(results)
+	welcomed, n := 0, 0
+	for o := range results {
+		n++
+		if o.welcomed {
+			welcomed++
+			require.True(t, o.closedAfter, "a welcomed peer was dropped without CLOSE")
+		}
+	}
+	require.False(t, afterStop.Load(), "a session opened after Stop returned")
+	require.Zero(t, s.live.Load())
+	t.Logf("%d peers, %d welcomed before the stop reached them", n, welcomed)
+}
+
+// Early data of an attempt that ended without REJECT is reported by that
+// connection; a later attempt's REJECT must not bring it back (it would be
+// both reported lost and delivered).
+func TestEarlyDataReportedLostIsNotRequeuedLater(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	port := s.Port()
+	c, err := NewClient(ClientConfig{AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Stop() })
+	var undelivered, full atomic.Int64
+	c.OnError(func(err error) {
+		var u *UndeliveredError
+		switch {
+		case errors.As(err, &u):
+			undelivered.Add(int64(u.Count))
+		case errors.Is(err, ErrServerFull):
+			full.Add(1)
+		}
+	})
+	require.NoError(t, c.Connect("127.0.0.1", port))
+	require.NoError(t, s.Stop())
+	waitFor(t, "disconnect", func() bool { return !c.IsConnected() })
+	for i := 0; i < 3; i++ {
+		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err)
+	// First attempt: HELLO and the early data arrive, then the peer hangs up.
+	p := acceptRaw(t, ln)
+	f, ok := p.next()
+	require.True(t, ok)
+	require.Equal(t, wire.TypeHello, f.typ)
+	p.conn.Close()
+	waitFor(t, "early data reported lost", func() bool { return undelivered.Load() == 3 })
+	// Second attempt: refused.
+	p = acceptRaw(t, ln)
+	f, ok = p.next()
+	require.True(t, ok)
+	require.Equal(t, wire.TypeHello, f.typ)
+	p.write(wire.AppendFrame(nil, wire.TypeReject, 0, wire.AppendCodeReason(nil, wire.RejectServerFull, wire.ReasonServerFull)))
+	p.expectEOF()
+	p.conn.Close()
+	ln.Close()
+	waitFor(t, "refusal reported", func() bool { return full.Load() >= 1 })
+	s2 := startServer(t, ServerConfig{Port: port})
+	in := newInbox()
+	s2.OnMessage(func(_ *Session, m []byte) { in.add(m) })
+	waitFor(t, "reconnected", func() bool { return c.IsConnected() })
+	require.NoError(t, c.Send([]byte("new")))
+	waitFor(t, "new message", func() bool { return in.count() >= 1 })
+	require.Equal(t, []string{"new"}, toStrings(in.all()), "messages reported lost were delivered too")
+	require.EqualValues(t, 3, undelivered.Load())
 }

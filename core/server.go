@@ -265,14 +265,14 @@ func (s *Server) Stop() error {
 		// loop; the linger covers the last ones being released.
 		t := time.NewTimer(s.cfg.ShutdownTimeout + lingerTimeout)
 		defer t.Stop()
+	wait:
 		for s.live.Load() > 0 {
 			select {
 			case <-drained: // live reached zero at some point: check again
 			case <-t.C:
-				goto close
+				break wait
 			}
 		}
-	close:
 		eng.Close()
 		s.stopped.Store(true)
 		close(done)

@@ -64,9 +64,13 @@
 /// including from inside any netsys callback (also on its own object:
 /// send, disconnect, stop and destroy are all allowed there and never
 /// deadlock; see the individual functions for what "stop from a callback"
-/// means). The exceptions are documented: netsys_server_wait() and
-/// netsys_client_wait() called from a callback that runs on an I/O thread
-/// return #NETSYS_E_DEADLOCK instead of blocking forever.
+/// means). The exceptions are documented: a call that would have to wait
+/// for an I/O thread, made from a callback that runs on one (of any server
+/// or client), fails at once with #NETSYS_E_DEADLOCK instead of stalling
+/// or deadlocking it: netsys_server_wait(), netsys_client_wait(), a blocking
+/// netsys_client_connect() (use netsys_client_connect_async() there), and
+/// a send with a timeout whose queue is full. Stopping any server or client
+/// from such a callback returns at once and completes in the background.
 ///
 /// Callbacks (#NETSYS_DELIVERY_CALLBACKS, the default) run on threads the
 /// library owns, never on a host thread:
@@ -230,6 +234,8 @@ typedef enum netsys_option {
     NETSYS_OPT_RECONNECT_INTERVAL_MS = 43, ///< int, C: first reconnect delay (default 500), doubled per failed attempt.
     NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS = 44, ///< int, C: largest reconnect delay (default 30000).
     NETSYS_OPT_RECONNECT_QUEUE_LIMIT = 45, ///< int, C: messages queued while disconnected; past it send gives #NETSYS_E_WOULD_BLOCK (default 10000).
+    NETSYS_OPT_RECONNECT_QUEUE_BYTES = 46, ///< int, C: payload bytes queued while disconnected, whatever the number of messages; past it send gives #NETSYS_E_WOULD_BLOCK (default 64 MiB).
+    NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = 47, ///< int, C: how long a message may wait in the reconnect queue, kept across refused attempts; at its deadline it is reported by an error (#NETSYS_E_NOT_DELIVERED), never dropped silently. 0: default 60000; -1: no limit.
     /* Delivery to the host (S, C). */
     NETSYS_OPT_DELIVERY = 60,              ///< int, S+C: a #netsys_delivery value (default #NETSYS_DELIVERY_CALLBACKS).
     NETSYS_OPT_CALLBACK_WORKERS = 61,      ///< int, S+C: 0 runs callbacks on the I/O threads (default); N > 0 on N worker threads of the object (at most 256).
@@ -516,10 +522,11 @@ netsys_status netsys_server_start(netsys_server server);
 /// Stops accepting and closes every session gracefully (queued messages are
 /// flushed, clients receive CLOSE "server stopping", bounded by
 /// #NETSYS_OPT_SHUTDOWN_TIMEOUT_MS). Idempotent: stopping a stopped server
-/// is #NETSYS_OK. From outside the server's I/O threads it returns once
-/// stopped; from inside one of its callbacks on an I/O thread it returns at
-/// once and the stop completes after the callback returns (disconnect
-/// callbacks/events still follow).
+/// is #NETSYS_OK. From outside every I/O thread it returns once stopped;
+/// from inside a callback on an I/O thread (of this server or of any other
+/// server or client) it returns at once and the stop completes in the
+/// background (disconnect callbacks/events still follow); the server cannot
+/// be started or configured again until it has.
 netsys_status netsys_server_stop(netsys_server server);
 
 /// Waits until the server has stopped, up to `timeout_ms` (-1: forever,
@@ -622,7 +629,8 @@ netsys_status netsys_session_send(netsys_server server, uint64_t session_id, con
 netsys_status netsys_session_send_string(netsys_server server, uint64_t session_id, const char *text);
 
 /// As netsys_session_send(), but waits up to `timeout_ms` for room in a full
-/// queue (#NETSYS_E_TIMEOUT after that).
+/// queue (#NETSYS_E_TIMEOUT after that). From a callback on an I/O thread it
+/// does not wait: a full queue gives #NETSYS_E_DEADLOCK at once.
 netsys_status netsys_session_send_timeout(netsys_server server, uint64_t session_id, const uint8_t *data,
                                           size_t size, int timeout_ms);
 
@@ -746,12 +754,15 @@ netsys_status netsys_client_set_error_callback(netsys_client client, netsys_clie
 /// #NETSYS_E_ALREADY_RUNNING, #NETSYS_E_INVALID_ARGUMENT. On failure the
 /// client is stopped again (even with auto-reconnect, which applies to
 /// connections lost later) and no #NETSYS_EVENT_STOPPED follows: that run
-/// never started. Blocks up to #NETSYS_OPT_CONNECT_TIMEOUT_MS.
+/// never started. Blocks up to #NETSYS_OPT_CONNECT_TIMEOUT_MS; from a
+/// callback on an I/O thread it fails at once with #NETSYS_E_DEADLOCK.
 netsys_status netsys_client_connect(netsys_client client, const char *host, int port);
 
 /// Starts connecting and returns at once; the outcome arrives as a connect
 /// or error callback/event (with auto-reconnect, failures are retried).
-/// Messages sent meanwhile are queued (up to #NETSYS_OPT_RECONNECT_QUEUE_LIMIT).
+/// Messages sent meanwhile are queued (up to #NETSYS_OPT_RECONNECT_QUEUE_LIMIT
+/// messages and #NETSYS_OPT_RECONNECT_QUEUE_BYTES bytes, each for at most
+/// #NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS).
 netsys_status netsys_client_connect_async(netsys_client client, const char *host, int port);
 
 /// Closes the connection gracefully (queued messages are flushed, then
@@ -789,7 +800,8 @@ netsys_status netsys_client_send(netsys_client client, const uint8_t *data, size
 netsys_status netsys_client_send_string(netsys_client client, const char *text);
 
 /// As netsys_client_send(), waiting up to `timeout_ms` for room in a full
-/// send queue (#NETSYS_E_TIMEOUT after that).
+/// send queue (#NETSYS_E_TIMEOUT after that). From a callback on an I/O
+/// thread it does not wait: a full queue gives #NETSYS_E_DEADLOCK at once.
 netsys_status netsys_client_send_timeout(netsys_client client, const uint8_t *data, size_t size, int timeout_ms);
 
 /// Fills a #netsys_client_stats (set its struct_size first).

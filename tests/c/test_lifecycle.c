@@ -187,6 +187,19 @@ static void test_null_and_bad_arguments(void) {
     CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_AUTO_RECONNECT, 0));
     CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_LIMIT, &v));
     CHECK(v == 10);
+    // The reconnect queue's byte bound (0: the default 64 MiB) and
+    // deadline (0: the default 60 s, -1: none).
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_BYTES, &v));
+    CHECK(v == 0);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_BYTES, 4096));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_BYTES, &v));
+    CHECK(v == 4096);
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, &v));
+    CHECK(v == 0);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, -1));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, &v));
+    CHECK(v == -1);
+    CHECK_RC(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, -2), NETSYS_E_INVALID_ARGUMENT);
     CHECK_OK(netsys_client_set_string(c, NETSYS_OPT_CLIENT_ID, "renamed"));
     CHECK_OK(netsys_client_id(c, buf, sizeof buf, &need));
     CHECK(strcmp(buf, "renamed") == 0);

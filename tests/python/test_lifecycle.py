@@ -44,6 +44,11 @@ def test_options_with_units_and_codecs():
         netsys.Client("x", auto_reconnect=1)
     with pytest.raises(netsys.NetsysError):
         netsys.Client("x", compression="lz4")
+    # The reconnect queue is bounded in bytes and in time as well.
+    netsys.Client("x", reconnect_queue_bytes=4096, reconnect_queue_timeout=datetime.timedelta(seconds=5))
+    netsys.Client("x", reconnect_queue_timeout=0)  # off, as for the other timeouts
+    with pytest.raises(netsys.InvalidArgumentError, match="must not be negative"):
+        netsys.Client("x", reconnect_queue_bytes=-1)
 
 
 def _idle_option(server):

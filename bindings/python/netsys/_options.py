@@ -122,6 +122,8 @@ CLIENT_OPTIONS: Dict[str, _Spec] = {
     "reconnect_interval": (_ffi.OPT_RECONNECT_INTERVAL_MS, False, _ms),
     "reconnect_max_interval": (_ffi.OPT_RECONNECT_MAX_INTERVAL_MS, False, _ms),
     "reconnect_queue_limit": (_ffi.OPT_RECONNECT_QUEUE_LIMIT, False, _integer),
+    "reconnect_queue_bytes": (_ffi.OPT_RECONNECT_QUEUE_BYTES, False, _integer),
+    "reconnect_queue_timeout": (_ffi.OPT_RECONNECT_QUEUE_TIMEOUT_MS, False, _ms_or_off),
 }
 
 
