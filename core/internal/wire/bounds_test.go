@@ -31,7 +31,10 @@ func TestDecoderMemoryFollowsBytesReceived(t *testing.T) {
 	})
 	require.Equal(t, HeaderSize+10, d.Buffered())
 	require.LessOrEqual(t, cap(d.pending), 64, "the carry-over buffer follows the bytes received")
-	require.Less(t, cost, uint64(4<<10), "declare 1 MiB, send 10 bytes: allocated %d bytes", cost)
+	// TotalAlloc is the process's: the race detector and the test runtime
+	// allocate too, so the bound is loose; reserving the declared length
+	// would cost 1 MiB.
+	require.Less(t, cost, uint64(announced/16), "declare 1 MiB, send 10 bytes: allocated %d bytes", cost)
 
 	// Trickled in: capacity stays within twice what arrived, and the frame
 	// is delivered whole.
