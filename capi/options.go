@@ -25,6 +25,8 @@ const (
 	optShutdownTimeoutMS   = 11
 	optFrameTimeoutMS      = 12
 	optSendStallTimeoutMS  = 13
+	optAcknowledged        = 14
+	optAckBufferBytes      = 15
 	optPort                = 20
 	optBindAddress         = 21
 	optMaxConnections      = 22
@@ -39,6 +41,7 @@ const (
 	optReconnectIntervalMS = 43
 	optReconnectMaxMS      = 44
 	optReconnectQueueLimit = 45
+	optReconnectQueueTOMS  = 47
 	optDelivery            = 60
 	optCallbackWorkers     = 61
 	optEventQueueLimit     = 62
@@ -74,6 +77,8 @@ var options = map[int]optionInfo{
 	optShutdownTimeoutMS:   {"NETSYS_OPT_SHUTDOWN_TIMEOUT_MS", intOption, true, true},
 	optFrameTimeoutMS:      {"NETSYS_OPT_FRAME_TIMEOUT_MS", intOption, true, true},
 	optSendStallTimeoutMS:  {"NETSYS_OPT_SEND_STALL_TIMEOUT_MS", intOption, true, true},
+	optAcknowledged:        {"NETSYS_OPT_ACKNOWLEDGED", boolOption, true, true},
+	optAckBufferBytes:      {"NETSYS_OPT_ACK_BUFFER_BYTES", intOption, true, true},
 	optPort:                {"NETSYS_OPT_PORT", intOption, true, false},
 	optBindAddress:         {"NETSYS_OPT_BIND_ADDRESS", stringOption, true, false},
 	optMaxConnections:      {"NETSYS_OPT_MAX_CONNECTIONS", intOption, true, false},
@@ -88,6 +93,7 @@ var options = map[int]optionInfo{
 	optReconnectIntervalMS: {"NETSYS_OPT_RECONNECT_INTERVAL_MS", intOption, false, true},
 	optReconnectMaxMS:      {"NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS", intOption, false, true},
 	optReconnectQueueLimit: {"NETSYS_OPT_RECONNECT_QUEUE_LIMIT", intOption, false, true},
+	optReconnectQueueTOMS:  {"NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS", intOption, false, true},
 	optDelivery:            {"NETSYS_OPT_DELIVERY", intOption, true, true},
 	optCallbackWorkers:     {"NETSYS_OPT_CALLBACK_WORKERS", intOption, true, true},
 	optEventQueueLimit:     {"NETSYS_OPT_EVENT_QUEUE_LIMIT", intOption, true, true},
@@ -138,7 +144,8 @@ const optionOff = -1
 
 // hasOff reports whether an option accepts optionOff.
 func hasOff(opt int) bool {
-	return opt == optIdleTimeoutMS || opt == optFrameTimeoutMS || opt == optSendStallTimeoutMS
+	return opt == optIdleTimeoutMS || opt == optFrameTimeoutMS || opt == optSendStallTimeoutMS ||
+		opt == optReconnectQueueTOMS
 }
 
 // offOrMillis converts an option value in milliseconds, optionOff
@@ -201,6 +208,10 @@ func (s settings) setInt(opt int, v int64) status {
 		t.SendStallTimeout = offOrMillis(v)
 	case optMinCompressSize:
 		t.MinCompressSize = n
+	case optAcknowledged:
+		t.Acknowledged = v == 1
+	case optAckBufferBytes:
+		t.AckBufferBytes = n
 	case optShutdownTimeoutMS:
 		t.ShutdownTimeout = ms
 	case optPort:
@@ -236,6 +247,8 @@ func (s settings) setInt(opt int, v int64) status {
 		s.client.ReconnectMaxInterval = ms
 	case optReconnectQueueLimit:
 		s.client.ReconnectQueueLimit = n
+	case optReconnectQueueTOMS:
+		s.client.ReconnectQueueTimeout = offOrMillis(v)
 	case optDelivery:
 		if v > deliveryEvents {
 			return fail(errInvalidArgument, "delivery mode %d is neither NETSYS_DELIVERY_CALLBACKS (0) nor NETSYS_DELIVERY_EVENTS (1)", v)
@@ -288,6 +301,10 @@ func (s settings) getInt(opt int) (int64, status) {
 		return millisOrOff(t.SendStallTimeout), statusOK
 	case optMinCompressSize:
 		return int64(t.MinCompressSize), statusOK
+	case optAcknowledged:
+		return b(t.Acknowledged), statusOK
+	case optAckBufferBytes:
+		return int64(t.AckBufferBytes), statusOK
 	case optShutdownTimeoutMS:
 		return ms(t.ShutdownTimeout), statusOK
 	case optPort:
@@ -314,6 +331,8 @@ func (s settings) getInt(opt int) (int64, status) {
 		return ms(s.client.ReconnectMaxInterval), statusOK
 	case optReconnectQueueLimit:
 		return int64(s.client.ReconnectQueueLimit), statusOK
+	case optReconnectQueueTOMS:
+		return millisOrOff(s.client.ReconnectQueueTimeout), statusOK
 	case optDelivery:
 		return int64(s.delivery.mode), statusOK
 	case optCallbackWorkers:

@@ -93,6 +93,8 @@ func statusOf(err error) status {
 		return errNotDelivered
 	case errors.Is(err, core.ErrTransform):
 		return errTransform
+	case errors.Is(err, core.ErrUnsupported):
+		return errUnsupported
 	case errors.Is(err, core.ErrHandlerPanic):
 		return errInternal
 	case errors.As(err, &dnsErr):

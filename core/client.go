@@ -29,13 +29,25 @@ type Client struct {
 	port      int
 	c         *conn    // current connection, dialing, handshaking or open
 	ready     *conn    // the connection Send may write to directly
-	queue     [][]byte // messages waiting for a connection
+	queue     []queuedMsg // messages waiting for a connection (with Acknowledged: every held message)
 	attempt   int      // consecutive failed reconnect attempts
 	dialing   bool     // a dial is under way: Send queues for it
 	timer     *time.Timer
 	done      chan struct{}
 	connected atomic.Bool
 	sessionID atomic.Uint64
+	// Queue timeout (ReconnectQueueTimeout): when the last open connection
+	// ended, and the timer that reports messages waiting too long.
+	lastEnd int64
+	expiry  *time.Timer
+	// Acknowledged delivery (ack.go), under mu: the stream's id, the number
+	// the next message gets (cl.queue holds nextSeq-len(queue) ..
+	// nextSeq-1), the cost of the held messages, and whether a fallback
+	// was reported since the last connection that agreed.
+	streamID         uint64
+	nextSeq          uint64
+	heldBytes        int
+	fallbackReported bool
 
 	stats      traffic
 	reconnects atomic.Uint64
@@ -58,7 +70,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{cfg: cfg, eng: eng}, nil
+	cl := &Client{cfg: cfg, eng: eng, nextSeq: 1}
+	if cfg.Acknowledged {
+		cl.streamID = newStreamID()
+	}
+	return cl, nil
 }
 
 // ClientID returns the id sent in HELLO.
@@ -200,9 +216,14 @@ func (cl *Client) dialOne(addr netip.AddrPort, outcome chan error) bool {
 	for _, codec := range cl.cfg.Compression {
 		hello.Codecs = append(hello.Codecs, codecID(codec))
 	}
-	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 
 	cl.mu.Lock()
+	if cl.cfg.Acknowledged {
+		// first_seq: the oldest message held, else the next one.
+		c.ackFirst = cl.nextSeq - uint64(len(cl.queue))
+		hello.HasAck, hello.AckStream, hello.AckFirstSeq = true, cl.streamID, c.ackFirst
+	}
+	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 	if !cl.running {
 		cl.mu.Unlock()
 		l.nconns.Add(-1)
@@ -247,7 +268,7 @@ func (cl *Client) tcpConnected(c *conn) {
 	c.state.Store(stHandshake)
 	c.wantWrite = false
 	cl.mu.Lock()
-	if cl.c == c && len(cl.cfg.Transforms) == 0 {
+	if cl.c == c && len(cl.cfg.Transforms) == 0 && !cl.cfg.Acknowledged {
 		// Early data: queued messages follow HELLO at once, so the handshake
 		// costs no round trip. They leave the reconnect queue only now that
 		// TCP is established: a refused or unreachable attempt keeps them
@@ -274,6 +295,12 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		if err := cl.checkWelcome(w); err != nil {
 			return err
 		}
+		var ack *ackState
+		if c.ackFirst != 0 && w.HasAck {
+			if ack, err = cl.agreeAck(c, w); err != nil {
+				return err
+			}
+		}
 		xforms := make([]Transform, len(w.Transforms))
 		for i, name := range w.Transforms {
 			xforms[i] = lookupTransform(name)
@@ -281,7 +308,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		// Each side compresses with its own threshold; WELCOME's is the
 		// server's, for information.
 		c.markOpen(&connParams{codec: w.Codec, minCompress: cl.cfg.MinCompressSize, xforms: xforms,
-			xformNames: w.Transforms, peerMax: int(w.MaxMessage)}, w.HeartbeatMS)
+			xformNames: w.Transforms, peerMax: int(w.MaxMessage), ack: ack}, w.HeartbeatMS)
 		cl.welcomed(c, w)
 		return nil
 	case wire.TypeReject, wire.TypeClose:
@@ -324,13 +351,27 @@ func (cl *Client) checkWelcome(w *wire.Welcome) error {
 
 func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	cl.mu.Lock()
-	cl.drainQueueLocked(c)
+	fallback, tooBig := false, false
+	if a := c.ackOf(); a != nil {
+		tooBig = cl.replayLocked(c, a, w.AckDelivered)
+	} else {
+		fallback = c.ackFirst != 0 && !cl.fallbackReported
+		cl.fallbackReported = cl.fallbackReported || c.ackFirst != 0
+		cl.drainQueueLocked(c)
+	}
 	cl.ready, cl.dialing = c, false
+	if a := c.ackOf(); a != nil && a.tooBig != 0 {
+		cl.ready = nil // later messages wait for the next connection
+	}
+	cl.stopExpiryLocked()
 	reconnect := cl.attempt > 0 || cl.stats.msgsRecv.Load() > 0 || cl.reconnects.Load() > 0 || c.reconnect
 	cl.attempt = 0
 	cl.mu.Unlock()
 	if reconnect {
 		cl.reconnects.Add(1)
+	}
+	if fallback {
+		cl.reportError(newError("connect", c.remote.String(), ErrUnsupported, fallbackText, nil))
 	}
 	cl.sessionID.Store(w.SessionID)
 	cl.connected.Store(true)
@@ -341,18 +382,40 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	if fn := cl.onConnect.Load(); fn != nil {
 		cl.guard(func() { (*fn)() })
 	}
+	if tooBig {
+		cl.dropTooBig(c)
+	}
 }
 
 // drainQueueLocked moves queued messages into c, in order (cl.mu held).
 func (cl *Client) drainQueueLocked(c *conn) {
-	for i, msg := range cl.queue {
-		if err := c.send(msg, 0, true); err != nil {
-			cl.queue = cl.queue[i:]
+	for i, m := range cl.queue {
+		if err := c.send(m.data, 0, true); err != nil {
+			cl.dropFrontLocked(i)
 			return
 		}
-		cl.stats.sent(len(msg))
+		cl.stats.sent(len(m.data))
 	}
-	cl.queue = nil
+	cl.dropFrontLocked(len(cl.queue))
+}
+
+// queuedMsg is a message waiting in the client's queue, with the mono time
+// it was sent (for ReconnectQueueTimeout).
+type queuedMsg struct {
+	data []byte
+	at   int64
+}
+
+// dropFrontLocked removes the n oldest queued messages (cl.mu held).
+func (cl *Client) dropFrontLocked(n int) {
+	for _, m := range cl.queue[:n] {
+		cl.heldBytes -= ackCost(len(m.data))
+	}
+	clear(cl.queue[:n])
+	cl.queue = cl.queue[n:]
+	if len(cl.queue) == 0 {
+		cl.queue, cl.heldBytes = nil, 0
+	}
 }
 
 func (cl *Client) batching() bool { return false }
@@ -384,7 +447,21 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		// Without reconnection a lost connection ends the client's run.
 		cl.running, done = false, cl.done
 	}
+	var refused, held int
+	if current {
+		refused, held = cl.heldAfterLocked(c)
+		if c.wasOpen {
+			cl.lastEnd = mono(time.Now())
+		}
+		cl.scheduleExpiryLocked()
+	}
 	cl.mu.Unlock()
+	if refused > 0 {
+		cl.reportError(&UndeliveredError{Count: refused, Reason: reason})
+	}
+	if held > 0 {
+		cl.reportError(&UndeliveredError{Count: held, Reason: reason})
+	}
 	if done != nil {
 		defer close(done)
 	}
@@ -437,10 +514,17 @@ func (cl *Client) scheduleReconnect() {
 
 // Send queues msg. While the client is reconnecting, messages wait in a
 // bounded queue and go out in order once the server welcomes it again.
+// With Acknowledged every message is also kept until the server
+// acknowledges it, within AckBufferBytes (ErrBackpressure past it).
 func (cl *Client) Send(msg []byte) error { return cl.SendTimeout(msg, 0) }
 
 // SendTimeout is Send that waits up to timeout for room in a full queue.
+// With Acknowledged it waits for room in the connection's send queue only;
+// a full AckBufferBytes fails at once.
 func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
+	if cl.cfg.Acknowledged {
+		return cl.sendAcked(msg, timeout)
+	}
 	cl.mu.Lock()
 	c := cl.ready
 	if c == nil {
@@ -488,7 +572,8 @@ func (cl *Client) enqueueLocked(msg []byte) error {
 	case len(cl.queue) >= cl.cfg.ReconnectQueueLimit:
 		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d messages)", len(cl.queue)), nil)
 	}
-	cl.queue = append(cl.queue, append([]byte(nil), msg...))
+	cl.queue = append(cl.queue, queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
+	cl.scheduleExpiryLocked()
 	return nil
 }
 
@@ -513,7 +598,16 @@ func (cl *Client) halt() {
 		cl.timer = nil
 	}
 	c, queued, done := cl.c, len(cl.queue), cl.done
-	cl.queue, cl.ready = nil, nil
+	if c != nil && c.ackOf() != nil {
+		// Acknowledged: the held messages wait for the server's last ACKs,
+		// which come before its CLOSE; what is left is reported when the
+		// connection ends (N-4.19).
+		queued = 0
+	} else {
+		cl.dropFrontLocked(len(cl.queue))
+	}
+	cl.ready = nil
+	cl.stopExpiryLocked()
 	cl.mu.Unlock()
 	if queued > 0 {
 		cl.reportError(&UndeliveredError{Count: queued, Reason: "client stopped before reconnecting"})

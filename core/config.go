@@ -47,6 +47,8 @@ const (
 	DefaultReconnectInterval       = 500 * time.Millisecond
 	DefaultReconnectMax            = 30 * time.Second
 	DefaultReconnectQueue          = 10000
+	DefaultReconnectQueueTimeout   = 30 * time.Second
+	DefaultAckBufferBytes          = 8 << 20
 )
 
 // TransportConfig holds the settings servers and clients share. Zero values
@@ -96,6 +98,25 @@ type TransportConfig struct {
 	// CLOSE, and delivering what the peer still sends until its CLOSE or
 	// EOF (default 5 s).
 	ShutdownTimeout time.Duration
+	// Acknowledged turns on acknowledged delivery (docs/protocol.md section
+	// 4.2), off by default. It takes effect on a connection only when both
+	// sides have it; otherwise the connection is an ordinary one (a client
+	// reports that fallback through OnError with ErrUnsupported). With it,
+	// a client's messages survive a crashed server: the client keeps each
+	// message until the server acknowledges it and sends the
+	// unacknowledged ones again after reconnecting, and the server drops
+	// the ones it already delivered (at-least-once across a server crash,
+	// duplicates possible only then). A server's messages are numbered and
+	// acknowledged too; those not confirmed when a connection ends are
+	// reported with their count (*UndeliveredError).
+	Acknowledged bool
+	// AckBufferBytes bounds the payload bytes of messages sent and not yet
+	// acknowledged that one side keeps: per client (everything it holds,
+	// sent or waiting for a connection) and per session (default 8 MiB).
+	// Past it Send fails at once with ErrBackpressure, except when nothing
+	// is held (one message is always accepted). An empty message counts as
+	// one byte, so the bound holds for it too. Only with Acknowledged.
+	AckBufferBytes int
 }
 
 // ServerConfig configures a Server. Zero values mean "use the default".
@@ -145,8 +166,17 @@ type ClientConfig struct {
 	ReconnectInterval    time.Duration
 	ReconnectMaxInterval time.Duration
 	// ReconnectQueueLimit bounds the messages queued while disconnected
-	// (default 10000); past it Send fails with ErrBackpressure.
+	// (default 10000); past it Send fails with ErrBackpressure. With
+	// Acknowledged, AckBufferBytes bounds them instead.
 	ReconnectQueueLimit int
+	// ReconnectQueueTimeout bounds how long a message waits without an open
+	// connection (default 30 s): a message still waiting this long after
+	// the later of its Send and the end of the last open connection is
+	// reported through OnError (*UndeliveredError) and dropped. It applies
+	// to the messages queued while reconnecting and, with Acknowledged, to
+	// every message held unacknowledged. It does not run while a
+	// connection attempt is under way. Negative turns it off.
+	ReconnectQueueTimeout time.Duration
 	// Engine runs the connection; nil means the process-wide shared engine.
 	Engine *Engine
 }
@@ -173,13 +203,14 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	c.SendQueueLimit = orDefault(c.SendQueueLimit, DefaultSendQueueLimit)
 	c.MinCompressSize = orDefault(c.MinCompressSize, DefaultMinCompressSize)
 	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.AckBufferBytes = orDefault(c.AckBufferBytes, DefaultAckBufferBytes)
 	c.IdleTimeout = orDisabled(c.IdleTimeout, DefaultIdleTimeout)
 	c.FrameTimeout = orDisabled(c.FrameTimeout, DefaultFrameTimeout)
 	c.SendStallTimeout = orDisabled(c.SendStallTimeout, DefaultSendStallTimeout)
 	switch {
 	case c.MessageSizeLimit < 0 || c.MessageSizeLimit > 1<<30:
 		return c, fmt.Errorf("%w: message size limit %d outside 1..1GiB", ErrInvalidArgument, c.MessageSizeLimit)
-	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.MinCompressSize < 0, c.ShutdownTimeout < 0:
+	case c.SendQueueLimit < 0, c.ReceiveBufferSize < 0, c.SendBufferSize < 0, c.MinCompressSize < 0, c.ShutdownTimeout < 0, c.AckBufferBytes < 0:
 		return c, fmt.Errorf("%w: negative size or timeout", ErrInvalidArgument)
 	}
 	for _, codec := range c.Compression {
@@ -222,6 +253,7 @@ func (c ClientConfig) withDefaults() (ClientConfig, error) {
 	c.ReconnectInterval = orDefault(c.ReconnectInterval, DefaultReconnectInterval)
 	c.ReconnectMaxInterval = orDefault(c.ReconnectMaxInterval, DefaultReconnectMax)
 	c.ReconnectQueueLimit = orDefault(c.ReconnectQueueLimit, DefaultReconnectQueue)
+	c.ReconnectQueueTimeout = orDisabled(c.ReconnectQueueTimeout, DefaultReconnectQueueTimeout)
 	if len(c.ClientID) > 255 {
 		return c, fmt.Errorf("%w: client id longer than 255 bytes", ErrInvalidArgument)
 	}

@@ -17,7 +17,24 @@ type Hello struct {
 	// the sender's idle timeout in milliseconds (0: none).
 	HasHeartbeat bool
 	HeartbeatMS  uint32
+	// HasAck says the acknowledged-delivery extension (TagAck) is present.
+	// On encoding AckStream and AckFirstSeq are its value; on parsing
+	// AckValue is the raw value (the receiver checks it only if it agrees,
+	// docs/protocol.md) and AckStream, AckFirstSeq are read from it
+	// when it is long enough.
+	HasAck      bool
+	AckValue    []byte
+	AckStream   uint64
+	AckFirstSeq uint64
 }
+
+// AckOfferSize and AckAcceptSize are the value lengths of TagAck in HELLO
+// (stream_id, first_seq) and in WELCOME (delivered); longer values are
+// read from their start, the rest is reserved for later revisions.
+const (
+	AckOfferSize  = 16
+	AckAcceptSize = 8
+)
 
 // Welcome is the server's handshake answer (docs/protocol.md section 3.2).
 type Welcome struct {
@@ -29,12 +46,21 @@ type Welcome struct {
 	Transforms   []string
 	HasHeartbeat bool // as in Hello
 	HeartbeatMS  uint32
+	// HasAck says TagAck is present: on encoding AckDelivered is its value;
+	// on parsing AckValue is the raw value and AckDelivered is read from it
+	// when it is long enough (the client checks it, R-4.8).
+	HasAck       bool
+	AckValue     []byte
+	AckDelivered uint64
 }
 
 // Extension tags (TLVs after the fixed HELLO and WELCOME fields).
 const (
 	// TagHeartbeat carries idle_timeout_ms:u32, the sender's idle timeout.
 	TagHeartbeat uint16 = 0x0001
+	// TagAck is acknowledged delivery (docs/protocol.md section 4.2): in
+	// HELLO stream_id:u64, first_seq:u64; in WELCOME delivered:u64.
+	TagAck uint16 = 0x0002
 )
 
 // reader walks a payload; the first short read or bad field latches an error.
@@ -115,24 +141,38 @@ func (r *reader) names(what string) []string {
 	return out
 }
 
-// extensions validates the trailing TLVs and returns the heartbeat, if
-// present; unknown tags are skipped (the versioning rule). A heartbeat value
-// longer than 4 bytes is read from its first 4, so a later revision may
-// extend it.
-func (r *reader) extensions() (hasHeartbeat bool, heartbeatMS uint32) {
+// exts are the known extensions found in a HELLO or WELCOME.
+type exts struct {
+	hasHeartbeat bool
+	heartbeatMS  uint32
+	hasAck       bool
+	ack          []byte
+}
+
+// extensions validates the trailing TLVs and returns the known ones;
+// unknown tags are skipped (the versioning rule), and of a repeated tag
+// only the first counts. A heartbeat value longer than 4 bytes is
+// read from its first 4, so a later revision may extend it. The ack value
+// is returned raw: only a side that uses it checks it.
+func (r *reader) extensions() (e exts) {
 	for r.err == nil && len(r.b) > 0 {
 		tag := r.u16("extension tag")
 		v := r.take(int(r.u16("extension length")), "extension")
-		if r.err != nil || tag != TagHeartbeat {
+		if r.err != nil {
 			continue
 		}
-		if len(v) < 4 {
-			r.fail("truncated heartbeat extension")
-			break
+		switch {
+		case tag == TagHeartbeat && !e.hasHeartbeat:
+			if len(v) < 4 {
+				r.fail("truncated heartbeat extension")
+				return e
+			}
+			e.hasHeartbeat, e.heartbeatMS = true, binary.BigEndian.Uint32(v)
+		case tag == TagAck && !e.hasAck:
+			e.hasAck, e.ack = true, append([]byte{}, v...)
 		}
-		hasHeartbeat, heartbeatMS = true, binary.BigEndian.Uint32(v)
 	}
-	return hasHeartbeat, heartbeatMS
+	return e
 }
 
 func appendHeartbeat(dst []byte, has bool, ms uint32) []byte {
@@ -165,7 +205,14 @@ func AppendHello(dst []byte, h *Hello) []byte {
 	dst = append(dst, byte(len(h.Codecs)))
 	dst = append(dst, h.Codecs...)
 	dst = appendNames(dst, h.Transforms)
-	return appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
+	dst = appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
+	if h.HasAck {
+		dst = binary.BigEndian.AppendUint16(dst, TagAck)
+		dst = binary.BigEndian.AppendUint16(dst, AckOfferSize)
+		dst = binary.BigEndian.AppendUint64(dst, h.AckStream)
+		dst = binary.BigEndian.AppendUint64(dst, h.AckFirstSeq)
+	}
+	return dst
 }
 
 // Validate reports whether h can be encoded.
@@ -203,7 +250,13 @@ func ParseHello(p []byte) (*Hello, error) {
 	}
 	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
 	h.Transforms = r.names("transforms")
-	h.HasHeartbeat, h.HeartbeatMS = r.extensions()
+	e := r.extensions()
+	h.HasHeartbeat, h.HeartbeatMS = e.hasHeartbeat, e.heartbeatMS
+	h.HasAck, h.AckValue = e.hasAck, e.ack
+	if len(e.ack) >= AckOfferSize {
+		h.AckStream = binary.BigEndian.Uint64(e.ack)
+		h.AckFirstSeq = binary.BigEndian.Uint64(e.ack[8:])
+	}
 	if r.err == nil && h.MaxMessage == 0 {
 		r.fail("zero max message")
 	}
@@ -219,7 +272,13 @@ func AppendWelcome(dst []byte, w *Welcome) []byte {
 	dst = append(dst, w.Codec)
 	dst = binary.BigEndian.AppendUint32(dst, w.MinCompress)
 	dst = appendNames(dst, w.Transforms)
-	return appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
+	dst = appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
+	if w.HasAck {
+		dst = binary.BigEndian.AppendUint16(dst, TagAck)
+		dst = binary.BigEndian.AppendUint16(dst, AckAcceptSize)
+		dst = binary.BigEndian.AppendUint64(dst, w.AckDelivered)
+	}
+	return dst
 }
 
 // ParseWelcome decodes a WELCOME payload.
@@ -233,7 +292,12 @@ func ParseWelcome(p []byte) (*Welcome, error) {
 		MinCompress: r.u32("min compress"),
 	}
 	w.Transforms = r.names("transforms")
-	w.HasHeartbeat, w.HeartbeatMS = r.extensions()
+	e := r.extensions()
+	w.HasHeartbeat, w.HeartbeatMS = e.hasHeartbeat, e.heartbeatMS
+	w.HasAck, w.AckValue = e.hasAck, e.ack
+	if len(e.ack) >= AckAcceptSize {
+		w.AckDelivered = binary.BigEndian.Uint64(e.ack)
+	}
 	w.MaxMessage = capMaxMessage(w.MaxMessage)
 	if r.err == nil && w.SessionID == 0 {
 		r.fail("zero session id")
