@@ -27,11 +27,11 @@ type Client struct {
 	running   bool
 	host      string
 	port      int
-	c         *conn    // current connection, dialing, handshaking or open
-	ready     *conn    // the connection Send may write to directly
+	c         *conn       // current connection, dialing, handshaking or open
+	ready     *conn       // the connection Send may write to directly
 	queue     []queuedMsg // messages waiting for a connection (with Acknowledged: every held message)
-	attempt   int      // consecutive failed reconnect attempts
-	dialing   bool     // a dial is under way: Send queues for it
+	attempt   int         // consecutive failed reconnect attempts
+	dialing   bool        // a dial is under way: Send queues for it
 	timer     *time.Timer
 	done      chan struct{}
 	connected atomic.Bool
