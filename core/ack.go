@@ -436,7 +436,14 @@ func (cl *Client) holdLocked(c *conn, msg []byte) (err error, queueFull bool) {
 		}
 		// A connection already closing: the message is held for the next.
 	}
-	cl.queue = append(cl.queue, queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
+	// The send time matters only without a connection: when one ends,
+	// lastEnd is later than every message sent on it (and time.Now per
+	// message was a quarter of this path's cost).
+	var at int64
+	if c == nil {
+		at = mono(time.Now())
+	}
+	cl.pushLocked(queuedMsg{data: cl.copyHeldLocked(msg), at: at})
 	cl.heldBytes += cost
 	cl.nextSeq++
 	cl.scheduleExpiryLocked()
@@ -493,4 +500,26 @@ func (cl *Client) expire() {
 		cl.reportError(&UndeliveredError{Count: n,
 			Reason: fmt.Sprintf("no connection within the reconnect queue timeout (%v)", cl.cfg.ReconnectQueueTimeout)})
 	}
+}
+
+// Held copies of small messages are cut from shared slabs: one allocation
+// per slab instead of one per message. A slab lives while one of its
+// messages is held, and the held messages are the oldest ones in order, so
+// at most two slabs are partly unused at any time.
+const (
+	heldSlabSize  = 64 << 10
+	heldSlabLimit = 4 << 10 // larger messages get their own copy
+)
+
+// copyHeldLocked copies msg for holding (cl.mu held).
+func (cl *Client) copyHeldLocked(msg []byte) []byte {
+	if len(msg) > heldSlabLimit {
+		return append([]byte(nil), msg...)
+	}
+	if cap(cl.slab)-len(cl.slab) < len(msg) {
+		cl.slab = make([]byte, 0, heldSlabSize)
+	}
+	start := len(cl.slab)
+	cl.slab = append(cl.slab, msg...)
+	return cl.slab[start:len(cl.slab):len(cl.slab)]
 }

@@ -30,6 +30,7 @@ type Client struct {
 	c         *conn       // current connection, dialing, handshaking or open
 	ready     *conn       // the connection Send may write to directly
 	queue     []queuedMsg // messages waiting for a connection (with Acknowledged: every held message)
+	qbuf      []queuedMsg // the array queue lives in (see pushLocked)
 	attempt   int         // consecutive failed reconnect attempts
 	dialing   bool        // a dial is under way: Send queues for it
 	timer     *time.Timer
@@ -48,6 +49,7 @@ type Client struct {
 	nextSeq          uint64
 	heldBytes        int
 	fallbackReported bool
+	slab             []byte // see copyHeldLocked
 
 	stats      traffic
 	reconnects atomic.Uint64
@@ -414,9 +416,36 @@ func (cl *Client) dropFrontLocked(n int) {
 	clear(cl.queue[:n])
 	cl.queue = cl.queue[n:]
 	if len(cl.queue) == 0 {
-		cl.queue, cl.heldBytes = nil, 0
+		cl.heldBytes = 0
+		cl.queue = cl.qbuf[:0]
+		if cap(cl.qbuf) > maxIdleQueue {
+			cl.queue, cl.qbuf = nil, nil
+		}
 	}
 }
+
+// pushLocked appends a message to the queue (cl.mu held). The queue is
+// consumed from the front (acknowledged delivery drops a batch per ACK),
+// so when it reaches the end of its array it moves back to the start if
+// at least half the array is free, and only otherwise grows: each message
+// is moved a bounded number of times.
+func (cl *Client) pushLocked(m queuedMsg) {
+	if live := len(cl.queue); live == cap(cl.queue) {
+		if live > 0 && 2*live <= cap(cl.qbuf) {
+			copy(cl.qbuf, cl.queue)
+			clear(cl.qbuf[live:])
+		} else {
+			grown := make([]queuedMsg, max(2*live, 16))
+			copy(grown, cl.queue)
+			cl.qbuf = grown
+		}
+		cl.queue = cl.qbuf[:live]
+	}
+	cl.queue = append(cl.queue, m)
+}
+
+// maxIdleQueue is the largest queue array an emptied queue keeps.
+const maxIdleQueue = 4096
 
 func (cl *Client) batching() bool { return false }
 
@@ -572,7 +601,7 @@ func (cl *Client) enqueueLocked(msg []byte) error {
 	case len(cl.queue) >= cl.cfg.ReconnectQueueLimit:
 		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d messages)", len(cl.queue)), nil)
 	}
-	cl.queue = append(cl.queue, queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
+	cl.pushLocked(queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
 	cl.scheduleExpiryLocked()
 	return nil
 }
