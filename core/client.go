@@ -93,7 +93,9 @@ func (cl *Client) OnConnect(fn func()) { storeHandler(&cl.onConnect, fn) }
 func (cl *Client) OnDisconnect(fn func(reason string)) { storeHandler(&cl.onDisconnect, fn) }
 
 // OnError sets the handler for failures: failed (re)connects, rejects,
-// protocol errors, undelivered messages (*UndeliveredError), handler panics.
+// protocol errors, undelivered messages (*UndeliveredError), handler panics,
+// and, with Acknowledged, a server that did not agree it (ErrUnsupported:
+// the connection goes on with the default delivery guarantees).
 func (cl *Client) OnError(fn func(error)) { storeHandler(&cl.onError, fn) }
 
 // Connect dials host:port and returns once the server has welcomed the

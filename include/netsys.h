@@ -177,7 +177,7 @@ typedef enum netsys_status {
     NETSYS_E_NOT_DELIVERED = 19,    ///< Messages accepted by a send could not be delivered (error events/callbacks only).
     NETSYS_E_TRANSFORM = 20,        ///< A compression codec or transform failed on a message.
     NETSYS_E_BUFFER_TOO_SMALL = 21, ///< The caller buffer is too small; the needed size was returned.
-    NETSYS_E_UNSUPPORTED = 22,      ///< Option or feature unknown to this library version, or not applicable to this object.
+    NETSYS_E_UNSUPPORTED = 22,      ///< Option or feature unknown to this library version, or not applicable to this object; in an error callback or event: the server did not agree acknowledged delivery (#NETSYS_OPT_ACKNOWLEDGED), default delivery applies.
     NETSYS_E_WRONG_MODE = 23,       ///< The call does not match the object's delivery mode (e.g. poll in callback mode).
     NETSYS_E_BUSY = 24,             ///< Another thread is already polling this object.
     NETSYS_E_DEADLOCK = 25,         ///< The call would wait for the thread it is called on (wait from an I/O-thread callback).
