@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"container/list"
 	"crypto/rand"
 	"encoding/binary"
@@ -188,6 +189,8 @@ type streamTable struct {
 	mu  sync.Mutex
 	m   map[uint64]*ackStream
 	lru list.List
+	// limit is maxAckStreams when 0 (tests set a smaller one).
+	limit int
 }
 
 // open finds or creates the stream of a connection that agreed, and
@@ -201,7 +204,7 @@ func (t *streamTable) open(id uint64) (*ackStream, uint64) {
 	}
 	st := t.m[id]
 	if st == nil {
-		if len(t.m) >= maxAckStreams {
+		if len(t.m) >= cmp.Or(t.limit, maxAckStreams) {
 			for e := t.lru.Back(); e != nil; e = e.Prev() {
 				if old := e.Value.(*ackStream); old.conns == 0 {
 					t.lru.Remove(e)

@@ -451,3 +451,101 @@ func TestAckWireExamples(t *testing.T) {
 	_, err = wire.ParseHeaderAck([]byte{0, 0, 0, 8, 8, 0}, 1<<20, false, true)
 	require.NoError(t, err)
 }
+
+// A server's CLOSE 1009 refuses the DATA it stopped at: everything before
+// it was acknowledged, the refused one is reported and left out
+// of the next connection (N-4.19).
+func TestAckClientDropsTheMessageTheServerRefused(t *testing.T) {
+	ln, port := rawListener(t)
+	var errs errorLog
+	cl, err := NewClient(ClientConfig{TransportConfig: TransportConfig{Acknowledged: true},
+		AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	cl.OnError(errs.add)
+	go cl.Connect("127.0.0.1", port)
+	t.Cleanup(func() { cl.Stop() })
+	srv := ackRaw(acceptRaw(t, ln))
+	rawAckServer(t, srv, 0)
+	waitFor(t, "connected", cl.IsConnected)
+	for _, m := range []string{"m1", "m2-refused", "m3"} {
+		require.NoError(t, cl.Send([]byte(m)))
+	}
+	srv.dataN(3)
+	srv.ack(1)
+	srv.write(wire.AppendFrame(nil, wire.TypeClose, 0, wire.AppendCodeReason(nil, wire.CloseTooLarge, "message too large: 10 > 5")))
+	srv.conn.Close()
+
+	srv = ackRaw(acceptRaw(t, ln))
+	h := rawAckServer(t, srv, 1)
+	require.Equal(t, uint64(3), h.AckFirstSeq, "the refused message 2 is left out")
+	require.Equal(t, []string{"m3"}, srv.dataN(1))
+	srv.ack(3)
+	waitFor(t, "all acknowledged", func() bool { return cl.heldCount() == 0 })
+	require.Equal(t, 1, errs.undelivered(), "reports: %v", errs.errs)
+}
+
+// A held message larger than a new connection's server accepts: the ones
+// before it go out, and once they are acknowledged it is reported and the
+// client ends that connection; the next one goes on after it (N-4.19).
+func TestAckClientHeldMessageTooLargeForTheNewServer(t *testing.T) {
+	ln, port := rawListener(t)
+	var errs errorLog
+	cl, err := NewClient(ClientConfig{TransportConfig: TransportConfig{Acknowledged: true},
+		AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	cl.OnError(errs.add)
+	go cl.Connect("127.0.0.1", port)
+	t.Cleanup(func() { cl.Stop() })
+	srv := ackRaw(acceptRaw(t, ln))
+	rawAckServer(t, srv, 0)
+	waitFor(t, "connected", cl.IsConnected)
+	for _, m := range []string{"short", "a message of thirty bytes....", "after"} {
+		require.NoError(t, cl.Send([]byte(m)))
+	}
+	srv.dataN(3)
+	srv.conn.Close() // crashed, nothing acknowledged
+
+	srv = ackRaw(acceptRaw(t, ln))
+	f, ok := srv.next()
+	require.True(t, ok)
+	h, err := wire.ParseHello(f.payload)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), h.AckFirstSeq)
+	srv.write(wire.AppendFrame(nil, wire.TypeWelcome, 0, wire.AppendWelcome(nil, &wire.Welcome{
+		Version: 1, MaxMessage: 10, SessionID: 2, HasAck: true})))
+	require.Equal(t, []string{"short"}, srv.dataN(1), "only the message before the large one")
+	srv.ack(1)
+	code, reason := srv.expectClose(wire.TypeClose)
+	require.Equal(t, wire.CloseNormal, code)
+	require.Equal(t, tooBigText, reason)
+	srv.write(wire.AppendFrame(nil, wire.TypeClose, 0, wire.AppendCodeReason(nil, 1000, "normal close")))
+	srv.conn.Close()
+
+	srv = ackRaw(acceptRaw(t, ln))
+	h = rawAckServer(t, srv, 1)
+	require.Equal(t, uint64(3), h.AckFirstSeq)
+	require.Equal(t, []string{"after"}, srv.dataN(1))
+	srv.ack(3)
+	waitFor(t, "all acknowledged", func() bool { return cl.heldCount() == 0 })
+	require.Equal(t, 1, errs.undelivered(), "reports: %v", errs.errs)
+}
+
+// The stream table forgets the least recently used stream without an open
+// connection when a new one needs room, never one with a connection
+// (N-4.12); a forgotten stream starts again from delivered 0.
+func TestAckStreamTableForgetsTheLeastRecentlyUsedIdleStream(t *testing.T) {
+	tab := streamTable{limit: 3}
+	a, _ := tab.open(1)
+	b, _ := tab.open(2)
+	c, _ := tab.open(3)
+	for i, st := range []*ackStream{a, b, c} {
+		st.delivered = uint64(10 * (i + 1))
+	}
+	tab.release(b) // 2 is idle; 1 and 3 keep a connection
+	tab.open(4)    // room needed: 2 goes
+	_, d2 := tab.open(2)
+	require.Zero(t, d2, "stream 2 was forgotten")
+	_, d1 := tab.open(1)
+	require.Equal(t, uint64(10), d1, "a stream with an open connection is never forgotten")
+	require.Len(t, tab.m, 4, "over the limit only while every stream has a connection")
+}
