@@ -18,10 +18,11 @@ type Hello struct {
 	HasHeartbeat bool
 	HeartbeatMS  uint32
 	// HasAck says the acknowledged-delivery extension (TagAck) is present.
-	// On encoding AckStream and AckFirstSeq are its value; on parsing
-	// AckValue is the raw value (the receiver checks it only if it agrees,
-	// docs/protocol.md) and AckStream, AckFirstSeq are read from it
-	// when it is long enough.
+	// On parsing AckValue is the raw value (the receiver checks it only if
+	// it agrees, docs/protocol.md) and AckStream, AckFirstSeq are read
+	// from it when it is long enough. On encoding a non-nil AckValue is
+	// written as it is (a parsed HELLO encodes to the same bytes); otherwise
+	// the value is AckStream and AckFirstSeq.
 	HasAck      bool
 	AckValue    []byte
 	AckStream   uint64
@@ -46,9 +47,10 @@ type Welcome struct {
 	Transforms   []string
 	HasHeartbeat bool // as in Hello
 	HeartbeatMS  uint32
-	// HasAck says TagAck is present: on encoding AckDelivered is its value;
-	// on parsing AckValue is the raw value and AckDelivered is read from it
-	// when it is long enough (the client checks it, R-4.8).
+	// HasAck says TagAck is present. On parsing AckValue is the raw value
+	// and AckDelivered is read from it when it is long enough (the client
+	// checks it, R-4.8). On encoding a non-nil AckValue is written as it
+	// is; otherwise the value is AckDelivered.
 	HasAck       bool
 	AckValue     []byte
 	AckDelivered uint64
@@ -186,6 +188,14 @@ func appendHeartbeat(dst []byte, has bool, ms uint32) []byte {
 
 func capMaxMessage(v uint32) uint32 { return min(v, MaxMessageCap) }
 
+// appendTLV appends one extension (callers keep v within 65,535 bytes: a
+// parsed value is, and the encoders' own are 8 or 16 bytes).
+func appendTLV(dst []byte, tag uint16, v []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, tag)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(v)))
+	return append(dst, v...)
+}
+
 func appendNames(dst []byte, names []string) []byte {
 	dst = append(dst, byte(len(names)))
 	for _, n := range names {
@@ -207,10 +217,11 @@ func AppendHello(dst []byte, h *Hello) []byte {
 	dst = appendNames(dst, h.Transforms)
 	dst = appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
 	if h.HasAck {
-		dst = binary.BigEndian.AppendUint16(dst, TagAck)
-		dst = binary.BigEndian.AppendUint16(dst, AckOfferSize)
-		dst = binary.BigEndian.AppendUint64(dst, h.AckStream)
-		dst = binary.BigEndian.AppendUint64(dst, h.AckFirstSeq)
+		v := h.AckValue
+		if v == nil {
+			v = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h.AckStream), h.AckFirstSeq)
+		}
+		dst = appendTLV(dst, TagAck, v)
 	}
 	return dst
 }
@@ -274,9 +285,11 @@ func AppendWelcome(dst []byte, w *Welcome) []byte {
 	dst = appendNames(dst, w.Transforms)
 	dst = appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
 	if w.HasAck {
-		dst = binary.BigEndian.AppendUint16(dst, TagAck)
-		dst = binary.BigEndian.AppendUint16(dst, AckAcceptSize)
-		dst = binary.BigEndian.AppendUint64(dst, w.AckDelivered)
+		v := w.AckValue
+		if v == nil {
+			v = binary.BigEndian.AppendUint64(nil, w.AckDelivered)
+		}
+		dst = appendTLV(dst, TagAck, v)
 	}
 	return dst
 }
