@@ -108,8 +108,11 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		}
 	}
 	for len(b) >= HeaderSize {
-		// ParseHeaderAck directly, not header: this runs once per frame.
-		h, err := ParseHeaderAck(b, d.limit(), d.CompressionOn, d.AckOn)
+		// ParseHeader directly, not header: this runs once per frame.
+		h, err := ParseHeader(b, d.limit(), d.CompressionOn)
+		if err != nil && d.AckOn {
+			h, err = AckHeader(h, err)
+		}
 		if err != nil {
 			return d.stateError(h, err)
 		}

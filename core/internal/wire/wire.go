@@ -201,17 +201,9 @@ func AppendFrame(dst []byte, typ, flags byte, payload []byte) []byte {
 // negotiated (the COMPRESSED flag is illegal otherwise). ACK frames are
 // unknown here; a connection that agreed them uses ParseHeaderAck.
 func ParseHeader(b []byte, dataLimit uint32, compressionOn bool) (Header, error) {
-	return ParseHeaderAck(b, dataLimit, compressionOn, false)
-}
-
-// ParseHeaderAck is ParseHeader for a receiver that accepts ACK frames when
-// ackOn is set (an open acknowledged connection).
-func ParseHeaderAck(b []byte, dataLimit uint32, compressionOn, ackOn bool) (Header, error) {
 	h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
 	if h.Type < TypeHello || h.Type > TypeClose {
-		if h.Type != TypeAck || !ackOn {
-			return h, protoErr("unknown frame type 0x%02x", h.Type)
-		}
+		return h, protoErr("unknown frame type 0x%02x", h.Type)
 	}
 	if h.Flags&^FlagCompressed != 0 ||
 		(h.Flags&FlagCompressed != 0 && (h.Type != TypeData || !compressionOn)) {
@@ -226,14 +218,36 @@ func ParseHeaderAck(b []byte, dataLimit uint32, compressionOn, ackOn bool) (Head
 		if h.Length > MaxPingPayload {
 			return h, protoErr("%s frame too large", TypeName(h.Type))
 		}
-	case TypeAck:
-		if h.Length > AckPayloadSize {
-			return h, protoErr("%s frame too large", TypeName(h.Type))
-		}
 	default:
 		if h.Length > MaxControlPayload {
 			return h, protoErr("%s frame too large", TypeName(h.Type))
 		}
+	}
+	return h, nil
+}
+
+// ParseHeaderAck is ParseHeader for a receiver that accepts ACK frames when
+// ackOn is set (an open acknowledged connection).
+func ParseHeaderAck(b []byte, dataLimit uint32, compressionOn, ackOn bool) (Header, error) {
+	h, err := ParseHeader(b, dataLimit, compressionOn)
+	if err != nil && ackOn {
+		return AckHeader(h, err)
+	}
+	return h, err
+}
+
+// AckHeader turns ParseHeader's verdict err on h into the one of a
+// receiver that accepts ACK frames: only an ACK header changes, it is
+// checked here (no flags, at most 8 bytes). ParseHeader stays the one
+// check of every other frame, so ordinary frames pay nothing for ACK.
+func AckHeader(h Header, err error) (Header, error) {
+	switch {
+	case h.Type != TypeAck:
+		return h, err
+	case h.Flags != 0:
+		return h, protoErr("invalid flags")
+	case h.Length > AckPayloadSize:
+		return h, protoErr("%s frame too large", TypeName(h.Type))
 	}
 	return h, nil
 }
