@@ -71,14 +71,15 @@ type endpoint interface {
 
 // connParams are the options agreed in the handshake; nil before that.
 type connParams struct {
-	codec       byte
+	codec byte
+	// ack is the acknowledged-delivery state, nil on an ordinary
+	// connection; params with it are never shared between connections.
+	// It sits next to the fields send tests first, in the same cache line.
+	ack         *ackState
 	minCompress int // this side's own threshold
 	xforms      []Transform
 	xformNames  []string
 	peerMax     int
-	// ack is the acknowledged-delivery state, nil on an ordinary
-	// connection; params with it are never shared between connections.
-	ack *ackState
 }
 
 // conn is one TCP connection owned by a loop.
