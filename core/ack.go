@@ -60,10 +60,14 @@ type ackState struct {
 	tooBig uint64
 }
 
-// ackCost is what a message counts against AckBufferBytes: its payload, and
-// one byte for an empty message so that the bound also limits how many
-// empty messages are held.
-func ackCost(n int) int { return max(n, 1) }
+// ackCost is what a message counts against AckBufferBytes: its payload, at
+// least ackMinCost, about what keeping one costs (a client's queue entry, a
+// server's cost entry and its share of the slice), so that the bound also
+// holds the memory of many tiny or empty messages.
+func ackCost(n int) int { return max(n, ackMinCost) }
+
+// ackMinCost is the least a held message counts against AckBufferBytes.
+const ackMinCost = 32
 
 // ackOf returns the connection's acknowledged-delivery state, nil on an
 // ordinary connection or before the handshake.

@@ -114,8 +114,10 @@ type TransportConfig struct {
 	// acknowledged that one side keeps: per client (everything it holds,
 	// sent or waiting for a connection) and per session (default 8 MiB).
 	// Past it Send fails at once with ErrBackpressure, except when nothing
-	// is held (one message is always accepted). An empty message counts as
-	// one byte, so the bound holds for it too. Only with Acknowledged.
+	// is held (one message is always accepted). A message shorter than 32
+	// bytes counts as 32 (what keeping it costs), so the memory really held
+	// stays within about twice the bound however small the messages are.
+	// Only with Acknowledged.
 	AckBufferBytes int
 }
 
