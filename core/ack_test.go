@@ -549,3 +549,18 @@ func TestAckStreamTableForgetsTheLeastRecentlyUsedIdleStream(t *testing.T) {
 	require.Equal(t, uint64(10), d1, "a stream with an open connection is never forgotten")
 	require.Len(t, tab.m, 4, "over the limit only while every stream has a connection")
 }
+
+// A message shorter than 32 bytes counts as 32 against AckBufferBytes, so
+// empty messages are bounded too (N-4.9).
+func TestAckTinyMessagesCountAtLeast32Bytes(t *testing.T) {
+	s := startServer(t, ServerConfig{TransportConfig: TransportConfig{Acknowledged: true, AckBufferBytes: 320}})
+	sessions := make(chan *Session, 1)
+	s.OnConnect(func(sess *Session) { sessions <- sess })
+	p := ackRaw(dialRaw(t, s.Port()))
+	p.welcome(ackHello(newStreamID(), 1))
+	sess := <-sessions
+	for range 10 {
+		require.NoError(t, sess.Send(nil))
+	}
+	require.ErrorIs(t, sess.Send(nil), ErrBackpressure)
+}
