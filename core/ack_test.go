@@ -171,6 +171,7 @@ func TestAckNegotiation(t *testing.T) {
 		require.NoError(t, cl.Send([]byte("x")))
 	}
 	waitFor(t, "5 messages", func() bool { return in.count() == 5 })
+	require.Equal(t, uint64(5), cl.Statistics().MessagesSent)
 	require.Equal(t, 1, errs.matching(ErrUnsupported), "fallback reports: %v", errs.errs)
 	require.Contains(t, errs.errs[0].Error(), fallbackText)
 	require.Zero(t, cl.heldCount(), "a fallback connection holds nothing")

@@ -398,7 +398,9 @@ func (cl *Client) drainQueueLocked(c *conn) {
 			cl.dropFrontLocked(i)
 			return
 		}
-		cl.stats.sent(len(m.data))
+		if !cl.cfg.Acknowledged { // held messages were counted by Send
+			cl.stats.sent(len(m.data))
+		}
 	}
 	cl.dropFrontLocked(len(cl.queue))
 }
