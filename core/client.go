@@ -414,8 +414,10 @@ type queuedMsg struct {
 
 // dropFrontLocked removes the n oldest queued messages (cl.mu held).
 func (cl *Client) dropFrontLocked(n int) {
-	for _, m := range cl.queue[:n] {
-		cl.heldBytes -= ackCost(len(m.data))
+	if cl.cfg.Acknowledged {
+		for _, m := range cl.queue[:n] {
+			cl.heldBytes -= ackCost(len(m.data))
+		}
 	}
 	clear(cl.queue[:n])
 	cl.queue = cl.queue[n:]
