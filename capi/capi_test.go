@@ -319,3 +319,34 @@ func TestWouldBlockLoopIsDeadlock(t *testing.T) {
 		t.Fatalf("status %d, want NETSYS_E_DEADLOCK", got)
 	}
 }
+
+// The acknowledged-delivery options reach the core's config: a bool and a
+// byte bound for both objects, and the client's queue timeout, where -1 is
+// off (core.Disabled) and 0 the default.
+func TestAcknowledgedDeliveryOptions(t *testing.T) {
+	srv := settings{server: &core.ServerConfig{}, delivery: &deliveryConfig{}}
+	cli := settings{client: &core.ClientConfig{}, delivery: &deliveryConfig{}}
+	for _, st := range []settings{srv, cli} {
+		if rc := st.setInt(optAcknowledged, 1); rc != statusOK {
+			t.Fatalf("NETSYS_OPT_ACKNOWLEDGED = 1: status %d", rc)
+		}
+		if rc := st.setInt(optAckBufferBytes, 4096); rc != statusOK {
+			t.Fatalf("NETSYS_OPT_ACK_BUFFER_BYTES = 4096: status %d", rc)
+		}
+		if tc := st.transport(); !tc.Acknowledged || tc.AckBufferBytes != 4096 {
+			t.Errorf("transport config %+v", *tc)
+		}
+	}
+	if rc := srv.setInt(optReconnectQueueMS, 100); rc != errUnsupported {
+		t.Errorf("NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS on a server: status %d, want NETSYS_E_UNSUPPORTED", rc)
+	}
+	if rc := cli.setInt(optReconnectQueueMS, -1); rc != statusOK || cli.client.ReconnectQueueTimeout != core.Disabled {
+		t.Errorf("NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = -1: status %d, timeout %v", rc, cli.client.ReconnectQueueTimeout)
+	}
+	if rc := cli.setInt(optReconnectQueueMS, 250); rc != statusOK || cli.client.ReconnectQueueTimeout != 250*time.Millisecond {
+		t.Errorf("NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = 250: status %d, timeout %v", rc, cli.client.ReconnectQueueTimeout)
+	}
+	if statusOf(core.ErrUnsupported) != errUnsupported {
+		t.Errorf("ErrUnsupported maps to status %d", statusOf(core.ErrUnsupported))
+	}
+}

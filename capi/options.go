@@ -25,6 +25,8 @@ const (
 	optShutdownTimeoutMS   = 11
 	optFrameTimeoutMS      = 12
 	optSendStallTimeoutMS  = 13
+	optAcknowledged        = 14
+	optAckBufferBytes      = 15
 	optPort                = 20
 	optBindAddress         = 21
 	optMaxConnections      = 22
@@ -76,6 +78,8 @@ var options = map[int]optionInfo{
 	optShutdownTimeoutMS:   {"NETSYS_OPT_SHUTDOWN_TIMEOUT_MS", intOption, true, true},
 	optFrameTimeoutMS:      {"NETSYS_OPT_FRAME_TIMEOUT_MS", intOption, true, true},
 	optSendStallTimeoutMS:  {"NETSYS_OPT_SEND_STALL_TIMEOUT_MS", intOption, true, true},
+	optAcknowledged:        {"NETSYS_OPT_ACKNOWLEDGED", boolOption, true, true},
+	optAckBufferBytes:      {"NETSYS_OPT_ACK_BUFFER_BYTES", intOption, true, true},
 	optPort:                {"NETSYS_OPT_PORT", intOption, true, false},
 	optBindAddress:         {"NETSYS_OPT_BIND_ADDRESS", stringOption, true, false},
 	optMaxConnections:      {"NETSYS_OPT_MAX_CONNECTIONS", intOption, true, false},
@@ -206,6 +210,10 @@ func (s settings) setInt(opt int, v int64) status {
 		t.SendStallTimeout = offOrMillis(v)
 	case optMinCompressSize:
 		t.MinCompressSize = n
+	case optAcknowledged:
+		t.Acknowledged = v == 1
+	case optAckBufferBytes:
+		t.AckBufferBytes = n
 	case optShutdownTimeoutMS:
 		t.ShutdownTimeout = ms
 	case optPort:
@@ -297,6 +305,10 @@ func (s settings) getInt(opt int) (int64, status) {
 		return millisOrOff(t.SendStallTimeout), statusOK
 	case optMinCompressSize:
 		return int64(t.MinCompressSize), statusOK
+	case optAcknowledged:
+		return b(t.Acknowledged), statusOK
+	case optAckBufferBytes:
+		return int64(t.AckBufferBytes), statusOK
 	case optShutdownTimeoutMS:
 		return ms(t.ShutdownTimeout), statusOK
 	case optPort:

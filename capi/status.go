@@ -92,6 +92,8 @@ func statusOf(err error) status {
 		return errNotDelivered
 	case errors.Is(err, core.ErrTransform):
 		return errTransform
+	case errors.Is(err, core.ErrUnsupported):
+		return errUnsupported
 	case errors.Is(err, core.ErrHandlerPanic):
 		return errInternal
 	case errors.Is(err, core.ErrResolve):

@@ -30,8 +30,15 @@ const benchDeadline = 60 * time.Second
 // stopped when the benchmark ends. onServer is installed before the client
 // connects.
 func benchPair(b *testing.B, spin time.Duration, onServer func(*core.Session, []byte)) (*core.Server, *core.Client) {
+	return benchPairMode(b, spin, false, onServer)
+}
+
+// benchPairMode is benchPair with acknowledged delivery on both sides when
+// acked is set.
+func benchPairMode(b *testing.B, spin time.Duration, acked bool, onServer func(*core.Session, []byte)) (*core.Server, *core.Client) {
 	b.Helper()
-	srv, err := core.NewServer("bench", core.ServerConfig{BindAddress: "127.0.0.1", Loops: 1, SpinBeforeWait: spin})
+	tc := core.TransportConfig{Acknowledged: acked}
+	srv, err := core.NewServer("bench", core.ServerConfig{TransportConfig: tc, BindAddress: "127.0.0.1", Loops: 1, SpinBeforeWait: spin})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +53,7 @@ func benchPair(b *testing.B, spin time.Duration, onServer func(*core.Session, []
 		srv.Stop()
 		b.Fatal(err)
 	}
-	cl, err := core.NewClient(core.ClientConfig{ClientID: "bench", Engine: eng})
+	cl, err := core.NewClient(core.ClientConfig{TransportConfig: tc, ClientID: "bench", Engine: eng})
 	if err != nil {
 		srv.Stop()
 		eng.Close()
@@ -74,11 +81,30 @@ func benchSend(b *testing.B, cl *core.Client, msg []byte) {
 	}
 }
 
-func benchThroughput(b *testing.B, size int) {
+// benchSendAcked is benchSend for acknowledged delivery: a full
+// AckBufferBytes fails at once, so it waits a little for the server's
+// acknowledgements and tries again.
+func benchSendAcked(b *testing.B, cl *core.Client, msg []byte) {
+	err := cl.Send(msg)
+	for errors.Is(err, core.ErrBackpressure) {
+		time.Sleep(20 * time.Microsecond)
+		err = cl.SendTimeout(msg, benchDeadline)
+	}
+	if err != nil {
+		b.Fatalf("send: %v", err)
+	}
+}
+
+func benchThroughput(b *testing.B, size int) { benchThroughputMode(b, size, false) }
+
+// benchThroughputMode is the throughput benchmark, with acknowledged
+// delivery on both sides when acked is set: its cost is the difference
+// between BenchmarkThroughput64B and BenchmarkThroughput64BAcked.
+func benchThroughputMode(b *testing.B, size int, acked bool) {
 	var got atomic.Int64
 	target := int64(b.N)
 	done := make(chan struct{})
-	_, cl := benchPair(b, 0, func(_ *core.Session, m []byte) {
+	_, cl := benchPairMode(b, 0, acked, func(_ *core.Session, m []byte) {
 		if len(m) != size {
 			b.Errorf("server got %d bytes, want %d", len(m), size)
 		}
@@ -92,8 +118,12 @@ func benchThroughput(b *testing.B, size int) {
 	}
 	b.ResetTimer()
 	start := time.Now()
+	send := benchSend
+	if acked {
+		send = benchSendAcked
+	}
 	for i := 0; i < b.N; i++ {
-		benchSend(b, cl, msg)
+		send(b, cl, msg)
 	}
 	select {
 	case <-done:
@@ -109,6 +139,12 @@ func benchThroughput(b *testing.B, size int) {
 func BenchmarkThroughput64B(b *testing.B)  { benchThroughput(b, 64) }
 func BenchmarkThroughput1KiB(b *testing.B) { benchThroughput(b, 1<<10) }
 func BenchmarkThroughput8KiB(b *testing.B) { benchThroughput(b, 8<<10) }
+
+// BenchmarkThroughput64BAcked is BenchmarkThroughput64B with acknowledged
+// delivery (docs/protocol.md section 4.2) on both sides: each message is
+// copied and held until the server's cumulative ACK, which the server
+// sends once per read.
+func BenchmarkThroughput64BAcked(b *testing.B) { benchThroughputMode(b, 64, true) }
 
 // BenchmarkPingPong64B measures round trips with loops that sleep in
 // epoll_wait/kevent when idle (the default).

@@ -30,17 +30,18 @@ type Client struct {
 	port    int
 	c       *conn // current connection, dialing, handshaking or open
 	ready   *conn // the connection Send may write to directly
-	// queue holds messages waiting for a connection, oldest first, bounded
-	// by ReconnectQueueLimit messages and ReconnectQueueBytes bytes.
-	queue      []queuedMsg
-	queueBytes int
+	// queue holds messages waiting for a connection, oldest first (with
+	// Acknowledged: every held message), bounded by ReconnectQueueLimit
+	// messages and ReconnectQueueBytes (AckBufferBytes) bytes; heldBytes is
+	// what they count against the byte bound (see ackCost).
+	queue []queuedMsg
+	qbuf  []queuedMsg // the array queue lives in (see pushLocked)
 	// early holds copies of the messages sent to c before WELCOME (early
 	// data, bounded by wire.MaxEarlyData): a REJECT means the server
 	// discarded them, and they go back to the front of the queue.
 	early     []queuedMsg
-	expiry    *time.Timer // fires at the deadline of queue[0]
-	attempt   int         // consecutive failed reconnect attempts
-	dialing   bool        // a dial is under way: Send queues for it
+	attempt   int  // consecutive failed reconnect attempts
+	dialing   bool // a dial is under way: Send queues for it
 	timer     *time.Timer
 	done      chan struct{}
 	connected atomic.Bool
@@ -48,6 +49,19 @@ type Client struct {
 	// ender is the goroutine reporting the failure that ends the run (a
 	// dial goroutine, not a loop), while it runs OnError.
 	ender atomic.Uintptr
+	// Queue timeout (ReconnectQueueTimeout): when the last open connection
+	// ended, and the timer that reports messages waiting too long.
+	lastEnd int64
+	expiry  *time.Timer
+	// Acknowledged delivery (ack.go), under mu: the stream's id, the number
+	// the next message gets (cl.queue holds nextSeq-len(queue) ..
+	// nextSeq-1), and whether a fallback was reported since the last
+	// connection that agreed.
+	streamID         uint64
+	nextSeq          uint64
+	heldBytes        int
+	fallbackReported bool
+	slab             []byte // see copyHeldLocked
 
 	stats      traffic
 	reconnects atomic.Uint64
@@ -67,12 +81,6 @@ type clientRun struct {
 	done chan struct{} // closed when the run has ended and its connection closed
 }
 
-// queuedMsg is a message waiting in the reconnect queue.
-type queuedMsg struct {
-	msg []byte
-	at  time.Time // when Send queued it (its deadline runs from here)
-}
-
 // NewClient creates a client; nothing is dialed until Connect.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	cfg, err := cfg.withDefaults()
@@ -85,7 +93,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{cfg: cfg, eng: eng}, nil
+	cl := &Client{cfg: cfg, eng: eng, nextSeq: 1}
+	if cfg.Acknowledged {
+		cl.streamID = newStreamID()
+	}
+	return cl, nil
 }
 
 // ClientID returns the id sent in HELLO.
@@ -102,7 +114,9 @@ func (cl *Client) OnConnect(fn func()) { storeHandler(&cl.onConnect, fn) }
 func (cl *Client) OnDisconnect(fn func(reason string)) { storeHandler(&cl.onDisconnect, fn) }
 
 // OnError sets the handler for failures: failed (re)connects, rejects,
-// protocol errors, undelivered messages (*UndeliveredError), handler panics.
+// protocol errors, undelivered messages (*UndeliveredError), handler panics,
+// and, with Acknowledged, a server that did not agree it (ErrUnsupported:
+// the connection goes on with the default delivery guarantees).
 func (cl *Client) OnError(fn func(error)) { storeHandler(&cl.onError, fn) }
 
 // Connect dials host:port and returns once the server has welcomed the
@@ -266,9 +280,14 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 	for _, codec := range cl.cfg.Compression {
 		hello.Codecs = append(hello.Codecs, codecID(codec))
 	}
-	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 
 	cl.mu.Lock()
+	if cl.cfg.Acknowledged {
+		// first_seq: the oldest message held, else the next one.
+		c.ackFirst = cl.nextSeq - uint64(len(cl.queue))
+		hello.HasAck, hello.AckStream, hello.AckFirstSeq = true, cl.streamID, c.ackFirst
+	}
+	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 	if !cl.currentLocked(run) {
 		cl.mu.Unlock()
 		l.nconns.Add(-1)
@@ -324,7 +343,7 @@ func (cl *Client) tcpConnected(c *conn) {
 	c.state.Store(stHandshake)
 	c.wantWrite = false
 	cl.mu.Lock()
-	if cl.c == c && len(cl.cfg.Transforms) == 0 {
+	if cl.c == c && len(cl.cfg.Transforms) == 0 && !cl.cfg.Acknowledged {
 		// Early data: queued messages follow HELLO at once, so the handshake
 		// costs no round trip. They leave the reconnect queue only now that
 		// TCP is established: a refused or unreachable attempt keeps them
@@ -351,6 +370,12 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		if err := cl.checkWelcome(w); err != nil {
 			return err
 		}
+		var ack *ackState
+		if c.ackFirst != 0 && w.HasAck {
+			if ack, err = cl.agreeAck(c, w); err != nil {
+				return err
+			}
+		}
 		xforms := make([]Transform, len(w.Transforms))
 		for i, name := range w.Transforms {
 			xforms[i] = lookupTransform(name)
@@ -358,7 +383,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 		// Each side compresses with its own threshold; WELCOME's is the
 		// server's, for information.
 		c.markOpen(&connParams{codec: w.Codec, minCompress: cl.cfg.MinCompressSize, xforms: xforms,
-			xformNames: w.Transforms, peerMax: int(w.MaxMessage)}, w.HeartbeatMS)
+			xformNames: w.Transforms, peerMax: int(w.MaxMessage), ack: ack}, w.HeartbeatMS)
 		cl.welcomed(c, w)
 		return nil
 	case wire.TypeReject, wire.TypeClose:
@@ -410,13 +435,27 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 		return
 	}
 	cl.early = nil // the server took the early data
-	cl.drainQueueLocked(c)
+	fallback, tooBig := false, false
+	if a := c.ackOf(); a != nil {
+		tooBig = cl.replayLocked(c, a, w.AckDelivered)
+	} else {
+		fallback = c.ackFirst != 0 && !cl.fallbackReported
+		cl.fallbackReported = cl.fallbackReported || c.ackFirst != 0
+		cl.drainQueueLocked(c)
+	}
 	cl.ready, cl.dialing = c, false
+	if a := c.ackOf(); a != nil && a.tooBig != 0 {
+		cl.ready = nil // later messages wait for the next connection
+	}
+	cl.stopExpiryLocked()
 	reconnect := cl.attempt > 0 || cl.stats.msgsRecv.Load() > 0 || cl.reconnects.Load() > 0 || c.reconnect
 	cl.attempt = 0
 	cl.mu.Unlock()
 	if reconnect {
 		cl.reconnects.Add(1)
+	}
+	if fallback {
+		cl.reportError(newError("connect", c.remote.String(), ErrUnsupported, fallbackText, nil))
 	}
 	cl.sessionID.Store(w.SessionID)
 	cl.connected.Store(true)
@@ -427,6 +466,9 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	if fn := cl.onConnect.Load(); fn != nil {
 		cl.guard(func() { (*fn)() })
 	}
+	if tooBig {
+		cl.dropTooBig(c)
+	}
 }
 
 // drainQueueLocked moves queued messages into c, in order (cl.mu held).
@@ -434,22 +476,19 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 // until the server has accepted the connection.
 func (cl *Client) drainQueueLocked(c *conn) {
 	early := c.params.Load() == nil
-	for i, q := range cl.queue {
-		if err := c.send(q.msg, 0, true); err != nil {
-			cl.queue = cl.queue[i:]
+	for i, m := range cl.queue {
+		if err := c.send(m.data, 0, true); err != nil {
+			cl.dropFrontLocked(i)
 			return
 		}
-		cl.queueBytes -= len(q.msg)
 		if early {
-			cl.early = append(cl.early, q)
+			cl.early = append(cl.early, m)
 		}
-		cl.stats.sent(len(q.msg))
+		if !cl.cfg.Acknowledged { // held messages were counted by Send
+			cl.stats.sent(len(m.data))
+		}
 	}
-	cl.queue, cl.queueBytes = nil, 0
-	if cl.expiry != nil {
-		cl.expiry.Stop()
-		cl.expiry = nil
-	}
+	cl.dropFrontLocked(len(cl.queue))
 }
 
 // requeueEarlyLocked puts the early data of a refused connection back at
@@ -460,51 +499,61 @@ func (cl *Client) requeueEarlyLocked() int {
 	if n == 0 {
 		return 0
 	}
-	for _, q := range cl.early {
-		cl.queueBytes += len(q.msg)
+	q := make([]queuedMsg, 0, n+len(cl.queue))
+	q = append(append(q, cl.early...), cl.queue...)
+	for _, m := range cl.early {
+		cl.heldBytes += ackCost(len(m.data))
 	}
-	cl.queue = append(cl.early, cl.queue...)
-	cl.early = nil
-	cl.armExpiryLocked()
+	cl.queue, cl.qbuf, cl.early = q, q, nil
+	cl.scheduleExpiryLocked()
 	return n
 }
 
-// armExpiryLocked starts the timer of the queue's oldest message, if the
-// queue has a deadline and no timer runs (cl.mu held).
-func (cl *Client) armExpiryLocked() {
-	timeout := cl.cfg.ReconnectQueueTimeout
-	if timeout <= 0 || cl.expiry != nil || len(cl.queue) == 0 {
-		return
-	}
-	run := cl.run
-	cl.expiry = time.AfterFunc(time.Until(cl.queue[0].at.Add(timeout)), func() { cl.expire(run) })
+// queuedMsg is a message waiting in the client's queue, with the mono time
+// it was sent (for ReconnectQueueTimeout).
+type queuedMsg struct {
+	data []byte
+	at   int64
 }
 
-// expire reports and drops the queued messages past their deadline.
-func (cl *Client) expire(run *clientRun) {
-	cl.mu.Lock()
-	if !cl.currentLocked(run) {
-		cl.mu.Unlock()
-		return
+// dropFrontLocked removes the n oldest queued messages (cl.mu held).
+func (cl *Client) dropFrontLocked(n int) {
+	for _, m := range cl.queue[:n] {
+		cl.heldBytes -= ackCost(len(m.data))
 	}
-	cl.expiry = nil
-	timeout := cl.cfg.ReconnectQueueTimeout
-	now := time.Now()
-	n := 0
-	for n < len(cl.queue) && !now.Before(cl.queue[n].at.Add(timeout)) {
-		cl.queueBytes -= len(cl.queue[n].msg)
-		n++
-	}
+	clear(cl.queue[:n])
 	cl.queue = cl.queue[n:]
 	if len(cl.queue) == 0 {
-		cl.queue = nil
-	}
-	cl.armExpiryLocked()
-	cl.mu.Unlock()
-	if n > 0 {
-		cl.reportError(&UndeliveredError{Count: n, Reason: fmt.Sprintf("reconnect queue timeout (%v)", timeout)})
+		cl.heldBytes = 0
+		cl.queue = cl.qbuf[:0]
+		if cap(cl.qbuf) > maxIdleQueue {
+			cl.queue, cl.qbuf = nil, nil
+		}
 	}
 }
+
+// pushLocked appends a message to the queue (cl.mu held). The queue is
+// consumed from the front (acknowledged delivery drops a batch per ACK),
+// so when it reaches the end of its array it moves back to the start if
+// at least half the array is free, and only otherwise grows: each message
+// is moved a bounded number of times.
+func (cl *Client) pushLocked(m queuedMsg) {
+	if live := len(cl.queue); live == cap(cl.queue) {
+		if live > 0 && 2*live <= cap(cl.qbuf) {
+			copy(cl.qbuf, cl.queue)
+			clear(cl.qbuf[live:])
+		} else {
+			grown := make([]queuedMsg, max(2*live, 16))
+			copy(grown, cl.queue)
+			cl.qbuf = grown
+		}
+		cl.queue = cl.qbuf[:live]
+	}
+	cl.queue = append(cl.queue, m)
+}
+
+// maxIdleQueue is the largest queue array an emptied queue keeps.
+const maxIdleQueue = 4096
 
 func (cl *Client) batching() bool { return false }
 
@@ -549,7 +598,21 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		cl.running, done = false, cl.done
 	}
 	endRun := current && c.wasOpen && cl.running && engineGone
+	var refused, held int
+	if current {
+		refused, held = cl.heldAfterLocked(c)
+		if c.wasOpen {
+			cl.lastEnd = mono(time.Now())
+		}
+		cl.scheduleExpiryLocked()
+	}
 	cl.mu.Unlock()
+	if refused > 0 {
+		cl.reportError(&UndeliveredError{Count: refused, Reason: reason})
+	}
+	if held > 0 {
+		cl.reportError(&UndeliveredError{Count: held, Reason: reason})
+	}
 	if done != nil {
 		defer close(done)
 	}
@@ -605,12 +668,19 @@ func (cl *Client) scheduleReconnect(run *clientRun) {
 
 // Send queues msg. While the client is reconnecting, messages wait in a
 // bounded queue and go out in order once the server welcomes it again.
+// With Acknowledged every message is also kept until the server
+// acknowledges it, within AckBufferBytes (ErrBackpressure past it).
 func (cl *Client) Send(msg []byte) error { return cl.SendTimeout(msg, 0) }
 
 // SendTimeout is Send that waits up to timeout for room in a full queue.
 // On an event loop (inside a handler) it does not wait: a full queue fails
 // at once with an error matching both ErrWouldBlockLoop and ErrBackpressure.
+// With Acknowledged it waits for room in the connection's send queue only;
+// a full AckBufferBytes fails at once.
 func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
+	if cl.cfg.Acknowledged {
+		return cl.sendAcked(msg, timeout)
+	}
 	cl.mu.Lock()
 	c := cl.ready
 	if c == nil {
@@ -639,7 +709,7 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 func (cl *Client) noteEarly(c *conn, msg []byte) {
 	cl.mu.Lock()
 	if cl.c == c && c.params.Load() == nil {
-		cl.early = append(cl.early, queuedMsg{msg: append([]byte(nil), msg...), at: time.Now()})
+		cl.early = append(cl.early, queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
 	}
 	cl.mu.Unlock()
 }
@@ -670,13 +740,13 @@ func (cl *Client) enqueueLocked(msg []byte) error {
 		return newError("send", "", ErrTooLarge, "", nil)
 	case len(cl.queue) >= cl.cfg.ReconnectQueueLimit:
 		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d messages)", len(cl.queue)), nil)
-	case cl.queueBytes+len(msg) > cl.cfg.ReconnectQueueBytes:
+	case cl.heldBytes+ackCost(len(msg)) > cl.cfg.ReconnectQueueBytes:
 		return newError("send", "", ErrBackpressure, fmt.Sprintf("reconnect queue full (%d bytes queued, limit %d)",
-			cl.queueBytes, cl.cfg.ReconnectQueueBytes), nil)
+			cl.heldBytes, cl.cfg.ReconnectQueueBytes), nil)
 	}
-	cl.queue = append(cl.queue, queuedMsg{msg: append([]byte(nil), msg...), at: time.Now()})
-	cl.queueBytes += len(msg)
-	cl.armExpiryLocked()
+	cl.pushLocked(queuedMsg{data: append([]byte(nil), msg...), at: mono(time.Now())})
+	cl.heldBytes += ackCost(len(msg))
+	cl.scheduleExpiryLocked()
 	return nil
 }
 
@@ -710,7 +780,16 @@ func (cl *Client) halt(run *clientRun, why string) {
 	// Early data already sent is the connection's: it is reported as
 	// undelivered when the connection ends without delivering it.
 	c, queued, done := cl.c, len(cl.queue), cl.done
-	cl.queue, cl.queueBytes, cl.early, cl.ready = nil, 0, nil, nil
+	if c != nil && c.ackOf() != nil {
+		// Acknowledged: the held messages wait for the server's last ACKs,
+		// which come before its CLOSE; what is left is reported when the
+		// connection ends (N-4.19).
+		queued = 0
+	} else {
+		cl.dropFrontLocked(len(cl.queue))
+	}
+	cl.early, cl.ready = nil, nil
+	cl.stopExpiryLocked()
 	cl.mu.Unlock()
 	if queued > 0 {
 		cl.reportError(&UndeliveredError{Count: queued, Reason: why})

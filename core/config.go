@@ -48,7 +48,8 @@ const (
 	DefaultReconnectMax            = 30 * time.Second
 	DefaultReconnectQueue          = 10000
 	DefaultReconnectQueueBytes     = 64 << 20
-	DefaultReconnectQueueTimeout   = 60 * time.Second
+	DefaultReconnectQueueTimeout   = 30 * time.Second
+	DefaultAckBufferBytes          = 8 << 20
 )
 
 // TransportConfig holds the settings servers and clients share. Zero values
@@ -98,6 +99,27 @@ type TransportConfig struct {
 	// CLOSE, and delivering what the peer still sends until its CLOSE or
 	// EOF (default 5 s).
 	ShutdownTimeout time.Duration
+	// Acknowledged turns on acknowledged delivery (docs/protocol.md section
+	// 4.2), off by default. It takes effect on a connection only when both
+	// sides have it; otherwise the connection is an ordinary one (a client
+	// reports that fallback through OnError with ErrUnsupported). With it,
+	// a client's messages survive a crashed server: the client keeps each
+	// message until the server acknowledges it and sends the
+	// unacknowledged ones again after reconnecting, and the server drops
+	// the ones it already delivered (at-least-once across a server crash,
+	// duplicates possible only then). A server's messages are numbered and
+	// acknowledged too; those not confirmed when a connection ends are
+	// reported with their count (*UndeliveredError).
+	Acknowledged bool
+	// AckBufferBytes bounds the payload bytes of messages sent and not yet
+	// acknowledged that one side keeps: per client (everything it holds,
+	// sent or waiting for a connection) and per session (default 8 MiB).
+	// Past it Send fails at once with ErrBackpressure, except when nothing
+	// is held (one message is always accepted). A message shorter than 32
+	// bytes counts as 32 (what keeping it costs), so the memory really held
+	// stays within about twice the bound however small the messages are.
+	// Only with Acknowledged.
+	AckBufferBytes int
 }
 
 // ServerConfig configures a Server. Zero values mean "use the default".
@@ -147,17 +169,20 @@ type ClientConfig struct {
 	ReconnectInterval    time.Duration
 	ReconnectMaxInterval time.Duration
 	// ReconnectQueueLimit bounds the messages queued while disconnected
-	// (default 10000); past it Send fails with ErrBackpressure.
+	// (default 10000); past it Send fails with ErrBackpressure. With
+	// Acknowledged, AckBufferBytes bounds them instead.
 	ReconnectQueueLimit int
 	// ReconnectQueueBytes bounds the payload bytes queued while disconnected
 	// (default 64 MiB), whatever their number; past it Send fails with
-	// ErrBackpressure.
+	// ErrBackpressure. With Acknowledged, AckBufferBytes bounds them instead.
 	ReconnectQueueBytes int
-	// ReconnectQueueTimeout is how long a message may wait in the reconnect
-	// queue (default 60 s; negative: no limit). The queue is kept across
-	// refused and failed attempts; a message still queued at its deadline
-	// is reported through OnError as an *UndeliveredError, never dropped
-	// silently.
+	// ReconnectQueueTimeout bounds how long a message waits without an open
+	// connection (default 30 s): a message still waiting this long after
+	// the later of its Send and the end of the last open connection is
+	// reported through OnError (*UndeliveredError) and dropped. It applies
+	// to the messages queued while reconnecting and, with Acknowledged, to
+	// every message held unacknowledged. It does not run while a
+	// connection attempt is under way. Negative turns it off.
 	ReconnectQueueTimeout time.Duration
 	// Engine runs the connection; nil means the process-wide shared engine.
 	Engine *Engine
@@ -185,6 +210,7 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	c.SendQueueLimit = orDefault(c.SendQueueLimit, DefaultSendQueueLimit)
 	c.MinCompressSize = orDefault(c.MinCompressSize, DefaultMinCompressSize)
 	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.AckBufferBytes = orDefault(c.AckBufferBytes, DefaultAckBufferBytes)
 	c.IdleTimeout = orDisabled(c.IdleTimeout, DefaultIdleTimeout)
 	c.FrameTimeout = orDisabled(c.FrameTimeout, DefaultFrameTimeout)
 	c.SendStallTimeout = orDisabled(c.SendStallTimeout, DefaultSendStallTimeout)
@@ -194,7 +220,7 @@ func (c TransportConfig) withDefaults() (TransportConfig, error) {
 	if err := firstNegative(
 		intField("SendQueueLimit", c.SendQueueLimit), intField("ReceiveBufferSize", c.ReceiveBufferSize),
 		intField("SendBufferSize", c.SendBufferSize), intField("MinCompressSize", c.MinCompressSize),
-		durationField("ShutdownTimeout", c.ShutdownTimeout)); err != nil {
+		durationField("ShutdownTimeout", c.ShutdownTimeout), intField("AckBufferBytes", c.AckBufferBytes)); err != nil {
 		return c, err
 	}
 	for _, codec := range c.Compression {

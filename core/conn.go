@@ -76,7 +76,11 @@ type endpoint interface {
 
 // connParams are the options agreed in the handshake; nil before that.
 type connParams struct {
-	codec       byte
+	codec byte
+	// ack is the acknowledged-delivery state, nil on an ordinary
+	// connection; params with it are never shared between connections.
+	// It sits next to the fields send tests first, in the same cache line.
+	ack         *ackState
 	minCompress int // this side's own threshold
 	xforms      []Transform
 	xformNames  []string
@@ -127,6 +131,8 @@ type conn struct {
 	dialCause     error         // client side: why the TCP connect failed (a syscall error)
 	ended         chan struct{} // client side: closed once the connection is over
 	reconnect     bool
+	ackFirst      uint64 // client side: first_seq offered in HELLO; 0: not offered
+	peerRefused   bool   // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
 
 	// Server side, under the server's pending-handshake lock.
 	pendAll, pendAddr pendingElem
@@ -183,7 +189,8 @@ func (c *conn) markOpen(p *connParams, peerIdleMS uint32) {
 	c.dec.CompressionOn = p.codec != wire.CodecNone
 	c.state.Store(stOpen)
 	c.wasOpen = true
-	c.plainData = len(p.xforms) == 0
+	c.plainData = len(p.xforms) == 0 && p.ack == nil
+	c.dec.AckOn = p.ack != nil
 	c.deadline = 0
 	c.pingEvery = int64(heartbeatInterval(c.cfg.IdleTimeout, peerIdleMS))
 	c.lastPing = mono(c.loop.now) // the heartbeat clock starts now
@@ -232,7 +239,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		return newError("send", c.remote.String(), ErrTooLarge,
 			wire.Reason(wire.ReasonTooLarge, formatSizes(len(msg), limit)), nil)
 	}
-	if p == nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
+	if p == nil || p.ack != nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
 		return c.sendEncoded(p, msg, timeout, force)
 	}
 	// The common case, kept as short as before: a plain message, copied
@@ -265,7 +272,11 @@ func (c *conn) sendEncoded(p *connParams, msg []byte, timeout time.Duration, for
 	if err != nil {
 		return newError("send", c.remote.String(), ErrTransform, err.Error(), nil)
 	}
-	err = c.queueData(body, flags, len(msg), p == nil, timeout, force)
+	var a *ackState
+	if p != nil && c.sess != nil {
+		a = p.ack // the server numbers its messages as it queues them
+	}
+	err = c.queueData(body, flags, len(msg), p == nil, a, timeout, force)
 	if buf != nil && cap(*buf) <= maxPooledCompressBuf {
 		compressBufs.Put(buf)
 	}
@@ -300,8 +311,9 @@ func (c *conn) encode(p *connParams, msg []byte) (body []byte, flags byte, buf *
 }
 
 // queueData appends one DATA frame to the send queue under mu. early marks
-// a message sent before WELCOME, within the early-data budget.
-func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, timeout time.Duration, force bool) error {
+// a message sent before WELCOME, within the early-data budget; a non-nil a
+// numbers a server's message on an acknowledged connection.
+func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ackState, timeout time.Duration, force bool) error {
 	frameLen := wire.HeaderSize + len(body)
 	c.mu.Lock()
 	if !force {
@@ -321,6 +333,12 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, timeou
 		}
 		c.earlyData++
 		c.earlyBytes += msgLen
+	}
+	if a != nil {
+		if err := c.holdSent(a, msgLen); err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
@@ -623,6 +641,9 @@ func (c *conn) startBatch() {
 }
 
 func (c *conn) afterFeed(err error) bool {
+	if !c.plainData {
+		c.sendOwedAck() // one ACK per read, before any CLOSE
+	}
 	if c.batch != nil {
 		ferr := c.flushBatch()
 		c.batch = nil
@@ -683,13 +704,30 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 	}
 	switch h.Type {
 	case wire.TypeData:
+		a := c.ackOf()
+		if a != nil && c.sess != nil && c.closeSent {
+			// after its CLOSE a server cannot acknowledge, so it
+			// does not deliver; the client sends the message again.
+			return nil
+		}
 		msg, err := c.decodeData(h, p)
 		if err != nil {
 			return err
 		}
+		if a != nil {
+			return c.deliverAcked(a, msg)
+		}
 		c.recvMsgs++
 		c.recvBytes += uint64(len(msg))
 		return c.deliverOne(msg)
+	case wire.TypeAck:
+		seq, err := wire.ParseAck(p)
+		if err != nil {
+			return err
+		}
+		if a := c.ackOf(); a != nil {
+			return c.ackReceived(a, seq)
+		}
 	case wire.TypePing:
 		if c.sendControl(wire.TypePong, p) > c.cfg.SendQueueLimit {
 			// A peer that pings and does not read: stop reading it until
@@ -718,8 +756,10 @@ func (c *conn) peerClosed(code uint16, reason string) {
 	if reason == "" {
 		reason = "closed by peer"
 	}
+	c.peerRefused = refusedByPeer(code, reason)
 	if !c.closeSent {
 		c.closeKind, c.closeWhy = kindOfCloseCode(code), reason
+		c.sendOwedAck()
 		c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseNormal, wire.ReasonNormal))
 		c.closeAndFlush()
 	}
@@ -821,6 +861,7 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 		return
 	}
 	c.closeKind, c.closeWhy = kind, reason
+	c.sendOwedAck()
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, code, reason))
 	c.closeAndFlush()
 }
@@ -882,6 +923,7 @@ func (c *conn) protocolError(err error) {
 		c.reject(wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, wireDetail(err)), kind)
 		return
 	}
+	c.sendOwedAck()
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, code, reason))
 	c.flushBestEffort()
 	c.finish(kind, reason)
@@ -890,6 +932,7 @@ func (c *conn) protocolError(err error) {
 // timeoutClose ends a connection for a timeout with CLOSE 1008, without
 // waiting for the peer.
 func (c *conn) timeoutClose(reason string) {
+	c.sendOwedAck()
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseTimeout, reason))
 	c.flushBestEffort()
 	c.finish(ErrTimeout, reason)
@@ -926,6 +969,14 @@ func (c *conn) finish(kind error, reason string) {
 	undelivered := countDataFrames(c.wbuf[min(c.woff, len(c.wbuf)):]) + countDataFrames(c.out)
 	if c.rejecting || !c.wasOpen {
 		undelivered = max(undelivered, c.earlyData)
+	}
+	if p := c.params.Load(); p != nil && p.ack != nil {
+		// A client still holds its unacknowledged messages; a
+		// server reports those the client did not confirm (N-4.13).
+		undelivered = 0
+		if c.sess != nil {
+			undelivered = p.ack.unconfirmed()
+		}
 	}
 	c.wbuf, c.out, c.queued = nil, nil, 0
 	if c.spaceCh != nil {

@@ -40,6 +40,10 @@ var (
 	ErrNotDelivered = errors.New("netsys: message not delivered")
 	// ErrTransform: a compression codec or transform failed on a message.
 	ErrTransform = errors.New("netsys: transform failed")
+	// ErrUnsupported: the peer does not support a feature this side asked
+	// for; the connection goes on without it (acknowledged delivery not
+	// agreed by the server: the default delivery guarantees apply).
+	ErrUnsupported = errors.New("netsys: not supported by the peer")
 	// ErrHandlerPanic: a user handler panicked; the loop and the connection
 	// carry on, and the panic is reported through OnError.
 	ErrHandlerPanic = errors.New("netsys: handler panicked")

@@ -66,6 +66,7 @@ func startFuzzServer(f *testing.F) *core.Server {
 	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecSnappy}
 	cfg.Transforms = []string{"fuzzxor"}
 	cfg.ShutdownTimeout = time.Second
+	cfg.Acknowledged = true // used by the inputs whose HELLO offers it (ackMode)
 	s, err := core.NewServer("fuzz", cfg)
 	if err != nil {
 		f.Fatal(err)
@@ -97,10 +98,19 @@ const (
 	afterClose                    // after our CLOSE 1000
 )
 
+// ackMode reports whether a fuzz input's connection uses acknowledged
+// delivery: raw inputs (mode bit 0 clear) with bit 4 set, where the bit
+// does not choose a frame type.
+func ackMode(mode byte) bool { return mode&1 == 0 && mode&0x10 != 0 }
+
 // helloFor builds the HELLO of a fuzz input: its mode byte picks the
-// codec offered and whether the transform is requested.
+// codec offered, whether the transform is requested and whether
+// acknowledged delivery is offered (ackMode).
 func helloFor(mode byte) []byte {
 	h := &wire.Hello{MinVersion: 1, MaxVersion: 1, MaxMessage: fuzzLimit, ClientID: "fuzz"}
+	if ackMode(mode) {
+		h.HasAck, h.AckStream, h.AckFirstSeq = true, 0xf0220000|uint64(mode), 1
+	}
 	switch mode >> 1 & 3 {
 	case 1:
 		h.Codecs = []byte{wire.CodecSnappy}
@@ -131,7 +141,7 @@ func payloadFor(mode byte, data []byte) []byte {
 // serverFrames checks the server's whole answer: valid frames only, and
 // the right kinds for the state (docs/protocol.md: before WELCOME every
 // error is a REJECT; after it, never a REJECT or a second WELCOME).
-func serverFrames(t *testing.T, stream []byte, welcomed bool) {
+func serverFrames(t *testing.T, stream []byte, welcomed, acked bool) {
 	t.Helper()
 	sawWelcome, ended := welcomed, false
 	for len(stream) > 0 {
@@ -177,6 +187,10 @@ func serverFrames(t *testing.T, stream []byte, welcomed bool) {
 			}
 			if typ == wire.TypeData && n > fuzzLimit+64<<10 {
 				t.Fatalf("the server sent a %d-byte DATA frame to a client accepting %d", n, fuzzLimit)
+			}
+		case wire.TypeAck:
+			if !sawWelcome || !acked || n != wire.AckPayloadSize {
+				t.Fatalf("the server sent a %d-byte ACK (welcomed %v, acknowledged delivery offered %v)", n, sawWelcome, acked)
 			}
 		default:
 			t.Fatalf("the server sent frame type %#x", typ)
@@ -228,7 +242,7 @@ func exchange(t *testing.T, srv *core.Server, st connState, mode byte, data []by
 	if err != nil && !isReset(err) {
 		t.Fatalf("the server did not end the connection within 5 s of our FIN: %v", err)
 	}
-	serverFrames(t, got, welcomed)
+	serverFrames(t, got, welcomed, ackMode(mode) && st != beforeHello)
 }
 
 func readWelcome(t *testing.T, c net.Conn) bool {
@@ -287,6 +301,12 @@ func connSeeds(f *testing.F) {
 	f.Add(byte(0x09), []byte{0xff, 'x'})                          // DATA the transform refuses
 	f.Add(byte(0x09), []byte("transformed"))
 	f.Add(byte(0x41), []byte("HELLO again"))
+	// Acknowledged delivery (ackMode): DATA then ACKs, valid and not.
+	ack := func(s uint64) []byte { return wire.AppendFrame(nil, wire.TypeAck, 0, wire.AppendAck(nil, s)) }
+	f.Add(byte(0x10), append(wire.AppendFrame(nil, wire.TypeData, 0, []byte("one")), ack(0)...))
+	f.Add(byte(0x10), ack(1))
+	f.Add(byte(0x10), wire.AppendFrame(nil, wire.TypeAck, 0, []byte{1, 2, 3}))
+	f.Add(byte(0x10), append(ack(0), wire.AppendFrame(nil, wire.TypeClose, 0, wire.AppendCodeReason(nil, 1000, "bye"))...))
 }
 
 // FuzzServerConnBeforeHello: the fuzzed bytes open the connection.
@@ -341,6 +361,7 @@ func clientExchange(t *testing.T, fs *fakeServer, welcome bool, mode byte, data 
 	cfg := core.ClientConfig{ClientID: "fuzzc", ConnectTimeout: 3 * time.Second}
 	cfg.MessageSizeLimit = fuzzLimit
 	cfg.Compression = []core.Codec{core.CodecZstd, core.CodecSnappy}
+	cfg.Acknowledged = ackMode(mode)
 	cli, err := core.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +386,7 @@ func clientExchange(t *testing.T, fs *fakeServer, welcome bool, mode byte, data 
 		if welcome {
 			codec := []byte{wire.CodecNone, wire.CodecSnappy, wire.CodecZstd}[(mode>>1&3)%3]
 			out = wire.AppendFrame(nil, wire.TypeWelcome, 0, wire.AppendWelcome(nil, &wire.Welcome{
-				Version: 1, MaxMessage: fuzzLimit, SessionID: 7, Codec: codec, MinCompress: 64}))
+				Version: 1, MaxMessage: fuzzLimit, SessionID: 7, Codec: codec, MinCompress: 64, HasAck: ackMode(mode)}))
 		}
 		c.Write(append(out, payloadFor(mode, data)...))
 		c.(*net.TCPConn).CloseWrite()

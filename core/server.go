@@ -52,8 +52,11 @@ type Server struct {
 	sharedCount  atomic.Int32
 	stats        traffic
 	counters     struct {
-		total, rejected, protocol, oversize atomic.Uint64
+		total, rejected, protocol, oversize, duplicates atomic.Uint64
 	}
+	// streams are the client streams of acknowledged delivery, kept for
+	// the server's lifetime (across Stop and Start).
+	streams   streamTable
 	startTime atomic.Int64
 
 	onMessage      atomic.Pointer[func(*Session, []byte)]
@@ -474,6 +477,7 @@ func (s *Server) Statistics() ServerStatistics {
 		BytesReceived:       s.stats.bytesRecv.Load(),
 		ProtocolErrors:      s.counters.protocol.Load(),
 		OversizeMessages:    s.counters.oversize.Load(),
+		DuplicatesDropped:   s.counters.duplicates.Load(),
 		StartTime:           unixTime(s.startTime.Load()),
 		LastActivity:        unixTime(s.stats.lastMessage.Load()),
 	}
@@ -486,6 +490,7 @@ func (s *Server) ResetStatistics() {
 	s.counters.rejected.Store(0)
 	s.counters.protocol.Store(0)
 	s.counters.oversize.Store(0)
+	s.counters.duplicates.Store(0)
 }
 
 // accept takes a new connection from the listener's loop. It is admitted
@@ -555,9 +560,12 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, "expected HELLO, got "+wire.TypeName(h.Type)), ErrProtocol)
 	}
 	hello, err := wire.ParseHello(p)
+	acked := err == nil && s.cfg.Acknowledged && hello.HasAck
 	switch {
 	case err != nil:
 		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, wireDetail(err)), ErrProtocol)
+	case acked && ackOfferError(hello) != "":
+		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, ackOfferError(hello)), ErrProtocol)
 	case s.stopping.Load():
 		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 		return errStopFeed
@@ -575,11 +583,19 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		return s.refuse(c, wire.RejectServerFull, wire.ReasonServerFull, ErrServerFull)
 	}
 	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, hello.Transforms, int(hello.MaxMessage))
-	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, &wire.Welcome{
+	welcome := &wire.Welcome{
 		Version: version, MaxMessage: uint32(s.cfg.MessageSizeLimit), SessionID: c.sess.id,
 		Codec: params.codec, MinCompress: uint32(params.minCompress), Transforms: hello.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(s.cfg.IdleTimeout),
-	}))
+	}
+	if acked {
+		st, delivered := s.streams.open(hello.AckStream)
+		own := *params // never shared: it carries this connection's state
+		own.ack = &ackState{stream: st, next: max(hello.AckFirstSeq, delivered+1)}
+		params = &own
+		welcome.HasAck, welcome.AckDelivered = true, delivered
+	}
+	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, welcome))
 	c.markOpen(params, hello.HeartbeatMS)
 	sess := c.sess
 	sess.clientID = hello.ClientID
@@ -724,6 +740,9 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	s.pending.remove(c)
 	if c.wasOpen {
 		s.open.Add(-1)
+	}
+	if a := c.ackOf(); a != nil {
+		s.streams.release(a.stream)
 	}
 	switch {
 	case errors.Is(kind, ErrTooLarge):

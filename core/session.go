@@ -81,8 +81,10 @@ func (s *Session) LastActivity() time.Time {
 }
 
 // Send queues msg for the client. It fails with ErrBackpressure when the
-// session's queue is at its high-water mark, ErrTooLarge past the client's
-// limit, ErrClosed once the session is closing. msg may be reused on return.
+// session's queue is at its high-water mark (or, on an acknowledged
+// connection, when AckBufferBytes of sent messages are not acknowledged
+// yet), ErrTooLarge past the client's limit, ErrClosed once the session is
+// closing. msg may be reused on return.
 func (s *Session) Send(msg []byte) error { return s.SendTimeout(msg, 0) }
 
 // SendTimeout is Send that waits up to timeout for room in a full queue.

@@ -17,8 +17,11 @@ type ServerStatistics struct {
 	BytesReceived       uint64 // message payload bytes, after decompression
 	ProtocolErrors      uint64 // connections closed for a protocol violation
 	OversizeMessages    uint64 // connections closed for "message too large"
-	StartTime           time.Time
-	LastActivity        time.Time
+	// DuplicatesDropped counts messages of acknowledged delivery received
+	// again after a reconnect and dropped because they were delivered.
+	DuplicatesDropped uint64
+	StartTime         time.Time
+	LastActivity      time.Time
 }
 
 // SessionStatistics is a snapshot of one session's counters.

@@ -187,7 +187,7 @@ typedef enum netsys_status {
     NETSYS_E_NOT_DELIVERED = 19,    ///< Messages accepted by a send could not be delivered (error events/callbacks only).
     NETSYS_E_TRANSFORM = 20,        ///< A compression codec or transform failed on a message.
     NETSYS_E_BUFFER_TOO_SMALL = 21, ///< The caller buffer is too small; the needed size was returned.
-    NETSYS_E_UNSUPPORTED = 22,      ///< Option or feature unknown to this library version, or not applicable to this object.
+    NETSYS_E_UNSUPPORTED = 22,      ///< Option or feature unknown to this library version, or not applicable to this object; in an error callback or event: the server did not agree acknowledged delivery (#NETSYS_OPT_ACKNOWLEDGED), default delivery applies.
     NETSYS_E_WRONG_MODE = 23,       ///< The call does not match the object's delivery mode (e.g. poll in callback mode).
     NETSYS_E_BUSY = 24,             ///< Another thread is already polling this object.
     NETSYS_E_DEADLOCK = 25,         ///< The call would wait for the thread it is called on (wait from an I/O-thread callback).
@@ -218,6 +218,8 @@ typedef enum netsys_option {
     NETSYS_OPT_SHUTDOWN_TIMEOUT_MS = 11,   ///< int, S+C: bound on a graceful close in all: flushing queued data, CLOSE, and delivering what the peer still sends until its CLOSE or EOF (default 5000).
     NETSYS_OPT_FRAME_TIMEOUT_MS = 12,      ///< int, S+C: a frame whose first byte arrived must be complete within this, or the connection is closed (CLOSE 1008 "frame timeout"). Does not run while reading is paused. 0: default 30000; -1: off.
     NETSYS_OPT_SEND_STALL_TIMEOUT_MS = 13, ///< int, S+C: a connection whose queued data could not be written at all for this long is closed (CLOSE 1008 "peer not reading") and its queue released. 0: default 30000; -1: off.
+    NETSYS_OPT_ACKNOWLEDGED = 14,          ///< bool, S+C: acknowledged delivery (default 0), in effect on a connection when both sides have it. A client keeps each message until the server acknowledges it and sends the unacknowledged ones again after reconnecting; the server drops the ones it already delivered: at-least-once across a server crash, duplicates possible only then. Messages given up are reported as #NETSYS_E_NOT_DELIVERED; a server that does not agree is reported once as #NETSYS_E_UNSUPPORTED and default delivery applies.
+    NETSYS_OPT_ACK_BUFFER_BYTES = 15,      ///< int, S+C: with #NETSYS_OPT_ACKNOWLEDGED, the payload bytes of unacknowledged messages one client (or one session) keeps (default 8 MiB, 0: default); past it a send gives #NETSYS_E_WOULD_BLOCK, unless nothing is held. A message shorter than 32 bytes counts as 32 (what keeping it costs).
     /* Server. */
     NETSYS_OPT_PORT = 20,                  ///< int, S: TCP port 0..65535; 0 picks an ephemeral port (read it with netsys_server_port()). Default 0.
     NETSYS_OPT_BIND_ADDRESS = 21,          ///< string, S: IP literal to listen on, or "localhost" (default "0.0.0.0"; "::" for IPv6).
@@ -233,9 +235,9 @@ typedef enum netsys_option {
     NETSYS_OPT_AUTO_RECONNECT = 42,        ///< bool, C: re-dial after an unexpected disconnect, with backoff and jitter (default 0).
     NETSYS_OPT_RECONNECT_INTERVAL_MS = 43, ///< int, C: first reconnect delay (default 500), doubled per failed attempt.
     NETSYS_OPT_RECONNECT_MAX_INTERVAL_MS = 44, ///< int, C: largest reconnect delay (default 30000).
-    NETSYS_OPT_RECONNECT_QUEUE_LIMIT = 45, ///< int, C: messages queued while disconnected; past it send gives #NETSYS_E_WOULD_BLOCK (default 10000).
-    NETSYS_OPT_RECONNECT_QUEUE_BYTES = 46, ///< int, C: payload bytes queued while disconnected, whatever the number of messages; past it send gives #NETSYS_E_WOULD_BLOCK (default 64 MiB).
-    NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = 47, ///< int, C: how long a message may wait in the reconnect queue, kept across refused attempts; at its deadline it is reported by an error (#NETSYS_E_NOT_DELIVERED), never dropped silently. 0: default 60000; -1: no limit.
+    NETSYS_OPT_RECONNECT_QUEUE_LIMIT = 45, ///< int, C: messages queued while disconnected; past it send gives #NETSYS_E_WOULD_BLOCK (default 10000). With #NETSYS_OPT_ACKNOWLEDGED, #NETSYS_OPT_ACK_BUFFER_BYTES bounds them instead.
+    NETSYS_OPT_RECONNECT_QUEUE_BYTES = 46, ///< int, C: payload bytes queued while disconnected, whatever the number of messages (each counts at least 32 bytes); past it send gives #NETSYS_E_WOULD_BLOCK (default 64 MiB). With #NETSYS_OPT_ACKNOWLEDGED, #NETSYS_OPT_ACK_BUFFER_BYTES bounds them instead.
+    NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS = 47, ///< int, C: a message waiting without an open connection this long (counted from the later of its send and the end of the last open connection) is reported as #NETSYS_E_NOT_DELIVERED and dropped; applies to queued messages and, with #NETSYS_OPT_ACKNOWLEDGED, to every held one. Not counted while a connection attempt is under way. 0: default 30000; -1: off.
     /* Delivery to the host (S, C). */
     NETSYS_OPT_DELIVERY = 60,              ///< int, S+C: a #netsys_delivery value (default #NETSYS_DELIVERY_CALLBACKS).
     NETSYS_OPT_CALLBACK_WORKERS = 61,      ///< int, S+C: 0 runs callbacks on the I/O threads (default); N > 0 on N worker threads of the object (at most 256).

@@ -12,8 +12,10 @@
 #                           with the C++ suite under ASan+UBSan)
 #   make fuzz-long          every fuzz target for FUZZ_LONG executions each
 #
-# NETSYS_DELIVERY=acked checks the server restarts in acknowledged-delivery
-# mode (NOT RUN while that option does not exist).
+# NETSYS_DELIVERY=acked runs the suite with the server restarts in
+# acknowledged-delivery mode; `make test-reliability-acked` (part of `make
+# test`, ~10 s) runs just those restarts in that mode, where "nothing lost
+# silently" must hold across kill -9 too.
 #
 # Outputs: $(BUILD)/reliability/bin/ (relserver, relhostile, relclient,
 # relfwd), results-fast.md / results-soak.md (+ .jsonl), fuzz-*.txt.
@@ -35,9 +37,9 @@ ALL_FUZZ := ./core/internal/wire:FuzzDecoder ./core/internal/wire:FuzzHandshake 
 	./core:FuzzServerConnAfterWelcome ./core:FuzzServerConnAfterClose \
 	./core:FuzzClientConnBeforeWelcome ./core:FuzzClientConnAfterWelcome
 
-TEST_TARGETS += test-reliability
+TEST_TARGETS += test-reliability test-reliability-acked
 
-.PHONY: reliability-build test-reliability soak fuzz-long
+.PHONY: reliability-build test-reliability test-reliability-acked soak fuzz-long
 
 reliability-build: ## Build the reliability suite's programs
 	@mkdir -p $(REL_BIN)
@@ -50,6 +52,15 @@ test-reliability: reliability-build $(GOTEST_TOOL) ## Reliability suite, fast pa
 	$(say) TEST "tests/reliability, fast profile (about 1.5 minutes)"
 	$(Q)rc=0; $(REL_ENV) NETSYS_RELIABILITY=fast timeout 900 $(GOTEST) -suite test-reliability -- -count=1 -timeout 850s ./$(REL_DIR)/ || rc=$$?; \
 		cat $(REL_OUT)/results-fast.md 2>/dev/null; exit $$rc
+
+# The server restarts (graceful and kill -9) with acknowledged delivery;
+# results in $(REL_OUT)/acked/.
+test-reliability-acked: reliability-build $(GOTEST_TOOL) ## Server restarts (graceful, kill -9) with acknowledged delivery: nothing lost silently
+	$(say) TEST "tests/reliability, server restarts with acknowledged delivery (about 10 s)"
+	$(Q)rc=0; NETSYS_RELIABILITY_BIN=$(REL_BIN) NETSYS_RELIABILITY_OUT=$(REL_OUT)/acked NETSYS_DELIVERY=acked GO=$(GO) \
+		NETSYS_RELIABILITY=fast timeout 300 $(GOTEST) -suite test-reliability-acked -- -count=1 -timeout 250s \
+		-run '^TestFaultServerRestart$$' ./$(REL_DIR)/ || rc=$$?; \
+		cat $(REL_OUT)/acked/results-fast.md 2>/dev/null; exit $$rc
 
 soak: reliability-build test-cpp-asan ## Reliability suite, long part: full counts, the churn soak (SOAK_SECONDS), the C++ suite under ASan
 	@rc=0; $(REL_ENV) NETSYS_RELIABILITY=soak SOAK_SECONDS=$(SOAK_SECONDS) timeout 7200 $(GO) test -count=1 -timeout 7000s -v ./$(REL_DIR)/ || rc=$$?; \

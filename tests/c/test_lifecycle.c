@@ -144,6 +144,12 @@ static void test_null_and_bad_arguments(void) {
     CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_MAX_HANDSHAKES_PER_ADDRESS, &v));
     CHECK(v == 4);
     CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_IDLE_TIMEOUT_MS, 30000));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_ACKNOWLEDGED, 1));
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_ACK_BUFFER_BYTES, 1 << 16));
+    CHECK_OK(netsys_server_get_int(s, NETSYS_OPT_ACK_BUFFER_BYTES, &v));
+    CHECK(v == 1 << 16);
+    CHECK_RC(netsys_server_set_int(s, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, 100), NETSYS_E_UNSUPPORTED);
+    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_ACKNOWLEDGED, 0));
     char buf[64];
     size_t need = 0;
     CHECK_OK(netsys_server_get_string(s, NETSYS_OPT_COMPRESSION, buf, sizeof buf, &need));
@@ -200,6 +206,24 @@ static void test_null_and_bad_arguments(void) {
     CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, &v));
     CHECK(v == -1);
     CHECK_RC(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, -2), NETSYS_E_INVALID_ARGUMENT);
+    // Acknowledged delivery: a bool, a byte bound, and the queue timeout
+    // (0 default, -1 off), all of them client options; the first two are
+    // server options too, the timeout is not.
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_ACKNOWLEDGED, 1));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_ACKNOWLEDGED, &v));
+    CHECK(v == 1);
+    CHECK_RC(netsys_client_set_int(c, NETSYS_OPT_ACKNOWLEDGED, 2), NETSYS_E_INVALID_ARGUMENT);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_ACK_BUFFER_BYTES, 4096));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_ACK_BUFFER_BYTES, &v));
+    CHECK(v == 4096);
+    CHECK_RC(netsys_client_set_int(c, NETSYS_OPT_ACK_BUFFER_BYTES, -1), NETSYS_E_INVALID_ARGUMENT);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, -1));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, &v));
+    CHECK(v == -1);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, 300));
+    CHECK_OK(netsys_client_get_int(c, NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, &v));
+    CHECK(v == 300);
+    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_ACKNOWLEDGED, 0));
     CHECK_OK(netsys_client_set_string(c, NETSYS_OPT_CLIENT_ID, "renamed"));
     CHECK_OK(netsys_client_id(c, buf, sizeof buf, &need));
     CHECK(strcmp(buf, "renamed") == 0);

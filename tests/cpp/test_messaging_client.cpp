@@ -186,6 +186,52 @@ TEST(MessagingClientTest, AutoReconnectAfterServerRestart) {
     EXPECT_TRUE(client.get_config().auto_reconnect);
 }
 
+// client_config::acknowledged reaches the library: against a server with
+// server_config::acknowledged the messages flow with no error; against one
+// without it the fallback is reported once as NETSYS_E_UNSUPPORTED and the
+// messages still arrive.
+TEST(MessagingClientTest, AcknowledgedDeliveryOption) {
+    for (const bool server_acks : {true, false}) {
+        auto server = std::make_shared<core::messaging_server>("acks");
+        auto sconfig = server->get_config();
+        sconfig.bind_address = "127.0.0.1";
+        sconfig.port = 0;
+        sconfig.acknowledged = server_acks;
+        ASSERT_TRUE(server->set_config(sconfig));
+        server->set_message_handler([](auto session, const std::string& msg) { session->send_message(msg); });
+        ASSERT_TRUE(server->start_server());
+        core::client_config config;
+        config.acknowledged = true;
+        config.ack_buffer_bytes = 1 << 16;
+        core::messaging_client client("acked", config);
+        std::mutex mutex;
+        std::vector<int> codes;
+        std::vector<std::string> texts;
+        std::atomic<int> echoes{0};
+        client.set_error_handler([&](const std::string& text, int code) {
+            std::lock_guard<std::mutex> lock(mutex);
+            codes.push_back(code);
+            texts.push_back(text);
+        });
+        client.set_message_handler([&](const std::string&) { ++echoes; });
+        ASSERT_TRUE(client.connect("127.0.0.1", server->port()));
+        for (int i = 0; i < 10; ++i) {
+            ASSERT_TRUE(client.send_message("m" + std::to_string(i)));
+        }
+        ASSERT_TRUE(test_utils::wait_for_condition([&] { return echoes == 10; }));
+        client.stop_client();
+        std::lock_guard<std::mutex> lock(mutex);
+        if (server_acks) {
+            EXPECT_TRUE(codes.empty()) << (texts.empty() ? "" : texts.front());
+        } else {
+            ASSERT_EQ(1u, codes.size());
+            EXPECT_EQ(NETSYS_E_UNSUPPORTED, codes.front());
+            EXPECT_NE(std::string::npos, texts.front().find("acknowledged delivery not agreed by the server"));
+        }
+        EXPECT_TRUE(client.get_config().acknowledged);
+    }
+}
+
 TEST(MessagingClientTest, StatisticsAndDestroyWhileConnected) {
     auto server = make_echo_server();
     auto client = std::make_shared<core::messaging_client>("stats");

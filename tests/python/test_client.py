@@ -258,3 +258,41 @@ def test_connect_failure_message_names_the_address_once():
     text = str(info.value)
     assert text.count(f"127.0.0.1:{port}") == 1, text
     assert "refused" in text, text
+
+
+def test_acknowledged_delivery_options(echo_server):
+    """acknowledged / ack_buffer_bytes / reconnect_queue_timeout reach the
+    library: with a server that has acknowledged delivery the messages flow
+    without an error; the plain echo server does not agree, which is
+    reported once as UnsupportedError and the messages still arrive."""
+    server = netsys.Server("acks", port=0, bind_address="127.0.0.1", acknowledged=True, ack_buffer_bytes=1 << 16)
+
+    @server.on_message
+    def echo(session: netsys.Session, data: bytes) -> None:
+        session.send(data)
+
+    server.start()
+    try:
+        for port, agreed in ((server.port, True), (echo_server.port, False)):
+            errors: list = []
+            got: list = []
+            client = netsys.Client("acked", acknowledged=True, ack_buffer_bytes=1 << 16,
+                                   reconnect_queue_timeout=2.0, on_error=errors.append, on_message=got.append)
+            try:
+                client.connect("127.0.0.1", port, timeout=5.0)
+                for i in range(10):
+                    client.send(b"m%d" % i)
+                wait_until(lambda: len(got) == 10, what="10 echoes")
+                assert got == [b"m%d" % i for i in range(10)]
+                client.stop()
+            finally:
+                client.close()
+            if agreed:
+                assert errors == []
+            else:
+                assert len(errors) == 1 and isinstance(errors[0], netsys.UnsupportedError), errors
+                assert "acknowledged delivery not agreed by the server" in str(errors[0])
+    finally:
+        server.close()
+    with pytest.raises(netsys.InvalidArgumentError):
+        netsys.Client("bad", ack_buffer_bytes=-1)

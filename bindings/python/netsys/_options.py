@@ -99,6 +99,8 @@ TRANSPORT_OPTIONS: Dict[str, _Spec] = {
     "shutdown_timeout": (_ffi.OPT_SHUTDOWN_TIMEOUT_MS, False, _ms),
     "frame_timeout": (_ffi.OPT_FRAME_TIMEOUT_MS, False, _ms_or_off),
     "send_stall_timeout": (_ffi.OPT_SEND_STALL_TIMEOUT_MS, False, _ms_or_off),
+    "acknowledged": (_ffi.OPT_ACKNOWLEDGED, False, _flag),
+    "ack_buffer_bytes": (_ffi.OPT_ACK_BUFFER_BYTES, False, _integer),
     "event_queue_limit": (_ffi.OPT_EVENT_QUEUE_LIMIT, False, _integer),
     "event_queue_bytes": (_ffi.OPT_EVENT_QUEUE_BYTES, False, _integer),
 }

@@ -18,6 +18,10 @@ type Decoder struct {
 	// (MaxControlPayload): before the handshake no peer is trusted with
 	// more. An oversized frame is then a protocol error.
 	Handshaking bool
+	// AckOn accepts ACK frames (type 0x08): set once an acknowledged
+	// connection is open; before that, and on every other connection,
+	// 0x08 is an unknown frame type.
+	AckOn bool
 
 	// pending holds the start of a frame that has not fully arrived yet.
 	pending []byte
@@ -78,7 +82,7 @@ func (d *Decoder) limit() uint32 {
 // header validates a frame header with the limits of the current state.
 // (Before the handshake CompressionOn is false, so COMPRESSED is refused.)
 func (d *Decoder) header(b []byte) (Header, error) {
-	h, err := ParseHeader(b, d.limit(), d.CompressionOn)
+	h, err := ParseHeaderAck(b, d.limit(), d.CompressionOn, d.AckOn)
 	if err != nil {
 		err = d.stateError(h, err)
 	}
@@ -110,6 +114,9 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 	for len(b) >= HeaderSize {
 		// ParseHeader directly, not header: this runs once per frame.
 		h, err := ParseHeader(b, d.limit(), d.CompressionOn)
+		if err != nil && d.AckOn {
+			h, err = AckHeader(h, err)
+		}
 		if err != nil {
 			return d.stateError(h, err)
 		}

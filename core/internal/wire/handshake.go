@@ -17,7 +17,25 @@ type Hello struct {
 	// the sender's idle timeout in milliseconds (0: none).
 	HasHeartbeat bool
 	HeartbeatMS  uint32
+	// HasAck says the acknowledged-delivery extension (TagAck) is present.
+	// On parsing AckValue is the raw value (the receiver checks it only if
+	// it agrees, docs/protocol.md) and AckStream, AckFirstSeq are read
+	// from it when it is long enough. On encoding a non-nil AckValue is
+	// written as it is (a parsed HELLO encodes to the same bytes); otherwise
+	// the value is AckStream and AckFirstSeq.
+	HasAck      bool
+	AckValue    []byte
+	AckStream   uint64
+	AckFirstSeq uint64
 }
+
+// AckOfferSize and AckAcceptSize are the value lengths of TagAck in HELLO
+// (stream_id, first_seq) and in WELCOME (delivered); longer values are
+// read from their start, the rest is reserved for later revisions.
+const (
+	AckOfferSize  = 16
+	AckAcceptSize = 8
+)
 
 // Welcome is the server's handshake answer (docs/protocol.md section 3.2).
 type Welcome struct {
@@ -29,12 +47,22 @@ type Welcome struct {
 	Transforms   []string
 	HasHeartbeat bool // as in Hello
 	HeartbeatMS  uint32
+	// HasAck says TagAck is present. On parsing AckValue is the raw value
+	// and AckDelivered is read from it when it is long enough (the client
+	// checks it, R-4.8). On encoding a non-nil AckValue is written as it
+	// is; otherwise the value is AckDelivered.
+	HasAck       bool
+	AckValue     []byte
+	AckDelivered uint64
 }
 
 // Extension tags (TLVs after the fixed HELLO and WELCOME fields).
 const (
 	// TagHeartbeat carries idle_timeout_ms:u32, the sender's idle timeout.
 	TagHeartbeat uint16 = 0x0001
+	// TagAck is acknowledged delivery (docs/protocol.md section 4.2): in
+	// HELLO stream_id:u64, first_seq:u64; in WELCOME delivered:u64.
+	TagAck uint16 = 0x0002
 )
 
 // reader walks a payload; the first short read or bad field latches an error.
@@ -115,24 +143,38 @@ func (r *reader) names(what string) []string {
 	return out
 }
 
-// extensions validates the trailing TLVs and returns the heartbeat, if
-// present; unknown tags are skipped (the versioning rule), and so is every
-// occurrence of a tag after its first. A heartbeat value longer than 4 bytes
-// is read from its first 4, so a later revision may extend it.
-func (r *reader) extensions() (hasHeartbeat bool, heartbeatMS uint32) {
+// exts are the known extensions found in a HELLO or WELCOME.
+type exts struct {
+	hasHeartbeat bool
+	heartbeatMS  uint32
+	hasAck       bool
+	ack          []byte
+}
+
+// extensions validates the trailing TLVs and returns the known ones;
+// unknown tags are skipped (the versioning rule), and of a repeated tag
+// only the first counts. A heartbeat value longer than 4 bytes is
+// read from its first 4, so a later revision may extend it. The ack value
+// is returned raw: only a side that uses it checks it.
+func (r *reader) extensions() (e exts) {
 	for r.err == nil && len(r.b) > 0 {
 		tag := r.u16("extension tag")
 		v := r.take(int(r.u16("extension length")), "extension")
-		if r.err != nil || tag != TagHeartbeat || hasHeartbeat {
+		if r.err != nil {
 			continue
 		}
-		if len(v) < 4 {
-			r.fail("bad heartbeat extension")
-			break
+		switch {
+		case tag == TagHeartbeat && !e.hasHeartbeat:
+			if len(v) < 4 {
+				r.fail("bad heartbeat extension")
+				return e
+			}
+			e.hasHeartbeat, e.heartbeatMS = true, binary.BigEndian.Uint32(v)
+		case tag == TagAck && !e.hasAck:
+			e.hasAck, e.ack = true, append([]byte{}, v...)
 		}
-		hasHeartbeat, heartbeatMS = true, binary.BigEndian.Uint32(v)
 	}
-	return hasHeartbeat, heartbeatMS
+	return e
 }
 
 func appendHeartbeat(dst []byte, has bool, ms uint32) []byte {
@@ -145,6 +187,14 @@ func appendHeartbeat(dst []byte, has bool, ms uint32) []byte {
 }
 
 func capMaxMessage(v uint32) uint32 { return min(v, MaxMessageCap) }
+
+// appendTLV appends one extension (callers keep v within 65,535 bytes: a
+// parsed value is, and the encoders' own are 8 or 16 bytes).
+func appendTLV(dst []byte, tag uint16, v []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, tag)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(v)))
+	return append(dst, v...)
+}
 
 func appendNames(dst []byte, names []string) []byte {
 	dst = append(dst, byte(len(names)))
@@ -165,7 +215,15 @@ func AppendHello(dst []byte, h *Hello) []byte {
 	dst = append(dst, byte(len(h.Codecs)))
 	dst = append(dst, h.Codecs...)
 	dst = appendNames(dst, h.Transforms)
-	return appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
+	dst = appendHeartbeat(dst, h.HasHeartbeat, h.HeartbeatMS)
+	if h.HasAck {
+		v := h.AckValue
+		if v == nil {
+			v = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h.AckStream), h.AckFirstSeq)
+		}
+		dst = appendTLV(dst, TagAck, v)
+	}
+	return dst
 }
 
 // Validate reports whether h can be encoded.
@@ -203,7 +261,13 @@ func ParseHello(p []byte) (*Hello, error) {
 	}
 	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
 	h.Transforms = r.names("transform")
-	h.HasHeartbeat, h.HeartbeatMS = r.extensions()
+	e := r.extensions()
+	h.HasHeartbeat, h.HeartbeatMS = e.hasHeartbeat, e.heartbeatMS
+	h.HasAck, h.AckValue = e.hasAck, e.ack
+	if len(e.ack) >= AckOfferSize {
+		h.AckStream = binary.BigEndian.Uint64(e.ack)
+		h.AckFirstSeq = binary.BigEndian.Uint64(e.ack[8:])
+	}
 	if r.err == nil && h.MaxMessage == 0 {
 		r.fail("zero max message")
 	}
@@ -219,7 +283,15 @@ func AppendWelcome(dst []byte, w *Welcome) []byte {
 	dst = append(dst, w.Codec)
 	dst = binary.BigEndian.AppendUint32(dst, w.MinCompress)
 	dst = appendNames(dst, w.Transforms)
-	return appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
+	dst = appendHeartbeat(dst, w.HasHeartbeat, w.HeartbeatMS)
+	if w.HasAck {
+		v := w.AckValue
+		if v == nil {
+			v = binary.BigEndian.AppendUint64(nil, w.AckDelivered)
+		}
+		dst = appendTLV(dst, TagAck, v)
+	}
+	return dst
 }
 
 // ParseWelcome decodes a WELCOME payload.
@@ -233,7 +305,12 @@ func ParseWelcome(p []byte) (*Welcome, error) {
 		MinCompress: r.u32("min compress"),
 	}
 	w.Transforms = r.names("transform")
-	w.HasHeartbeat, w.HeartbeatMS = r.extensions()
+	e := r.extensions()
+	w.HasHeartbeat, w.HeartbeatMS = e.hasHeartbeat, e.heartbeatMS
+	w.HasAck, w.AckValue = e.hasAck, e.ack
+	if len(e.ack) >= AckAcceptSize {
+		w.AckDelivered = binary.BigEndian.Uint64(e.ack)
+	}
 	if r.err == nil && w.SessionID == 0 {
 		r.fail("zero session id")
 	}

@@ -29,7 +29,13 @@ const (
 	TypePing    byte = 0x05
 	TypePong    byte = 0x06
 	TypeClose   byte = 0x07
+	// TypeAck exists only on connections that agreed acknowledged delivery
+	// (TagAck); everywhere else 0x08 is an unknown frame type.
+	TypeAck byte = 0x08
 )
+
+// AckPayloadSize is the exact payload of an ACK frame: seq:u64.
+const AckPayloadSize = 8
 
 // FlagCompressed marks a DATA payload compressed with the negotiated codec.
 const FlagCompressed byte = 0x01
@@ -163,6 +169,8 @@ func TypeName(t byte) string {
 		return "PONG"
 	case TypeClose:
 		return "CLOSE"
+	case TypeAck:
+		return "ACK"
 	}
 	return fmt.Sprintf("0x%02x", t)
 }
@@ -190,7 +198,8 @@ func AppendFrame(dst []byte, typ, flags byte, payload []byte) []byte {
 
 // ParseHeader validates a header against the receiver's limits. dataLimit is
 // the largest DATA payload accepted; compressionOn says whether a codec was
-// negotiated (the COMPRESSED flag is illegal otherwise).
+// negotiated (the COMPRESSED flag is illegal otherwise). ACK frames are
+// unknown here; a connection that agreed them uses ParseHeaderAck.
 func ParseHeader(b []byte, dataLimit uint32, compressionOn bool) (Header, error) {
 	h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
 	if h.Type < TypeHello || h.Type > TypeClose {
@@ -216,6 +225,44 @@ func ParseHeader(b []byte, dataLimit uint32, compressionOn bool) (Header, error)
 	}
 	return h, nil
 }
+
+// ParseHeaderAck is ParseHeader for a receiver that accepts ACK frames when
+// ackOn is set (an open acknowledged connection).
+func ParseHeaderAck(b []byte, dataLimit uint32, compressionOn, ackOn bool) (Header, error) {
+	h, err := ParseHeader(b, dataLimit, compressionOn)
+	if err != nil && ackOn {
+		return AckHeader(h, err)
+	}
+	return h, err
+}
+
+// AckHeader turns ParseHeader's verdict err on h into the one of a
+// receiver that accepts ACK frames: only an ACK header changes, it is
+// checked here (no flags, at most 8 bytes). ParseHeader stays the one
+// check of every other frame, so ordinary frames pay nothing for ACK.
+func AckHeader(h Header, err error) (Header, error) {
+	switch {
+	case h.Type != TypeAck:
+		return h, err
+	case h.Flags != 0:
+		return h, protoErr("invalid flags")
+	case h.Length > AckPayloadSize:
+		return h, protoErr("%s frame too large", TypeName(h.Type))
+	}
+	return h, nil
+}
+
+// ParseAck decodes an ACK payload: exactly 8 bytes (a longer one was
+// already refused by ParseHeaderAck).
+func ParseAck(p []byte) (uint64, error) {
+	if len(p) < AckPayloadSize {
+		return 0, protoErr("short ACK payload")
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+// AppendAck appends the payload of ACK(seq).
+func AppendAck(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }
 
 // AppendCodeReason builds a REJECT or CLOSE payload; the reason is cut to
 // MaxReasonLen bytes of valid UTF-8 (CutReason).

@@ -67,6 +67,15 @@ struct client_config {
     /// Each must be registered when the config is applied; a server that
     /// does not accept one of them rejects the connection.
     std::string transforms;
+    /// Acknowledged delivery (the server must have it too): every message
+    /// is kept until the server acknowledges it and sent again after a
+    /// reconnect, so a crashed server loses nothing silently; messages
+    /// given up are reported as not delivered. See NETSYS_OPT_ACKNOWLEDGED.
+    bool acknowledged = false;
+    size_t ack_buffer_bytes = 0;  ///< bytes kept unacknowledged; past it a send fails with errc::would_block (0: 8 MiB)
+    /// Messages waiting this long without a connection are reported as not
+    /// delivered (0: 30 s, -1: never).
+    std::chrono::milliseconds reconnect_queue_timeout{0};
 };
 
 /// A TCP messaging client. Hold it in a std::shared_ptr. Thread-safe.
@@ -412,6 +421,9 @@ private:
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_CALLBACK_WORKERS, static_cast<int64_t>(c.callback_workers)},
                 {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},
+                {NETSYS_OPT_ACKNOWLEDGED, c.acknowledged ? 1 : 0},
+                {NETSYS_OPT_ACK_BUFFER_BYTES, static_cast<int64_t>(c.ack_buffer_bytes)},
+                {NETSYS_OPT_RECONNECT_QUEUE_TIMEOUT_MS, c.reconnect_queue_timeout.count()},
             };
             for (const auto& [option, value] : ints) {
                 if (auto f = netsys::capture(::netsys_client_set_int(h, option, value))) {

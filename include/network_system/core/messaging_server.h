@@ -96,6 +96,13 @@ struct server_config {
     /// The server accepts any subset; a client asking for one not listed is
     /// rejected with "transform mismatch: <name>".
     std::string transforms;
+    /// Acknowledged delivery for clients that ask for it too: their
+    /// messages survive a crash of this server (at-least-once, duplicates
+    /// dropped within the server's lifetime); see NETSYS_OPT_ACKNOWLEDGED.
+    bool acknowledged = false;
+    /// Bytes a session sends and keeps until the client acknowledges them;
+    /// past it a send fails with errc::would_block (0: 8 MiB).
+    size_t ack_buffer_bytes = 0;
 };
 
 /// A TCP messaging server (the implementation guide's API plus the original's
@@ -674,6 +681,8 @@ private:
                 {NETSYS_OPT_SHUTDOWN_TIMEOUT_MS, c.shutdown_timeout.count()},
                 {NETSYS_OPT_SPIN_BEFORE_WAIT_US, c.spin_before_wait.count()},
                 {NETSYS_OPT_MIN_COMPRESS_SIZE, static_cast<int64_t>(c.min_compress_size)},
+                {NETSYS_OPT_ACKNOWLEDGED, c.acknowledged ? 1 : 0},
+                {NETSYS_OPT_ACK_BUFFER_BYTES, static_cast<int64_t>(c.ack_buffer_bytes)},
             };
             for (const auto& [option, value] : ints) {
                 if (auto f = netsys::capture(::netsys_server_set_int(h, option, value))) {
