@@ -432,16 +432,18 @@ func TestReconnectQueueIsBoundedInBytes(t *testing.T) {
 	require.NoError(t, c.Send(make([]byte, 100)), "what fits still fits")
 }
 
-// A reconnect attempt refused "server full" keeps the queue, early data
-// included (the server discarded it): it is delivered by the attempt that
-// succeeds, and nothing is reported lost.
-func TestReconnectQueueSurvivesServerFull(t *testing.T) {
+// clientQueueingForAGoneServer connects an auto-reconnecting client, stops
+// its server and queues the messages "0", "1", "2"; it returns the client,
+// the freed port and the counts of messages reported undelivered and of
+// "server full" errors.
+func clientQueueingForAGoneServer(t *testing.T) (c *Client, port int, undelivered, full *atomic.Int64) {
+	t.Helper()
 	s := startServer(t, ServerConfig{})
-	port := s.Port()
+	port = s.Port()
 	c, err := NewClient(ClientConfig{AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Stop() })
-	var undelivered, full atomic.Int64
+	undelivered, full = new(atomic.Int64), new(atomic.Int64)
 	c.OnError(func(err error) {
 		var u *UndeliveredError
 		switch {
@@ -457,6 +459,14 @@ func TestReconnectQueueSurvivesServerFull(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
 	}
+	return c, port, undelivered, full
+}
+
+// A reconnect attempt refused "server full" keeps the queue, early data
+// included (the server discarded it): it is delivered by the attempt that
+// succeeds, and nothing is reported lost.
+func TestReconnectQueueSurvivesServerFull(t *testing.T) {
+	_, port, undelivered, full := clientQueueingForAGoneServer(t)
 	// A hand-driven server on the same port refuses two attempts.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	require.NoError(t, err)
@@ -659,27 +669,7 @@ func TestConnectionsAcceptedDuringStopAreNotLeftOpen(t *testing.T) {
 // connection; a later attempt's REJECT must not bring it back (it would be
 // both reported lost and delivered).
 func TestEarlyDataReportedLostIsNotRequeuedLater(t *testing.T) {
-	s := startServer(t, ServerConfig{})
-	port := s.Port()
-	c, err := NewClient(ClientConfig{AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 20 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Stop() })
-	var undelivered, full atomic.Int64
-	c.OnError(func(err error) {
-		var u *UndeliveredError
-		switch {
-		case errors.As(err, &u):
-			undelivered.Add(int64(u.Count))
-		case errors.Is(err, ErrServerFull):
-			full.Add(1)
-		}
-	})
-	require.NoError(t, c.Connect("127.0.0.1", port))
-	require.NoError(t, s.Stop())
-	waitFor(t, "disconnect", func() bool { return !c.IsConnected() })
-	for i := 0; i < 3; i++ {
-		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
-	}
+	c, port, undelivered, full := clientQueueingForAGoneServer(t)
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	require.NoError(t, err)
 	// First attempt: HELLO and the early data arrive, then the peer hangs up.
