@@ -34,19 +34,7 @@ type clientProc struct {
 // startClient starts relclient; it is killed when the test ends.
 func startClient(t *testing.T, args ...string) *clientProc {
 	t.Helper()
-	cmd := exec.Command(bin("relclient"), args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start relclient: %v", err)
-	}
+	cmd, stdin, stdout := startPiped(t, "relclient", args...)
 	c := &clientProc{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -61,19 +61,7 @@ func startServer(t *testing.T, opts []string, flags ...string) *serverProc {
 	for _, o := range opts {
 		args = append(args, "-opt", o)
 	}
-	cmd := exec.Command(bin("relserver"), args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start relserver: %v", err)
-	}
+	cmd, stdin, stdout := startPiped(t, "relserver", args...)
 	s := &serverProc{t: t, cmd: cmd, stdin: stdin, answers: make(chan string, 16), exited: make(chan struct{}),
 		Absent: map[string]bool{}}
 	ready := make(chan string, 1)
@@ -267,3 +255,23 @@ func (s *serverProc) Kill() {
 
 // Signal sends sig to the server process.
 func (s *serverProc) Signal(sig syscall.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// startPiped starts one of the suite's programs with its stdin and stdout
+// piped to the test and its stderr on the test's.
+func startPiped(t *testing.T, name string, args ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(bin(name), args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return cmd, stdin, stdout
+}
