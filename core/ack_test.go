@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -457,17 +458,7 @@ func TestAckWireExamples(t *testing.T) {
 // it was acknowledged, the refused one is reported and left out
 // of the next connection (N-4.19).
 func TestAckClientDropsTheMessageTheServerRefused(t *testing.T) {
-	ln, port := rawListener(t)
-	var errs errorLog
-	cl, err := NewClient(ClientConfig{TransportConfig: TransportConfig{Acknowledged: true},
-		AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 10 * time.Millisecond})
-	require.NoError(t, err)
-	cl.OnError(errs.add)
-	go cl.Connect("127.0.0.1", port)
-	t.Cleanup(func() { cl.Stop() })
-	srv := ackRaw(acceptRaw(t, ln))
-	rawAckServer(t, srv, 0)
-	waitFor(t, "connected", cl.IsConnected)
+	ln, cl, srv, errs := ackClientOnRawServer(t)
 	for _, m := range []string{"m1", "m2-refused", "m3"} {
 		require.NoError(t, cl.Send([]byte(m)))
 	}
@@ -489,17 +480,7 @@ func TestAckClientDropsTheMessageTheServerRefused(t *testing.T) {
 // before it go out, and once they are acknowledged it is reported and the
 // client ends that connection; the next one goes on after it (N-4.19).
 func TestAckClientHeldMessageTooLargeForTheNewServer(t *testing.T) {
-	ln, port := rawListener(t)
-	var errs errorLog
-	cl, err := NewClient(ClientConfig{TransportConfig: TransportConfig{Acknowledged: true},
-		AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 10 * time.Millisecond})
-	require.NoError(t, err)
-	cl.OnError(errs.add)
-	go cl.Connect("127.0.0.1", port)
-	t.Cleanup(func() { cl.Stop() })
-	srv := ackRaw(acceptRaw(t, ln))
-	rawAckServer(t, srv, 0)
-	waitFor(t, "connected", cl.IsConnected)
+	ln, cl, srv, errs := ackClientOnRawServer(t)
 	for _, m := range []string{"short", "a message of thirty bytes....", "after"} {
 		require.NoError(t, cl.Send([]byte(m)))
 	}
@@ -564,4 +545,24 @@ func TestAckTinyMessagesCountAtLeast32Bytes(t *testing.T) {
 		require.NoError(t, sess.Send(nil))
 	}
 	require.ErrorIs(t, sess.Send(nil), ErrBackpressure)
+}
+
+// ackClientOnRawServer connects an auto-reconnecting acknowledged client to
+// a hand-driven server that agreed to acknowledged delivery; it returns the
+// listener (for the client's next connections), the client, the server's
+// side of the connection and the client's error log.
+func ackClientOnRawServer(t *testing.T) (net.Listener, *Client, *rawPeer, *errorLog) {
+	t.Helper()
+	ln, port := rawListener(t)
+	errs := &errorLog{}
+	cl, err := NewClient(ClientConfig{TransportConfig: TransportConfig{Acknowledged: true},
+		AutoReconnect: true, ReconnectInterval: 10 * time.Millisecond, ReconnectMaxInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	cl.OnError(errs.add)
+	go cl.Connect("127.0.0.1", port)
+	t.Cleanup(func() { cl.Stop() })
+	srv := ackRaw(acceptRaw(t, ln))
+	rawAckServer(t, srv, 0)
+	waitFor(t, "connected", cl.IsConnected)
+	return ln, cl, srv, errs
 }
