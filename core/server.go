@@ -440,12 +440,13 @@ func (s *Server) joinGroup(sess *Session, group string) {
 		s.groups[group] = make(map[uint64]*Session)
 	}
 	s.groups[group][sess.id] = sess
-	sess.mu.Lock()
-	if sess.groups == nil {
-		sess.groups = make(map[string]struct{})
+	x := sess.more()
+	x.mu.Lock()
+	if x.groups == nil {
+		x.groups = make(map[string]struct{})
 	}
-	sess.groups[group] = struct{}{}
-	sess.mu.Unlock()
+	x.groups[group] = struct{}{}
+	x.mu.Unlock()
 }
 
 func (s *Server) leaveGroup(sess *Session, group string) {
@@ -457,9 +458,11 @@ func (s *Server) leaveGroup(sess *Session, group string) {
 			delete(s.groups, group)
 		}
 	}
-	sess.mu.Lock()
-	delete(sess.groups, group)
-	sess.mu.Unlock()
+	if x := sess.extra.Load(); x != nil {
+		x.mu.Lock()
+		delete(x.groups, group)
+		x.mu.Unlock()
+	}
 }
 
 // Statistics returns the server's counters.
@@ -505,7 +508,7 @@ func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
 	c.remote, c.local = sock.AddrPort(sa), sock.LocalAddr(fd)
 	s.live.Add(1)
 	s.counters.total.Add(1)
-	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
+	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now().UnixNano()}
 	for _, old := range s.pending.add(c, s.cfg.MaxPendingHandshakes, s.cfg.MaxHandshakesPerAddress) {
 		old.runOnLoop(func() {
 			old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull)
@@ -675,7 +678,7 @@ func (s *Server) deliver(c *conn, msg []byte) {
 	} else if fn := s.onMessage.Load(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
-	if fn := sess.onMessage.Load(); fn != nil {
+	if fn := sess.messageHandler(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
 }
@@ -692,7 +695,7 @@ func (s *Server) deliverBatch(c *conn, in []byte, msgs [][]byte) {
 			s.callMessage(*fn, sess, m)
 		}
 	}
-	if fn := sess.onMessage.Load(); fn != nil {
+	if fn := sess.messageHandler(); fn != nil {
 		for _, m := range msgs {
 			s.callMessage(*fn, sess, m)
 		}
@@ -741,16 +744,18 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	}
 	s.sessMu.Lock()
 	delete(s.sessions, sess.id)
-	sess.mu.Lock()
-	for g := range sess.groups {
-		if m := s.groups[g]; m != nil {
-			delete(m, sess.id)
-			if len(m) == 0 {
-				delete(s.groups, g)
+	if x := sess.extra.Load(); x != nil {
+		x.mu.Lock()
+		for g := range x.groups {
+			if m := s.groups[g]; m != nil {
+				delete(m, sess.id)
+				if len(m) == 0 {
+					delete(s.groups, g)
+				}
 			}
 		}
+		x.mu.Unlock()
 	}
-	sess.mu.Unlock()
 	s.sessMu.Unlock()
 	final := SessionDisconnected
 	if endedInError(kind) {
