@@ -558,7 +558,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		defer cl.halt(run, "engine closed")
 	}
 	if c.outcome != nil {
-		c.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause)
+		c.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause())
 		c.outcome = nil
 	}
 	if undelivered > 0 {

@@ -100,9 +100,10 @@ type conn struct {
 	dec           wire.Decoder
 	wbuf          []byte
 	woff          int
+	batch         *[][]byte // during a read in batching mode: the loop's batch
 	wroteRecently bool      // a flush completed since the last tick (see trimBuffers)
 	plainData     bool      // open, no transforms: onFrame's fast path applies
-	batch         *[][]byte // during a read in batching mode: the loop's batch
+	reconnect     bool
 	wantWrite     bool
 	paused        uint8 // pause reasons (pauseHost, ...): read only when 0
 	suspended     bool
@@ -119,17 +120,11 @@ type conn struct {
 	pausedAt      int64 // mono time reading was paused (timers resume from it)
 	writeWait     int64 // mono time of the last write progress while writes block
 	deadline      int64 // mono time of the handshake or close deadline; 0: none
-	closeKind     error
-	closeWhy      string
 	recvMsgs      uint64
 	recvBytes     uint64
+	end           *closeState
 	outcome       chan error    // client side: the dial waiting for this attempt
-	dialCause     error         // client side: why the TCP connect failed (a syscall error)
 	ended         chan struct{} // client side: closed once the connection is over
-	reconnect     bool
-
-	// Server side, under the server's pending-handshake lock.
-	pendAll, pendAddr pendingElem
 
 	// Shared with senders, under mu.
 	mu         sync.Mutex
@@ -137,9 +132,48 @@ type conn struct {
 	queued     int
 	sendClosed bool
 	dirtyMark  bool
-	earlyData  int // messages sent before WELCOME (reported if refused)
-	earlyBytes int // their payload bytes, bounded by wire.MaxEarlyData
+	earlyData  int32 // messages sent before WELCOME (reported if refused)
+	earlyBytes int32 // their payload bytes, bounded by wire.MaxEarlyData
 	spaceCh    chan struct{}
+}
+
+// closeState is what only a closing connection needs: an idle open one
+// holds a nil pointer instead, as its size is what 10,000 of them cost.
+// Loop-owned.
+type closeState struct {
+	closeKind error  // what the connection reports when it ends
+	closeWhy  string // the reason it reports
+	dialCause error  // client side: why the TCP connect failed (a syscall error)
+}
+
+// ending returns the connection's close state, made on first use.
+func (c *conn) ending() *closeState {
+	if c.end == nil {
+		c.end = new(closeState)
+	}
+	return c.end
+}
+
+// setCloseWhy records what the connection reports once it ends.
+func (c *conn) setCloseWhy(kind error, reason string) {
+	e := c.ending()
+	e.closeKind, e.closeWhy = kind, reason
+}
+
+// closeWhy is what setCloseWhy recorded (nil, "" if nothing was).
+func (c *conn) closeWhy() (error, string) {
+	if c.end == nil {
+		return nil, ""
+	}
+	return c.end.closeKind, c.end.closeWhy
+}
+
+// dialCause is what noteDialCause kept, or nil.
+func (c *conn) dialCause() error {
+	if c.end == nil {
+		return nil
+	}
+	return c.end.dialCause
 }
 
 func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *conn {
@@ -315,12 +349,12 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, timeou
 		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
 	}
 	if early {
-		if c.earlyBytes+msgLen > wire.MaxEarlyData {
+		if int(c.earlyBytes)+msgLen > wire.MaxEarlyData {
 			c.mu.Unlock()
 			return errEarlyDataFull
 		}
 		c.earlyData++
-		c.earlyBytes += msgLen
+		c.earlyBytes += int32(msgLen)
 	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
@@ -464,7 +498,7 @@ func (c *conn) writeOut() {
 		c.finSent = true
 		sock.ShutdownWrite(c.fd)
 		if c.peerDone {
-			c.finish(c.closeKind, c.closeWhy)
+			c.finish(c.closeWhy())
 			return
 		}
 	}
@@ -577,8 +611,8 @@ func (c *conn) readEnded(err error) {
 // attempt (the socket may report a refused connect on a write or a read
 // before the connect result is checked), so the dial's error wraps it.
 func (c *conn) noteDialCause(err error) {
-	if c.outcome != nil && c.dialCause == nil {
-		c.dialCause = err
+	if c.outcome != nil && c.dialCause() == nil {
+		c.ending().dialCause = err
 	}
 }
 
@@ -591,7 +625,7 @@ func (c *conn) peerGone(reason string, reset bool) {
 		return
 	}
 	if reset || c.finSent {
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 		return
 	}
 	c.peerDone = true
@@ -719,7 +753,7 @@ func (c *conn) peerClosed(code uint16, reason string) {
 		reason = "closed by peer"
 	}
 	if !c.closeSent {
-		c.closeKind, c.closeWhy = kindOfCloseCode(code), reason
+		c.setCloseWhy(kindOfCloseCode(code), reason)
 		c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseNormal, wire.ReasonNormal))
 		c.closeAndFlush()
 	}
@@ -728,7 +762,7 @@ func (c *conn) peerClosed(code uint16, reason string) {
 	}
 	c.peerDone, c.discard = true, true
 	if c.finSent {
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 	}
 }
 
@@ -820,7 +854,7 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 		c.finish(kind, reason)
 		return
 	}
-	c.closeKind, c.closeWhy = kind, reason
+	c.setCloseWhy(kind, reason)
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, code, reason))
 	c.closeAndFlush()
 }
@@ -829,7 +863,7 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 // peer is read only in discard mode from then on.
 func (c *conn) reject(code uint16, reason string, kind error) {
 	c.rejecting, c.discard = true, true
-	c.closeKind, c.closeWhy = kind, reason
+	c.setCloseWhy(kind, reason)
 	c.queueReject(code, reason)
 	c.closeAndFlush()
 }
@@ -925,7 +959,7 @@ func (c *conn) finish(kind error, reason string) {
 	c.sendClosed = true
 	undelivered := countDataFrames(c.wbuf[min(c.woff, len(c.wbuf)):]) + countDataFrames(c.out)
 	if c.rejecting || !c.wasOpen {
-		undelivered = max(undelivered, c.earlyData)
+		undelivered = max(undelivered, int(c.earlyData))
 	}
 	c.wbuf, c.out, c.queued = nil, nil, 0
 	if c.spaceCh != nil {
@@ -966,7 +1000,7 @@ func (c *conn) tick(now time.Time) {
 	if c.deadline != 0 && t > c.deadline {
 		switch {
 		case st == stClosing:
-			c.finish(c.closeKind, c.closeWhy)
+			c.finish(c.closeWhy())
 		case c.sess != nil:
 			c.deadline = 0
 			c.reject(wire.RejectHandshakeTimeout, wire.ReasonHandshakeTimeout, ErrTimeout)

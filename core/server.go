@@ -544,7 +544,7 @@ func (c *conn) stopByServer() {
 		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 	case c.rejecting:
 		c.flushBestEffort()
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 	default:
 		c.beginClose(wire.CloseGoingAway, wire.ReasonServerStopping, ErrClosed)
 	}
