@@ -336,7 +336,7 @@ func (cl *Client) tcpConnected(c *conn) {
 		}
 	}
 	cl.mu.Unlock()
-	c.loop.poller.Modify(c.fd, true, false)
+	c.loop.poller.Modify(c.fd, c.token(), true, false)
 	c.flush()
 }
 

@@ -94,6 +94,7 @@ type conn struct {
 	local  netip.AddrPort
 
 	state  atomic.Int32
+	slot   int32 // loop-owned: the connection's place in loop.conns
 	params atomic.Pointer[connParams]
 
 	// Loop-owned.
@@ -197,14 +198,13 @@ func (c *conn) attach() error {
 		return errEngineClosing
 	}
 	c.lastRecv = mono(l.now)
-	if err := l.register(c.fd, c, c.state.Load() == stConnecting); err != nil {
+	if err := l.register(c, c.state.Load() == stConnecting); err != nil {
 		l.nconns.Add(-1)
 		sock.Close(c.fd)
 		c.state.Store(stClosed)
 		return err
 	}
 	c.wantWrite = c.state.Load() == stConnecting
-	l.conns[c] = struct{}{}
 	return nil
 }
 
@@ -951,9 +951,8 @@ func (c *conn) finish(kind error, reason string) {
 		return
 	}
 	l := c.loop
-	l.unregister(c.fd)
+	l.unregisterConn(c)
 	sock.Close(c.fd)
-	delete(l.conns, c)
 	l.nconns.Add(-1)
 	c.mu.Lock()
 	c.sendClosed = true
@@ -1074,8 +1073,11 @@ func (c *conn) trimBuffers() {
 // updateInterest tells the poller what the connection waits for: reading
 // unless paused or the peer's EOF was seen, writing while writes block.
 func (c *conn) updateInterest() {
-	c.loop.poller.Modify(c.fd, c.paused == 0 && !c.peerDone, c.wantWrite)
+	c.loop.poller.Modify(c.fd, c.token(), c.paused == 0 && !c.peerDone, c.wantWrite)
 }
+
+// token is what the poller reports with the connection's events.
+func (c *conn) token() uint32 { return uint32(c.slot) + 1 }
 
 // setPaused adds or removes one pause reason; on the loop goroutine.
 // Reading stops when the first reason is added and resumes when the last is

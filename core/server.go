@@ -202,7 +202,7 @@ func (s *Server) Start() error {
 	// map is the loop's, and until the task below has run the loop skips
 	// the (level-triggered, so repeated) readiness. Start waits for no
 	// loop, so it may be called from a handler.
-	if err := ln.loop.poller.Add(fd, true, false); err != nil {
+	if err := ln.loop.poller.Add(fd, 0, true, false); err != nil {
 		sock.Close(fd)
 		eng.Close()
 		s.done = nil
@@ -251,7 +251,7 @@ func (s *Server) Stop() error {
 	// Every connection of the engine is ours, handshaking ones included.
 	for _, l := range eng.loops {
 		l.post(func() {
-			for c := range l.conns {
+			for c := range l.eachConn() {
 				if c.sess != nil && c.wasOpen {
 					c.sess.setState(SessionDisconnecting)
 				}
@@ -848,14 +848,14 @@ func (ln *listener) backOff(err error) {
 	ln.paused = true
 	ln.srv.reportError(nil, newError("accept", "", ErrInvalidArgument,
 		fmt.Sprintf("accept failed, pausing accepts for %v", acceptBackoff), err))
-	if ln.loop.poller.Modify(ln.fd, false, false) != nil {
+	if ln.loop.poller.Modify(ln.fd, 0, false, false) != nil {
 		return // fall back to retrying on the next event
 	}
 	time.AfterFunc(acceptBackoff, func() {
 		ln.loop.post(func() {
 			ln.paused = false
 			if !ln.closed {
-				ln.loop.poller.Modify(ln.fd, true, false)
+				ln.loop.poller.Modify(ln.fd, 0, true, false)
 			}
 		})
 	})
