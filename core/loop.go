@@ -282,9 +282,13 @@ func (l *loop) register(c *conn, write bool) error {
 	return nil
 }
 
-// unregisterConn stops polling c and frees its slot; the table is
-// released when its last connection goes.
+// unregisterConn stops polling c and frees its slot, if c has one (a
+// connection may end before it was attached); the table is released when
+// its last connection goes.
 func (l *loop) unregisterConn(c *conn) {
+	if int(c.slot) >= len(l.conns) || l.conns[c.slot] != c {
+		return
+	}
 	l.poller.Delete(c.fd)
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)

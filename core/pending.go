@@ -30,6 +30,8 @@ func (p *pendingHandshakes) add(c *conn, total, perAddr int) []*conn {
 	defer p.mu.Unlock()
 	if p.byAddr == nil {
 		p.byAddr = make(map[netip.Addr]*list.List)
+	}
+	if p.places == nil {
 		p.places = make(map[*conn]pendingPlace)
 	}
 	l := p.byAddr[addr]
@@ -64,6 +66,9 @@ func (p *pendingHandshakes) removeLocked(c *conn) *conn {
 	addr := c.remote.Addr().Unmap()
 	place := p.places[c]
 	delete(p.places, c)
+	if len(p.places) == 0 {
+		p.places = nil // a map keeps its peak size: release it
+	}
 	p.all.Remove(place.all)
 	if l := p.byAddr[addr]; l != nil {
 		l.Remove(place.addr)
