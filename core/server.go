@@ -494,18 +494,18 @@ func (s *Server) ResetStatistics() {
 // accept takes a new connection from the listener's loop. It is admitted
 // as a pending handshake; when pending handshakes are over their bounds the
 // oldest ones (of its address, or overall) are refused instead.
-func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
+func (s *Server) accept(fd int, remote netip.AddrPort, from *loop) {
 	cfg := &s.cfg.TransportConfig
 	opts := sock.Options{NoDelay: !cfg.DisableNoDelay, KeepAlive: !cfg.DisableKeepAlive,
 		RecvBuf: cfg.ReceiveBufferSize, SendBuf: cfg.SendBufferSize}
 	if err := opts.Apply(fd); err != nil {
 		sock.Close(fd)
-		s.reportError(nil, newError("accept", sock.AddrPort(sa).String(), ErrInvalidArgument, "socket options", err))
+		s.reportError(nil, newError("accept", remote.String(), ErrInvalidArgument, "socket options", err))
 		return
 	}
 	target := s.eng.pick()
 	c := newConn(target, fd, s, cfg, stHandshake)
-	c.remote, c.local = sock.AddrPort(sa), sock.LocalAddr(fd)
+	c.remote, c.local = remote, sock.LocalAddr(fd)
 	s.live.Add(1)
 	s.counters.total.Add(1)
 	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now().UnixNano()}
@@ -813,10 +813,10 @@ type listener struct {
 
 func (ln *listener) onReadable() {
 	for i := 0; i < 128 && !ln.closed; i++ {
-		fd, sa, err := sock.Accept(ln.fd)
+		fd, remote, err := sock.Accept(ln.fd)
 		switch {
 		case err == nil:
-			ln.srv.accept(fd, sa, ln.loop)
+			ln.srv.accept(fd, remote, ln.loop)
 		case err == unix.EAGAIN:
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED:
