@@ -285,7 +285,7 @@ func (cl *Client) agreeAck(c *conn, w *wire.Welcome) (*ackState, error) {
 	if w.AckDelivered > sent {
 		return nil, &wire.ProtocolError{Detail: fmt.Sprintf("WELCOME delivered %d beyond %d sent", w.AckDelivered, sent)}
 	}
-	start := max(c.ackFirst, w.AckDelivered+1)
+	start := max(c.dial.ackFirst, w.AckDelivered+1)
 	return &ackState{sent: start - 1, acked: start - 1, next: 1}, nil
 }
 

@@ -272,8 +272,7 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 	l := cl.eng.pick()
 	c := newConn(l, fd, cl, &cl.cfg.TransportConfig, stConnecting)
 	c.remote = addr
-	c.outcome = outcome
-	c.ended = make(chan struct{}) // before the HELLO below lets the loop see c
+	c.dial = &dialState{outcome: outcome, ended: make(chan struct{})} // before the HELLO below lets the loop see c
 	hello := &wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.Version,
 		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(cl.cfg.IdleTimeout)}
@@ -284,8 +283,8 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 	cl.mu.Lock()
 	if cl.cfg.Acknowledged {
 		// first_seq: the oldest message held, else the next one.
-		c.ackFirst = cl.nextSeq - uint64(len(cl.queue))
-		hello.HasAck, hello.AckStream, hello.AckFirstSeq = true, cl.streamID, c.ackFirst
+		c.dial.ackFirst = cl.nextSeq - uint64(len(cl.queue))
+		hello.HasAck, hello.AckStream, hello.AckFirstSeq = true, cl.streamID, c.dial.ackFirst
 	}
 	c.sendControl(wire.TypeHello, wire.AppendHello(nil, hello))
 	if !cl.currentLocked(run) {
@@ -319,7 +318,7 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 				cl.c, cl.ready = nil, nil
 			}
 			cl.mu.Unlock()
-			close(c.ended)
+			close(c.dial.ended)
 		}
 		outcome <- newError("connect", addr.String(), ErrConnect, "engine closed", nil)
 	}
@@ -355,7 +354,7 @@ func (cl *Client) tcpConnected(c *conn) {
 		}
 	}
 	cl.mu.Unlock()
-	c.loop.poller.Modify(c.fd, true, false)
+	c.loop.poller.Modify(c.fd, c.token(), true, false)
 	c.flush()
 }
 
@@ -371,7 +370,7 @@ func (cl *Client) handshake(c *conn, h wire.Header, p []byte) error {
 			return err
 		}
 		var ack *ackState
-		if c.ackFirst != 0 && w.HasAck {
+		if c.dial.ackFirst != 0 && w.HasAck {
 			if ack, err = cl.agreeAck(c, w); err != nil {
 				return err
 			}
@@ -439,8 +438,8 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	if a := c.ackOf(); a != nil {
 		tooBig = cl.replayLocked(c, a, w.AckDelivered)
 	} else {
-		fallback = c.ackFirst != 0 && !cl.fallbackReported
-		cl.fallbackReported = cl.fallbackReported || c.ackFirst != 0
+		fallback = c.dial.ackFirst != 0 && !cl.fallbackReported
+		cl.fallbackReported = cl.fallbackReported || c.dial.ackFirst != 0
 		cl.drainQueueLocked(c)
 	}
 	cl.ready, cl.dialing = c, false
@@ -459,9 +458,9 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 	}
 	cl.sessionID.Store(w.SessionID)
 	cl.connected.Store(true)
-	if c.outcome != nil {
-		c.outcome <- nil
-		c.outcome = nil
+	if c.dial.outcome != nil {
+		c.dial.outcome <- nil
+		c.dial.outcome = nil
 	}
 	if fn := cl.onConnect.Load(); fn != nil {
 		cl.guard(func() { (*fn)() })
@@ -572,8 +571,8 @@ func (cl *Client) deliver(c *conn, msg []byte) {
 func (cl *Client) countRecv(c *conn, msgs, bytes uint64) { cl.stats.recv(msgs, bytes, c.loop.now) }
 
 func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
-	if c.ended != nil {
-		defer close(c.ended) // last: halt waits for it
+	if c.dial.ended != nil {
+		defer close(c.dial.ended) // last: halt waits for it
 	}
 	cl.mu.Lock()
 	current := cl.c == c
@@ -620,9 +619,9 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		// The engine closed under the client: nothing can reconnect.
 		defer cl.halt(run, "engine closed")
 	}
-	if c.outcome != nil {
-		c.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause)
-		c.outcome = nil
+	if c.dial.outcome != nil {
+		c.dial.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause())
+		c.dial.outcome = nil
 	}
 	if undelivered > 0 {
 		cl.reportError(&UndeliveredError{Count: undelivered, Reason: reason})
@@ -799,7 +798,7 @@ func (cl *Client) halt(run *clientRun, why string) {
 	}
 	finish := func() {
 		if c != nil {
-			<-c.ended
+			<-c.dial.ended
 		}
 		close(done)
 	}

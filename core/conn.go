@@ -98,15 +98,17 @@ type conn struct {
 	local  netip.AddrPort
 
 	state  atomic.Int32
+	slot   int32 // loop-owned: the connection's place in loop.conns
 	params atomic.Pointer[connParams]
 
 	// Loop-owned.
 	dec           wire.Decoder
 	wbuf          []byte
 	woff          int
+	batch         *[][]byte // during a read in batching mode: the loop's batch
 	wroteRecently bool      // a flush completed since the last tick (see trimBuffers)
 	plainData     bool      // open, no transforms: onFrame's fast path applies
-	batch         *[][]byte // during a read in batching mode: the loop's batch
+	reconnect     bool
 	wantWrite     bool
 	paused        uint8 // pause reasons (pauseHost, ...): read only when 0
 	suspended     bool
@@ -116,6 +118,7 @@ type conn struct {
 	closeSent     bool
 	finSent       bool
 	wasOpen       bool
+	peerRefused   bool  // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
 	lastRecv      int64 // mono time of the last read
 	lastPing      int64 // mono time of the last PING we sent
 	pingEvery     int64 // heartbeat: PING after this long without receiving; 0: none
@@ -123,19 +126,10 @@ type conn struct {
 	pausedAt      int64 // mono time reading was paused (timers resume from it)
 	writeWait     int64 // mono time of the last write progress while writes block
 	deadline      int64 // mono time of the handshake or close deadline; 0: none
-	closeKind     error
-	closeWhy      string
 	recvMsgs      uint64
 	recvBytes     uint64
-	outcome       chan error    // client side: the dial waiting for this attempt
-	dialCause     error         // client side: why the TCP connect failed (a syscall error)
-	ended         chan struct{} // client side: closed once the connection is over
-	reconnect     bool
-	ackFirst      uint64 // client side: first_seq offered in HELLO; 0: not offered
-	peerRefused   bool   // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
-
-	// Server side, under the server's pending-handshake lock.
-	pendAll, pendAddr pendingElem
+	end           *closeState
+	dial          *dialState // client side only
 
 	// Shared with senders, under mu.
 	mu         sync.Mutex
@@ -143,9 +137,56 @@ type conn struct {
 	queued     int
 	sendClosed bool
 	dirtyMark  bool
-	earlyData  int // messages sent before WELCOME (reported if refused)
-	earlyBytes int // their payload bytes, bounded by wire.MaxEarlyData
+	earlyData  int32 // messages sent before WELCOME (reported if refused)
+	earlyBytes int32 // their payload bytes, bounded by wire.MaxEarlyData
 	spaceCh    chan struct{}
+}
+
+// dialState is what only a client's connection needs: a server's
+// connections hold a nil pointer instead.
+type dialState struct {
+	outcome  chan error    // the dial waiting for this attempt
+	ended    chan struct{} // closed once the connection is over
+	ackFirst uint64        // first_seq offered in HELLO; 0: not offered
+}
+
+// closeState is what only a closing connection needs: an idle open one
+// holds a nil pointer instead, as its size is what 10,000 of them cost.
+// Loop-owned.
+type closeState struct {
+	closeKind error  // what the connection reports when it ends
+	closeWhy  string // the reason it reports
+	dialCause error  // client side: why the TCP connect failed (a syscall error)
+}
+
+// ending returns the connection's close state, made on first use.
+func (c *conn) ending() *closeState {
+	if c.end == nil {
+		c.end = new(closeState)
+	}
+	return c.end
+}
+
+// setCloseWhy records what the connection reports once it ends.
+func (c *conn) setCloseWhy(kind error, reason string) {
+	e := c.ending()
+	e.closeKind, e.closeWhy = kind, reason
+}
+
+// closeWhy is what setCloseWhy recorded (nil, "" if nothing was).
+func (c *conn) closeWhy() (error, string) {
+	if c.end == nil {
+		return nil, ""
+	}
+	return c.end.closeKind, c.end.closeWhy
+}
+
+// dialCause is what noteDialCause kept, or nil.
+func (c *conn) dialCause() error {
+	if c.end == nil {
+		return nil
+	}
+	return c.end.dialCause
 }
 
 func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *conn {
@@ -169,14 +210,13 @@ func (c *conn) attach() error {
 		return errEngineClosing
 	}
 	c.lastRecv = mono(l.now)
-	if err := l.register(c.fd, c, c.state.Load() == stConnecting); err != nil {
+	if err := l.register(c, c.state.Load() == stConnecting); err != nil {
 		l.nconns.Add(-1)
 		sock.Close(c.fd)
 		c.state.Store(stClosed)
 		return err
 	}
 	c.wantWrite = c.state.Load() == stConnecting
-	l.conns[c] = struct{}{}
 	return nil
 }
 
@@ -327,12 +367,12 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ack
 		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
 	}
 	if early {
-		if c.earlyBytes+msgLen > wire.MaxEarlyData {
+		if int(c.earlyBytes)+msgLen > wire.MaxEarlyData {
 			c.mu.Unlock()
 			return errEarlyDataFull
 		}
 		c.earlyData++
-		c.earlyBytes += msgLen
+		c.earlyBytes += int32(msgLen)
 	}
 	if a != nil {
 		if err := c.holdSent(a, msgLen); err != nil {
@@ -482,7 +522,7 @@ func (c *conn) writeOut() {
 		c.finSent = true
 		sock.ShutdownWrite(c.fd)
 		if c.peerDone {
-			c.finish(c.closeKind, c.closeWhy)
+			c.finish(c.closeWhy())
 			return
 		}
 	}
@@ -595,8 +635,8 @@ func (c *conn) readEnded(err error) {
 // attempt (the socket may report a refused connect on a write or a read
 // before the connect result is checked), so the dial's error wraps it.
 func (c *conn) noteDialCause(err error) {
-	if c.outcome != nil && c.dialCause == nil {
-		c.dialCause = err
+	if c.dial != nil && c.dial.outcome != nil && c.dialCause() == nil {
+		c.ending().dialCause = err
 	}
 }
 
@@ -609,7 +649,7 @@ func (c *conn) peerGone(reason string, reset bool) {
 		return
 	}
 	if reset || c.finSent {
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 		return
 	}
 	c.peerDone = true
@@ -758,7 +798,7 @@ func (c *conn) peerClosed(code uint16, reason string) {
 	}
 	c.peerRefused = refusedByPeer(code, reason)
 	if !c.closeSent {
-		c.closeKind, c.closeWhy = kindOfCloseCode(code), reason
+		c.setCloseWhy(kindOfCloseCode(code), reason)
 		c.sendOwedAck()
 		c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, wire.CloseNormal, wire.ReasonNormal))
 		c.closeAndFlush()
@@ -768,7 +808,7 @@ func (c *conn) peerClosed(code uint16, reason string) {
 	}
 	c.peerDone, c.discard = true, true
 	if c.finSent {
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 	}
 }
 
@@ -860,7 +900,7 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 		c.finish(kind, reason)
 		return
 	}
-	c.closeKind, c.closeWhy = kind, reason
+	c.setCloseWhy(kind, reason)
 	c.sendOwedAck()
 	c.sendControl(wire.TypeClose, wire.AppendCodeReason(nil, code, reason))
 	c.closeAndFlush()
@@ -870,7 +910,7 @@ func (c *conn) beginClose(code uint16, reason string, kind error) {
 // peer is read only in discard mode from then on.
 func (c *conn) reject(code uint16, reason string, kind error) {
 	c.rejecting, c.discard = true, true
-	c.closeKind, c.closeWhy = kind, reason
+	c.setCloseWhy(kind, reason)
 	c.queueReject(code, reason)
 	c.closeAndFlush()
 }
@@ -960,15 +1000,14 @@ func (c *conn) finish(kind error, reason string) {
 		return
 	}
 	l := c.loop
-	l.unregister(c.fd)
+	l.unregisterConn(c)
 	sock.Close(c.fd)
-	delete(l.conns, c)
 	l.nconns.Add(-1)
 	c.mu.Lock()
 	c.sendClosed = true
 	undelivered := countDataFrames(c.wbuf[min(c.woff, len(c.wbuf)):]) + countDataFrames(c.out)
 	if c.rejecting || !c.wasOpen {
-		undelivered = max(undelivered, c.earlyData)
+		undelivered = max(undelivered, int(c.earlyData))
 	}
 	if p := c.params.Load(); p != nil && p.ack != nil {
 		// A client still holds its unacknowledged messages; a
@@ -1017,7 +1056,7 @@ func (c *conn) tick(now time.Time) {
 	if c.deadline != 0 && t > c.deadline {
 		switch {
 		case st == stClosing:
-			c.finish(c.closeKind, c.closeWhy)
+			c.finish(c.closeWhy())
 		case c.sess != nil:
 			c.deadline = 0
 			c.reject(wire.RejectHandshakeTimeout, wire.ReasonHandshakeTimeout, ErrTimeout)
@@ -1091,8 +1130,11 @@ func (c *conn) trimBuffers() {
 // updateInterest tells the poller what the connection waits for: reading
 // unless paused or the peer's EOF was seen, writing while writes block.
 func (c *conn) updateInterest() {
-	c.loop.poller.Modify(c.fd, c.paused == 0 && !c.peerDone, c.wantWrite)
+	c.loop.poller.Modify(c.fd, c.token(), c.paused == 0 && !c.peerDone, c.wantWrite)
 }
+
+// token is what the poller reports with the connection's events.
+func (c *conn) token() uint32 { return uint32(c.slot) + 1 }
 
 // setPaused adds or removes one pause reason; on the loop goroutine.
 // Reading stops when the first reason is added and resumes when the last is

@@ -6,8 +6,9 @@ import (
 	"sync"
 )
 
-// pendingElem is a connection's place in a pendingHandshakes list.
-type pendingElem = *list.Element
+// pendingPlace is a pending connection's place in both lists. It is kept
+// in the tracker, not in the connection: an open connection needs none.
+type pendingPlace struct{ all, addr *list.Element }
 
 // pendingHandshakes tracks the server's connections accepted whose HELLO
 // has not been processed yet, oldest first, overall and per source
@@ -18,6 +19,7 @@ type pendingHandshakes struct {
 	mu     sync.Mutex
 	all    list.List
 	byAddr map[netip.Addr]*list.List
+	places map[*conn]pendingPlace
 }
 
 // add records c as pending and returns the connections it displaces: the
@@ -29,12 +31,15 @@ func (p *pendingHandshakes) add(c *conn, total, perAddr int) []*conn {
 	if p.byAddr == nil {
 		p.byAddr = make(map[netip.Addr]*list.List)
 	}
+	if p.places == nil {
+		p.places = make(map[*conn]pendingPlace)
+	}
 	l := p.byAddr[addr]
 	if l == nil {
 		l = list.New()
 		p.byAddr[addr] = l
 	}
-	c.pendAll, c.pendAddr = p.all.PushBack(c), l.PushBack(c)
+	p.places[c] = pendingPlace{p.all.PushBack(c), l.PushBack(c)}
 	var evicted []*conn
 	for l.Len() > perAddr {
 		evicted = append(evicted, p.removeLocked(l.Front().Value.(*conn)))
@@ -50,7 +55,7 @@ func (p *pendingHandshakes) add(c *conn, total, perAddr int) []*conn {
 func (p *pendingHandshakes) remove(c *conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.pendAll == nil {
+	if _, ok := p.places[c]; !ok {
 		return false
 	}
 	p.removeLocked(c)
@@ -59,14 +64,18 @@ func (p *pendingHandshakes) remove(c *conn) bool {
 
 func (p *pendingHandshakes) removeLocked(c *conn) *conn {
 	addr := c.remote.Addr().Unmap()
-	p.all.Remove(c.pendAll)
+	place := p.places[c]
+	delete(p.places, c)
+	if len(p.places) == 0 {
+		p.places = nil // a map keeps its peak size: release it
+	}
+	p.all.Remove(place.all)
 	if l := p.byAddr[addr]; l != nil {
-		l.Remove(c.pendAddr)
+		l.Remove(place.addr)
 		if l.Len() == 0 {
 			delete(p.byAddr, addr)
 		}
 	}
-	c.pendAll, c.pendAddr = nil, nil
 	return c
 }
 

@@ -205,7 +205,7 @@ func (s *Server) Start() error {
 	// map is the loop's, and until the task below has run the loop skips
 	// the (level-triggered, so repeated) readiness. Start waits for no
 	// loop, so it may be called from a handler.
-	if err := ln.loop.poller.Add(fd, true, false); err != nil {
+	if err := ln.loop.poller.Add(fd, 0, true, false); err != nil {
 		sock.Close(fd)
 		eng.Close()
 		s.done = nil
@@ -254,7 +254,7 @@ func (s *Server) Stop() error {
 	// Every connection of the engine is ours, handshaking ones included.
 	for _, l := range eng.loops {
 		l.post(func() {
-			for c := range l.conns {
+			for c := range l.eachConn() {
 				if c.sess != nil && c.wasOpen {
 					c.sess.setState(SessionDisconnecting)
 				}
@@ -443,12 +443,13 @@ func (s *Server) joinGroup(sess *Session, group string) {
 		s.groups[group] = make(map[uint64]*Session)
 	}
 	s.groups[group][sess.id] = sess
-	sess.mu.Lock()
-	if sess.groups == nil {
-		sess.groups = make(map[string]struct{})
+	x := sess.more()
+	x.mu.Lock()
+	if x.groups == nil {
+		x.groups = make(map[string]struct{})
 	}
-	sess.groups[group] = struct{}{}
-	sess.mu.Unlock()
+	x.groups[group] = struct{}{}
+	x.mu.Unlock()
 }
 
 func (s *Server) leaveGroup(sess *Session, group string) {
@@ -460,9 +461,11 @@ func (s *Server) leaveGroup(sess *Session, group string) {
 			delete(s.groups, group)
 		}
 	}
-	sess.mu.Lock()
-	delete(sess.groups, group)
-	sess.mu.Unlock()
+	if x := sess.extra.Load(); x != nil {
+		x.mu.Lock()
+		delete(x.groups, group)
+		x.mu.Unlock()
+	}
 }
 
 // Statistics returns the server's counters.
@@ -496,21 +499,21 @@ func (s *Server) ResetStatistics() {
 // accept takes a new connection from the listener's loop. It is admitted
 // as a pending handshake; when pending handshakes are over their bounds the
 // oldest ones (of its address, or overall) are refused instead.
-func (s *Server) accept(fd int, sa unix.Sockaddr, from *loop) {
+func (s *Server) accept(fd int, remote netip.AddrPort, from *loop) {
 	cfg := &s.cfg.TransportConfig
 	opts := sock.Options{NoDelay: !cfg.DisableNoDelay, KeepAlive: !cfg.DisableKeepAlive,
 		RecvBuf: cfg.ReceiveBufferSize, SendBuf: cfg.SendBufferSize}
 	if err := opts.Apply(fd); err != nil {
 		sock.Close(fd)
-		s.reportError(nil, newError("accept", sock.AddrPort(sa).String(), ErrInvalidArgument, "socket options", err))
+		s.reportError(nil, newError("accept", remote.String(), ErrInvalidArgument, "socket options", err))
 		return
 	}
 	target := s.eng.pick()
 	c := newConn(target, fd, s, cfg, stHandshake)
-	c.remote, c.local = sock.AddrPort(sa), sock.LocalAddr(fd)
+	c.remote, c.local = remote, sock.LocalAddr(fd)
 	s.live.Add(1)
 	s.counters.total.Add(1)
-	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now()}
+	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now().UnixNano()}
 	for _, old := range s.pending.add(c, s.cfg.MaxPendingHandshakes, s.cfg.MaxHandshakesPerAddress) {
 		old.runOnLoop(func() {
 			old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull)
@@ -546,7 +549,7 @@ func (c *conn) stopByServer() {
 		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 	case c.rejecting:
 		c.flushBestEffort()
-		c.finish(c.closeKind, c.closeWhy)
+		c.finish(c.closeWhy())
 	default:
 		c.beginClose(wire.CloseGoingAway, wire.ReasonServerStopping, ErrClosed)
 	}
@@ -691,7 +694,7 @@ func (s *Server) deliver(c *conn, msg []byte) {
 	} else if fn := s.onMessage.Load(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
-	if fn := sess.onMessage.Load(); fn != nil {
+	if fn := sess.messageHandler(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
 }
@@ -708,7 +711,7 @@ func (s *Server) deliverBatch(c *conn, in []byte, msgs [][]byte) {
 			s.callMessage(*fn, sess, m)
 		}
 	}
-	if fn := sess.onMessage.Load(); fn != nil {
+	if fn := sess.messageHandler(); fn != nil {
 		for _, m := range msgs {
 			s.callMessage(*fn, sess, m)
 		}
@@ -760,16 +763,18 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	}
 	s.sessMu.Lock()
 	delete(s.sessions, sess.id)
-	sess.mu.Lock()
-	for g := range sess.groups {
-		if m := s.groups[g]; m != nil {
-			delete(m, sess.id)
-			if len(m) == 0 {
-				delete(s.groups, g)
+	if x := sess.extra.Load(); x != nil {
+		x.mu.Lock()
+		for g := range x.groups {
+			if m := s.groups[g]; m != nil {
+				delete(m, sess.id)
+				if len(m) == 0 {
+					delete(s.groups, g)
+				}
 			}
 		}
+		x.mu.Unlock()
 	}
-	sess.mu.Unlock()
 	s.sessMu.Unlock()
 	final := SessionDisconnected
 	if endedInError(kind) {
@@ -827,10 +832,10 @@ type listener struct {
 
 func (ln *listener) onReadable() {
 	for i := 0; i < 128 && !ln.closed; i++ {
-		fd, sa, err := sock.Accept(ln.fd)
+		fd, remote, err := sock.Accept(ln.fd)
 		switch {
 		case err == nil:
-			ln.srv.accept(fd, sa, ln.loop)
+			ln.srv.accept(fd, remote, ln.loop)
 		case err == unix.EAGAIN:
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED:
@@ -862,14 +867,14 @@ func (ln *listener) backOff(err error) {
 	ln.paused = true
 	ln.srv.reportError(nil, newError("accept", "", ErrInvalidArgument,
 		fmt.Sprintf("accept failed, pausing accepts for %v", acceptBackoff), err))
-	if ln.loop.poller.Modify(ln.fd, false, false) != nil {
+	if ln.loop.poller.Modify(ln.fd, 0, false, false) != nil {
 		return // fall back to retrying on the next event
 	}
 	time.AfterFunc(acceptBackoff, func() {
 		ln.loop.post(func() {
 			ln.paused = false
 			if !ln.closed {
-				ln.loop.poller.Modify(ln.fd, true, false)
+				ln.loop.poller.Modify(ln.fd, 0, true, false)
 			}
 		})
 	})

@@ -32,20 +32,46 @@ func (s SessionState) String() string {
 
 // Session is the server's side of one client connection. All methods are
 // safe for concurrent use.
+//
+// An idle server holds one Session per connection, so what most sessions
+// never use (data, groups, per-session handlers) lives in a block made on
+// first use, and the connect time is an int64, not a 24-byte time.Time.
 type Session struct {
 	srv         *Server
 	c           *conn
 	id          uint64
 	clientID    string
-	connectTime time.Time
+	connectTime int64 // unix nanoseconds
 	state       atomic.Int32
-	data        SessionData
 	stats       traffic
-	onState     atomic.Pointer[func(old, new SessionState)]
-	onMessage   atomic.Pointer[func(*Session, []byte)]
+	extra       atomic.Pointer[sessionExtra] // nil until first needed
+}
+
+// sessionExtra is the part of a Session made on first use (see more).
+type sessionExtra struct {
+	data      SessionData
+	onState   atomic.Pointer[func(old, new SessionState)]
+	onMessage atomic.Pointer[func(*Session, []byte)]
 
 	mu     sync.Mutex
 	groups map[string]struct{}
+}
+
+// more returns the session's extra block, making it on first use.
+func (s *Session) more() *sessionExtra {
+	if x := s.extra.Load(); x != nil {
+		return x
+	}
+	s.extra.CompareAndSwap(nil, new(sessionExtra)) // a racing caller's may win
+	return s.extra.Load()
+}
+
+// messageHandler is the per-session message handler, or nil.
+func (s *Session) messageHandler() *func(*Session, []byte) {
+	if x := s.extra.Load(); x != nil {
+		return x.onMessage.Load()
+	}
+	return nil
 }
 
 // ID is the server-assigned session id (never 0), sent to the client in WELCOME.
@@ -70,14 +96,14 @@ func (s *Session) State() SessionState { return SessionState(s.state.Load()) }
 func (s *Session) IsConnected() bool { return s.State() == SessionConnected }
 
 // ConnectTime is when the connection was accepted.
-func (s *Session) ConnectTime() time.Time { return s.connectTime }
+func (s *Session) ConnectTime() time.Time { return time.Unix(0, s.connectTime) }
 
 // LastActivity is when a message was last received, or ConnectTime.
 func (s *Session) LastActivity() time.Time {
 	if t := unixTime(s.stats.lastMessage.Load()); !t.IsZero() {
 		return t
 	}
-	return s.connectTime
+	return s.ConnectTime()
 }
 
 // Send queues msg for the client. It fails with ErrBackpressure when the
@@ -152,7 +178,7 @@ const (
 )
 
 // Data returns the session's key/value store.
-func (s *Session) Data() *SessionData { return &s.data }
+func (s *Session) Data() *SessionData { return &s.more().data }
 
 // JoinGroup adds the session to a server group.
 func (s *Session) JoinGroup(group string) { s.srv.joinGroup(s, group) }
@@ -162,16 +188,24 @@ func (s *Session) LeaveGroup(group string) { s.srv.leaveGroup(s, group) }
 
 // Groups lists the groups the session belongs to, sorted.
 func (s *Session) Groups() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sortedKeys(s.groups)
+	x := s.extra.Load()
+	if x == nil {
+		return []string{}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return sortedKeys(x.groups)
 }
 
 // InGroup reports membership of a group.
 func (s *Session) InGroup(group string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.groups[group]
+	x := s.extra.Load()
+	if x == nil {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.groups[group]
 	return ok
 }
 
@@ -192,17 +226,19 @@ func (s *Session) ResetStatistics() { s.stats.reset() }
 
 // OnStateChange sets a handler called on the session's loop at every state
 // change. nil removes it.
-func (s *Session) OnStateChange(fn func(old, new SessionState)) { storeHandler(&s.onState, fn) }
+func (s *Session) OnStateChange(fn func(old, new SessionState)) { storeHandler(&s.more().onState, fn) }
 
 // OnMessage sets a per-session message handler, called after the server's.
-func (s *Session) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.onMessage, fn) }
+func (s *Session) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.more().onMessage, fn) }
 
 func (s *Session) setState(st SessionState) {
 	old := SessionState(s.state.Swap(int32(st)))
 	if old == st {
 		return
 	}
-	if fn := s.onState.Load(); fn != nil {
+	if x := s.extra.Load(); x == nil {
+		return
+	} else if fn := x.onState.Load(); fn != nil {
 		s.srv.guard(s, func() { (*fn)(old, st) })
 	}
 }

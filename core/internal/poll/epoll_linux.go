@@ -28,15 +28,16 @@ func New() (*Poller, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	p := &Poller{epfd: epfd, wakefd: wakefd}
-	if err := p.ctl(unix.EPOLL_CTL_ADD, wakefd, unix.EPOLLIN); err != nil {
+	if err := p.ctl(unix.EPOLL_CTL_ADD, wakefd, 0, unix.EPOLLIN); err != nil {
 		p.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Poller) ctl(op, fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+func (p *Poller) ctl(op, fd int, token uint32, events uint32) error {
+	// The event's data is the fd and the token: Wait returns both.
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(token)}
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, op, fd, &ev))
 }
 
@@ -51,19 +52,20 @@ func interest(read, write bool) uint32 {
 	return ev
 }
 
-// Add registers fd with the given interest.
-func (p *Poller) Add(fd int, read, write bool) error {
-	return p.ctl(unix.EPOLL_CTL_ADD, fd, interest(read, write))
+// Add registers fd with the given interest; its events carry token.
+func (p *Poller) Add(fd int, token uint32, read, write bool) error {
+	return p.ctl(unix.EPOLL_CTL_ADD, fd, token, interest(read, write))
 }
 
-// Modify changes the interest of a registered fd.
-func (p *Poller) Modify(fd int, read, write bool) error {
-	return p.ctl(unix.EPOLL_CTL_MOD, fd, interest(read, write))
+// Modify changes the interest of a registered fd (token as for Add: the
+// event data is replaced too).
+func (p *Poller) Modify(fd int, token uint32, read, write bool) error {
+	return p.ctl(unix.EPOLL_CTL_MOD, fd, token, interest(read, write))
 }
 
 // Delete unregisters fd; closing an fd also unregisters it.
 func (p *Poller) Delete(fd int) error {
-	return p.ctl(unix.EPOLL_CTL_DEL, fd, 0)
+	return p.ctl(unix.EPOLL_CTL_DEL, fd, 0, 0)
 }
 
 // Wait blocks up to timeoutMs (-1: forever, 0: not at all) and fills events.
@@ -85,6 +87,7 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 		}
 		events[out] = Event{
 			Fd:       int(ev.Fd),
+			Token:    uint32(ev.Pad),
 			Readable: ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 			Writable: ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 		}

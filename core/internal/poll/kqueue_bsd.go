@@ -12,6 +12,9 @@ import (
 type Poller struct {
 	kq  int
 	buf [MaxEvents]unix.Kevent_t
+	// tokens holds the non-zero token of each fd (a kevent's udata is a
+	// pointer on some systems, so it cannot carry an integer portably).
+	tokens map[int]uint32
 }
 
 const wakeIdent = 0
@@ -23,7 +26,7 @@ func New() (*Poller, error) {
 		return nil, os.NewSyscallError("kqueue", err)
 	}
 	unix.CloseOnExec(kq)
-	p := &Poller{kq: kq}
+	p := &Poller{kq: kq, tokens: make(map[int]uint32)}
 	ev := unix.Kevent_t{Filter: unix.EVFILT_USER, Flags: unix.EV_ADD | unix.EV_CLEAR}
 	unix.SetKevent(&ev, wakeIdent, unix.EVFILT_USER, unix.EV_ADD|unix.EV_CLEAR)
 	if err := p.apply(ev); err != nil {
@@ -48,8 +51,9 @@ func change(fd int, filter int, on bool) unix.Kevent_t {
 	return ev
 }
 
-// Add registers fd with the given interest.
-func (p *Poller) Add(fd int, read, write bool) error {
+// Add registers fd with the given interest; its events carry token.
+func (p *Poller) Add(fd int, token uint32, read, write bool) error {
+	p.setToken(fd, token)
 	var evs []unix.Kevent_t
 	if read {
 		evs = append(evs, change(fd, unix.EVFILT_READ, true))
@@ -60,8 +64,17 @@ func (p *Poller) Add(fd int, read, write bool) error {
 	return p.apply(evs...)
 }
 
-// Modify changes the interest of a registered fd.
-func (p *Poller) Modify(fd int, read, write bool) error {
+func (p *Poller) setToken(fd int, token uint32) {
+	if token == 0 {
+		delete(p.tokens, fd)
+	} else {
+		p.tokens[fd] = token
+	}
+}
+
+// Modify changes the interest of a registered fd (and its token, as for Add).
+func (p *Poller) Modify(fd int, token uint32, read, write bool) error {
+	p.setToken(fd, token)
 	// EV_DELETE of a filter that is not registered fails with ENOENT: apply
 	// each change on its own and ignore that case.
 	for _, ev := range []unix.Kevent_t{change(fd, unix.EVFILT_READ, read), change(fd, unix.EVFILT_WRITE, write)} {
@@ -73,7 +86,7 @@ func (p *Poller) Modify(fd int, read, write bool) error {
 }
 
 // Delete unregisters fd; closing an fd also unregisters it.
-func (p *Poller) Delete(fd int) error { return p.Modify(fd, false, false) }
+func (p *Poller) Delete(fd int) error { return p.Modify(fd, 0, false, false) }
 
 // Wait blocks up to timeoutMs (-1: forever, 0: not at all) and fills events.
 func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
@@ -97,6 +110,7 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 		}
 		events[out] = Event{
 			Fd:       int(ev.Ident),
+			Token:    p.tokens[int(ev.Ident)],
 			Readable: ev.Filter == unix.EVFILT_READ || ev.Flags&unix.EV_EOF != 0,
 			Writable: ev.Filter == unix.EVFILT_WRITE,
 		}

@@ -5,7 +5,10 @@ package poll
 
 // Event is one readiness notification.
 type Event struct {
-	Fd       int
+	Fd int
+	// Token is the value Add or Modify last gave for Fd: a loop finds the
+	// handler of a connection by it in a dense table (0: look Fd up).
+	Token    uint32
 	Readable bool // data, EOF or an error is waiting: a read will not block
 	Writable bool // the send buffer has room again
 }

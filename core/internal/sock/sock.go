@@ -134,15 +134,6 @@ func ConnectResult(fd int) error {
 	return nil
 }
 
-// LocalAddr returns the bound address of fd.
-func LocalAddr(fd int) netip.AddrPort {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return AddrPort(sa)
-}
-
 // Read reads into b; n == 0 with a nil error means the peer closed.
 func Read(fd int, b []byte) (int, error) {
 	for {

@@ -3,6 +3,7 @@
 package sock
 
 import (
+	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -22,17 +23,26 @@ func socket(family int) (int, error) {
 }
 
 // Accept takes one pending connection from a listening socket.
-func Accept(fd int) (int, unix.Sockaddr, error) {
+func Accept(fd int) (int, netip.AddrPort, error) {
 	nfd, sa, err := unix.Accept(fd)
 	if err != nil {
-		return -1, nil, err
+		return -1, netip.AddrPort{}, err
 	}
 	unix.CloseOnExec(nfd)
 	if err := unix.SetNonblock(nfd, true); err != nil {
 		unix.Close(nfd)
-		return -1, nil, err
+		return -1, netip.AddrPort{}, err
 	}
-	return nfd, sa, nil
+	return nfd, AddrPort(sa), nil
+}
+
+// LocalAddr returns the bound address of fd.
+func LocalAddr(fd int) netip.AddrPort {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return AddrPort(sa)
 }
 
 // Write sends b; SO_NOSIGPIPE (set in Apply) keeps SIGPIPE away.

@@ -23,15 +23,18 @@ type Decoder struct {
 	// 0x08 is an unknown frame type.
 	AckOn bool
 
-	// pending holds the start of a frame that has not fully arrived yet.
-	pending []byte
-	// need is the total size of the frame in pending once its header is known.
-	need int
 	// inPending is set while fn runs on a frame held in pending.
 	inPending bool
 	// newPartial is set when a read leaves the start of a new frame pending
 	// (see TakeNewPartial).
 	newPartial bool
+
+	// pending holds the start of a frame that has not fully arrived yet.
+	// (The flags above share a word with the exported fields: a decoder is
+	// part of every connection.)
+	pending []byte
+	// need is the total size of the frame in pending once its header is known.
+	need int
 }
 
 // InPending reports, from inside a frame callback, whether the payload
