@@ -578,7 +578,8 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		return s.refuse(c, wire.RejectServerFull, wire.ReasonServerFull, ErrServerFull)
 	}
 	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, hello.Transforms, int(hello.MaxMessage))
-	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, &wire.Welcome{
+	var welcome [128]byte // on the stack: sendControl copies it into the queue
+	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(welcome[:0], &wire.Welcome{
 		Version: version, MaxMessage: uint32(s.cfg.MessageSizeLimit), SessionID: c.sess.id,
 		Codec: params.codec, MinCompress: uint32(params.minCompress), Transforms: hello.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(s.cfg.IdleTimeout),
