@@ -586,7 +586,7 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		return s.refuse(c, wire.RejectServerFull, wire.ReasonServerFull, ErrServerFull)
 	}
 	params := s.connParams(s.chooseCodec(hello.Codecs), xforms, hello.Transforms, int(hello.MaxMessage))
-	welcome := &wire.Welcome{
+	welcome := wire.Welcome{
 		Version: version, MaxMessage: uint32(s.cfg.MessageSizeLimit), SessionID: c.sess.id,
 		Codec: params.codec, MinCompress: uint32(params.minCompress), Transforms: hello.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(s.cfg.IdleTimeout),
@@ -598,7 +598,8 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		params = &own
 		welcome.HasAck, welcome.AckDelivered = true, delivered
 	}
-	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(nil, welcome))
+	var buf [128]byte // on the stack: sendControl copies it into the queue
+	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(buf[:0], &welcome))
 	c.markOpen(params, hello.HeartbeatMS)
 	sess := c.sess
 	sess.clientID = hello.ClientID

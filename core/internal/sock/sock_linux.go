@@ -22,6 +22,12 @@ func Accept(fd int) (int, netip.AddrPort, error) {
 	n := uint32(unix.SizeofSockaddrAny)
 	nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)),
 		uintptr(unsafe.Pointer(&n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno == unix.ENOSYS {
+		// 32-bit x86 before Linux 4.3 has no direct accept4: x/sys's
+		// socketcall path.
+		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		return nfd, AddrPort(sa), err
+	}
 	if errno != 0 {
 		return -1, netip.AddrPort{}, errno
 	}
@@ -33,6 +39,13 @@ func LocalAddr(fd int) netip.AddrPort {
 	var rsa unix.RawSockaddrAny
 	n := uint32(unix.SizeofSockaddrAny)
 	_, _, errno := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if errno == unix.ENOSYS { // as in Accept
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			return netip.AddrPort{}
+		}
+		return AddrPort(sa)
+	}
 	if errno != 0 {
 		return netip.AddrPort{}
 	}
