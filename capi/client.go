@@ -543,10 +543,7 @@ func netsys_client_event_fd(h C.uint64_t, fd *C.int) (rc status) {
 	if rc != statusOK {
 		return rc
 	}
-	c.mu.Lock()
-	mode := c.delivery.mode
-	c.mu.Unlock()
-	return eventFD(&c.endpoint, mode, fd)
+	return eventFD(&c.endpoint, c.deliveryMode(), fd)
 }
 
 //export netsys_client_hold_events
@@ -556,8 +553,12 @@ func netsys_client_hold_events(h C.uint64_t, events, bytes C.int64_t) (rc status
 	if rc != statusOK {
 		return rc
 	}
+	return holdEvents(&c.endpoint, c.deliveryMode(), events, bytes)
+}
+
+// deliveryMode is the NETSYS_OPT_DELIVERY the client is configured with.
+func (c *client) deliveryMode() int {
 	c.mu.Lock()
-	mode := c.delivery.mode
-	c.mu.Unlock()
-	return holdEvents(&c.endpoint, mode, events, bytes)
+	defer c.mu.Unlock()
+	return c.delivery.mode
 }

@@ -669,10 +669,7 @@ func netsys_server_event_fd(h C.uint64_t, fd *C.int) (rc status) {
 	if rc != statusOK {
 		return rc
 	}
-	s.mu.Lock()
-	mode := s.delivery.mode
-	s.mu.Unlock()
-	return eventFD(&s.endpoint, mode, fd)
+	return eventFD(&s.endpoint, s.deliveryMode(), fd)
 }
 
 // holdEvents implements netsys_*_hold_events for either kind of object.
@@ -693,8 +690,12 @@ func netsys_server_hold_events(h C.uint64_t, events, bytes C.int64_t) (rc status
 	if rc != statusOK {
 		return rc
 	}
+	return holdEvents(&s.endpoint, s.deliveryMode(), events, bytes)
+}
+
+// deliveryMode is the NETSYS_OPT_DELIVERY the server is configured with.
+func (s *server) deliveryMode() int {
 	s.mu.Lock()
-	mode := s.delivery.mode
-	s.mu.Unlock()
-	return holdEvents(&s.endpoint, mode, events, bytes)
+	defer s.mu.Unlock()
+	return s.delivery.mode
 }

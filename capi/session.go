@@ -199,10 +199,7 @@ func (s *server) setSessionCallback(sid uint64, cb *sessionCallback) status {
 	if rc != statusOK {
 		return rc
 	}
-	s.mu.Lock()
-	mode := s.delivery.mode
-	s.mu.Unlock()
-	if mode != deliveryCallbacks {
+	if s.deliveryMode() != deliveryCallbacks {
 		return fail(errWrongMode, "session callbacks need NETSYS_DELIVERY_CALLBACKS")
 	}
 	sessionCallbackHook(sess)
