@@ -462,6 +462,19 @@ func clientQueueingForAGoneServer(t *testing.T) (c *Client, port int, undelivere
 	return c, port, undelivered, full
 }
 
+// refuseServerFull accepts one connection on ln, reads its HELLO and
+// answers REJECT 2001 "server full", as a full server does.
+func refuseServerFull(t *testing.T, ln net.Listener) {
+	t.Helper()
+	p := acceptRaw(t, ln)
+	f, ok := p.next()
+	require.True(t, ok)
+	require.Equal(t, wire.TypeHello, f.typ)
+	p.write(wire.AppendFrame(nil, wire.TypeReject, 0, wire.AppendCodeReason(nil, wire.RejectServerFull, wire.ReasonServerFull)))
+	p.expectEOF()
+	p.conn.Close()
+}
+
 // A reconnect attempt refused "server full" keeps the queue, early data
 // included (the server discarded it): it is delivered by the attempt that
 // succeeds, and nothing is reported lost.
@@ -471,13 +484,7 @@ func TestReconnectQueueSurvivesServerFull(t *testing.T) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	require.NoError(t, err)
 	for i := 0; i < 2; i++ {
-		p := acceptRaw(t, ln)
-		f, ok := p.next()
-		require.True(t, ok)
-		require.Equal(t, wire.TypeHello, f.typ)
-		p.write(wire.AppendFrame(nil, wire.TypeReject, 0, wire.AppendCodeReason(nil, wire.RejectServerFull, wire.ReasonServerFull)))
-		p.expectEOF()
-		p.conn.Close()
+		refuseServerFull(t, ln)
 	}
 	ln.Close()
 	waitFor(t, "refusals reported", func() bool { return full.Load() >= 2 })
@@ -680,13 +687,7 @@ func TestEarlyDataReportedLostIsNotRequeuedLater(t *testing.T) {
 	p.conn.Close()
 	waitFor(t, "early data reported lost", func() bool { return undelivered.Load() == 3 })
 	// Second attempt: refused.
-	p = acceptRaw(t, ln)
-	f, ok = p.next()
-	require.True(t, ok)
-	require.Equal(t, wire.TypeHello, f.typ)
-	p.write(wire.AppendFrame(nil, wire.TypeReject, 0, wire.AppendCodeReason(nil, wire.RejectServerFull, wire.ReasonServerFull)))
-	p.expectEOF()
-	p.conn.Close()
+	refuseServerFull(t, ln)
 	ln.Close()
 	waitFor(t, "refusal reported", func() bool { return full.Load() >= 1 })
 	s2 := startServer(t, ServerConfig{Port: port})
