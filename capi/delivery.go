@@ -197,13 +197,19 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 			e.flow.Pause(src)
 		}
 	case a.pool != nil:
-		over := e.flow.Add(len(msg))
-		a.pool.pick(sid).push(evMessage, 0, sid, msg, "", false, nil)
-		if over {
-			e.flow.Pause(src)
-		}
+		e.queueToWorker(a.pool, evMessage, sid, msg, src, nil)
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
+	}
+}
+
+// queueToWorker queues a message for the session's worker, counting it
+// against the bound; src is paused when the host is behind.
+func (e *endpoint) queueToWorker(pool *workerPool, typ uint32, sid uint64, msg []byte, src pauser, cb *sessionCallback) {
+	over := e.flow.Add(len(msg))
+	pool.pick(sid).push(typ, 0, sid, msg, "", false, cb)
+	if over {
+		e.flow.Pause(src)
 	}
 }
 
@@ -225,11 +231,7 @@ func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *se
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
 	case a.pool != nil:
-		over := e.flow.Add(len(msg))
-		a.pool.pick(sid).push(evSessionMessage, 0, sid, msg, "", false, cb)
-		if over {
-			e.flow.Pause(src)
-		}
+		e.queueToWorker(a.pool, evSessionMessage, sid, msg, src, cb)
 	default:
 		e.host.(sessionCaller).callSession(cb, sid, msg, 1)
 	}

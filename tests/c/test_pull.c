@@ -116,16 +116,28 @@ static void test_server_events(void) {
 
 enum { FLOOD = 20000, FLOOD_SIZE = 100, QUEUE_LIMIT = 64 };
 
-static void test_backpressure(void) {
-    netsys_server s = make_server("slow-host");
+// bound_event_queue makes s deliver through the pull interface with a
+// small event queue and small socket reads, so a flood reaches the bound.
+static void bound_event_queue(netsys_server s) {
     CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
     CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
     CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
-    int port = start_server(s);
+}
+
+// connect_flooder connects a client whose send queue holds a whole flood.
+static netsys_client connect_flooder(int port) {
     netsys_client c;
     CHECK_OK(netsys_client_create(&c, "flooder"));
     CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
     CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    return c;
+}
+
+static void test_backpressure(void) {
+    netsys_server s = make_server("slow-host");
+    bound_event_queue(s);
+    int port = start_server(s);
+    netsys_client c = connect_flooder(port);
     uint8_t msg[FLOOD_SIZE];
     for (int i = 0; i < FLOOD; i++) {
         memset(msg, 0, sizeof msg);
@@ -186,14 +198,9 @@ static int drain_messages(netsys_server s) {
 // until the host resumes it.
 static void test_host_pause_survives_drain(void) {
     netsys_server s = make_server("pausing-host");
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
+    bound_event_queue(s);
     int port = start_server(s);
-    netsys_client c;
-    CHECK_OK(netsys_client_create(&c, "flooder"));
-    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
-    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    netsys_client c = connect_flooder(port);
     netsys_event connect = poll_for_server(s, NETSYS_EVENT_CONNECT, NULL, 0);
     uint64_t sid = connect.session_id;
     uint8_t msg[FLOOD_SIZE] = {0};
@@ -229,15 +236,10 @@ static void test_host_pause_survives_drain(void) {
 static void test_held_events_keep_the_bound(void) {
     netsys_server s = make_server("holding-host");
     CHECK_RC(netsys_server_hold_events(s, 1, 0), NETSYS_E_WRONG_MODE);
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_DELIVERY, NETSYS_DELIVERY_EVENTS));
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_EVENT_QUEUE_LIMIT, QUEUE_LIMIT));
-    CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_RECEIVE_BUFFER_SIZE, 16384));
+    bound_event_queue(s);
     CHECK_RC(netsys_server_hold_events(s, -1, 0), NETSYS_E_INVALID_ARGUMENT);
     int port = start_server(s);
-    netsys_client c;
-    CHECK_OK(netsys_client_create(&c, "flooder"));
-    CHECK_OK(netsys_client_set_int(c, NETSYS_OPT_SEND_QUEUE_LIMIT, 64 << 20));
-    CHECK_OK(netsys_client_connect(c, "127.0.0.1", port));
+    netsys_client c = connect_flooder(port);
     uint8_t msg[FLOOD_SIZE] = {0};
     for (int i = 0; i < FLOOD; i++) CHECK_OK(netsys_client_send(c, msg, sizeof msg));
 
