@@ -214,10 +214,7 @@ func (cl *Client) isCurrent(run *clientRun) bool {
 
 func (cl *Client) dialFailed(run *clientRun, result chan<- error, err error) {
 	result <- err
-	cl.mu.Lock()
-	current := cl.currentLocked(run)
-	cl.mu.Unlock()
-	if !current {
+	if !cl.isCurrent(run) {
 		return // the run ended meanwhile: its failure is no one's news
 	}
 	retry := cl.cfg.AutoReconnect && !cl.eng.stopped.Load()
@@ -229,7 +226,7 @@ func (cl *Client) dialFailed(run *clientRun, result chan<- error, err error) {
 	cl.reportError(err)
 	cl.ender.Store(0)
 	cl.mu.Lock()
-	current = cl.currentLocked(run)
+	current := cl.currentLocked(run)
 	if current {
 		cl.dialing = false
 	}
@@ -770,12 +767,11 @@ func (cl *Client) halt(run *clientRun, why string) {
 		return
 	}
 	cl.running = false
-	for _, t := range []*time.Timer{cl.timer, cl.expiry} {
-		if t != nil {
-			t.Stop()
-		}
+	if cl.timer != nil {
+		cl.timer.Stop()
+		cl.timer = nil
 	}
-	cl.timer, cl.expiry = nil, nil
+	cl.stopExpiryLocked()
 	// Early data already sent is the connection's: it is reported as
 	// undelivered when the connection ends without delivering it.
 	c, queued, done := cl.c, len(cl.queue), cl.done
@@ -788,7 +784,6 @@ func (cl *Client) halt(run *clientRun, why string) {
 		cl.dropFrontLocked(len(cl.queue))
 	}
 	cl.early, cl.ready = nil, nil
-	cl.stopExpiryLocked()
 	cl.mu.Unlock()
 	if queued > 0 {
 		cl.reportError(&UndeliveredError{Count: queued, Reason: why})
