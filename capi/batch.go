@@ -118,7 +118,7 @@ func (s *server) batching() bool { return s.onMessageBatch.Load() != nil }
 
 // onCoreBatch is the core's batch handler, installed while a batch
 // callback is set. Worker and event modes queue the messages one by one
-// (workers regroup them, see worker.run).
+// (workers regroup them: handoff.Funcs.Batch).
 func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
 	if s.closed.Load() {
 		return

@@ -160,7 +160,7 @@ func netsys_client_destroy(h C.uint64_t) (rc status) {
 	c.shutdown()
 	c.cl.Load().Stop() // returns at once when called on an I/O loop
 	c.waitCallbacks(own)
-	c.queue.free()
+	c.queue.Free()
 	return statusOK
 }
 

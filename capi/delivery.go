@@ -7,10 +7,10 @@ import "C"
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/netsys/netsys/core"
+	"github.com/netsys/netsys/core/handoff"
 )
 
 // Event types; the values are the ABI (netsys_event_type).
@@ -34,7 +34,7 @@ const (
 	maxWorkers          = 256
 	defaultQueueLimit   = 65536
 	defaultQueueBytes   = 8 << 20
-	retainedBufferBytes = 4 << 20 // larger idle buffers are released
+	retainedBufferBytes = 4 << 20 // larger batch scratch buffers are released
 )
 
 // deliveryConfig is how an object hands events to the host.
@@ -69,10 +69,11 @@ type sessionCaller interface {
 // undoes a pause the host asked for (netsys_*_pause_reading).
 type pauser = core.Pausable
 
-// endpoint is the delivery machinery shared by servers and clients: the
-// callback guard (closed + inflight, so destroy knows when no callback of
-// the object is running), the event queue and the worker pool, and the
-// flow control that bounds both.
+// endpoint is what servers and clients share to hand events to the host:
+// the callback guard (closed + inflight, so destroy knows when no callback
+// of the object is running) and the choice between calling the host on the
+// I/O thread, on callback workers, or queueing for its polls. The queueing
+// itself, and the flow control that bounds it, are core's (handoff).
 type endpoint struct {
 	handle uint64
 	host   hostCaller
@@ -85,21 +86,21 @@ type endpoint struct {
 	idle       chan struct{}
 
 	active atomic.Pointer[deliveryState] // set at start, read per event
-	queue  *eventQueue                   // pull interface, always present
+	queue  *handoff.Inbox                // pull interface, always present
 	flow   core.Backlog                  // bounds queue and workers together
 }
 
 // deliveryState is what the handlers consult on every event.
 type deliveryState struct {
 	mode int
-	pool *workerPool // nil: callbacks run on the I/O thread
+	pool *handoff.Workers // nil: callbacks run on the I/O thread
 }
 
 func (e *endpoint) init(handle uint64, host hostCaller) {
 	e.handle, e.host = handle, host
 	e.idle = make(chan struct{}, 1)
 	e.waitingFor.Store(-1)
-	e.queue = newEventQueue(&e.flow)
+	e.queue = handoff.NewInbox(&e.flow, cMemory{}, waitReadable)
 	e.active.Store(&deliveryState{})
 }
 
@@ -118,16 +119,52 @@ func (e *endpoint) configure(d deliveryConfig) {
 	old := e.active.Load()
 	st := &deliveryState{mode: d.mode}
 	if d.mode == deliveryCallbacks && d.workers > 0 {
-		if old.pool != nil && len(old.pool.workers) == d.workers {
+		if old.pool != nil && old.pool.Len() == d.workers {
 			st.pool = old.pool
 		} else {
-			st.pool = newWorkerPool(e, d.workers)
+			st.pool = handoff.NewWorkers(d.workers, &e.flow, e.workerFuncs())
 		}
 	}
 	if old.pool != nil && old.pool != st.pool {
-		old.pool.stop()
+		old.pool.Stop()
 	}
 	e.active.Store(st)
+}
+
+// workerFuncs is how callback workers call the host.
+func (e *endpoint) workerFuncs() handoff.Funcs {
+	f := handoff.Funcs{
+		Deliver: func(ev *handoff.Event) {
+			data := ev.Data
+			if ev.Text {
+				data = data[:len(data)+1] // the C string's NUL, which the queue keeps after the text
+			}
+			if ev.Kind == evSessionMessage {
+				e.host.(sessionCaller).callSession(ev.Tag.(*sessionCallback), ev.Session, data, 0)
+				return
+			}
+			e.host.callHost(ev.Kind, ev.Status, ev.Session, data, 0)
+		},
+		// A worker goroutine is not under the core's handler guard, so a
+		// panic here (a bug in this package) is reported as an internal
+		// error instead of killing the host process; an error event that
+		// panics again is not re-reported.
+		Recovered: func(kind uint32, r any) {
+			if rep, ok := e.host.(reporter); ok && kind != evError {
+				rep.reportInternal(fmt.Sprintf("netsys internal error in a callback worker: %v", r))
+			}
+		},
+	}
+	if bc, ok := e.host.(batchCaller); ok {
+		f.BatchKind, f.Batching = evMessage, bc.batching
+		f.Batch = func(sid uint64, base []byte, msgs [][]byte) {
+			sc := batchScratches.Get().(*batchScratch)
+			b := batchOf(base, msgs, sc)
+			bc.callHostBatch(sid, &b, 0)
+			sc.release()
+		}
+	}
+	return f
 }
 
 // enter marks a host callback as running unless the object is being
@@ -158,15 +195,9 @@ func (e *endpoint) emitText(typ uint32, st status, sid uint64, text string) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		// Text counts against the byte limit like message data: the
-		// queue is bounded in bytes whatever its events are.
-		e.flow.Add(len(text))
-		if !e.queue.push(typ, int32(st), sid, nil, text, true) {
-			e.flow.Consumed(1, len(text)) // not queued (out of memory): nothing to bound
-		}
+		e.queue.PushNotice(typ, int32(st), sid, text) // false: out of C memory, nothing to report it with
 	case a.pool != nil:
-		e.flow.Add(len(text))
-		a.pool.pick(sid).push(typ, int32(st), sid, nil, text, true, nil)
+		a.pool.PushNotice(typ, int32(st), sid, text)
 	default:
 		b := make([]byte, len(text)+1)
 		copy(b, text)
@@ -187,29 +218,13 @@ func (e *endpoint) emitMessage(sid uint64, msg []byte, src pauser) {
 	}
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
-		over := e.flow.Add(len(msg))
-		if !e.queue.push(evMessage, 0, sid, msg, "", false) {
-			e.flow.Consumed(1, len(msg))
+		if !e.queue.PushMessage(evMessage, sid, msg, src) {
 			e.lostForMemory(sid)
-			return
-		}
-		if over {
-			e.flow.Pause(src)
 		}
 	case a.pool != nil:
-		e.queueToWorker(a.pool, evMessage, sid, msg, src, nil)
+		a.pool.PushMessage(evMessage, sid, msg, nil, src)
 	default:
 		e.host.callHost(evMessage, 0, sid, msg, 1)
-	}
-}
-
-// queueToWorker queues a message for the session's worker, counting it
-// against the bound; src is paused when the host is behind.
-func (e *endpoint) queueToWorker(pool *workerPool, typ uint32, sid uint64, msg []byte, src pauser, cb *sessionCallback) {
-	over := e.flow.Add(len(msg))
-	pool.pick(sid).push(typ, 0, sid, msg, "", false, cb)
-	if over {
-		e.flow.Pause(src)
 	}
 }
 
@@ -231,7 +246,7 @@ func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *se
 	switch a := e.active.Load(); {
 	case a.mode == deliveryEvents:
 	case a.pool != nil:
-		e.queueToWorker(a.pool, evSessionMessage, sid, msg, src, cb)
+		a.pool.PushMessage(evSessionMessage, sid, msg, cb, src)
 	default:
 		e.host.(sessionCaller).callSession(cb, sid, msg, 1)
 	}
@@ -240,9 +255,9 @@ func (e *endpoint) emitSessionMessage(sid uint64, msg []byte, src pauser, cb *se
 // shutdown stops deliveries for destroy: wakes pollers, stops workers.
 func (e *endpoint) shutdown() {
 	e.closed.Store(true)
-	e.queue.close()
+	e.queue.Close()
 	if p := e.active.Load().pool; p != nil {
-		p.stop()
+		p.Stop()
 	}
 }
 
@@ -257,205 +272,9 @@ func (e *endpoint) waitCallbacks(own int64) {
 	}
 }
 
-// queuedEvent is one event in an eventBuffer; its data (payload, or text
-// followed by a NUL) is data[off : off+size(+1)].
-type queuedEvent struct {
-	typ    uint32
-	status int32
-	sid    uint64
-	off    int
-	size   int
-	text   bool
-	cb     *sessionCallback // evSessionMessage only
-}
-
-// span is the number of buffer bytes the event occupies.
-func (ev *queuedEvent) span() int {
-	if ev.text {
-		return ev.size + 1
-	}
-	return ev.size
-}
-
-// eventBuffer stores events with their data packed in one slab, so queuing
-// a message costs a copy and no allocation once the slab has grown.
-type eventBuffer struct {
-	events []queuedEvent
-	data   []byte
-}
-
-func (b *eventBuffer) add(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
-	off := len(b.data)
-	size := len(msg)
-	if isText {
-		b.data = append(b.data, text...)
-		b.data = append(b.data, 0)
-		size = len(text)
-	} else {
-		b.data = append(b.data, msg...)
-	}
-	b.events = append(b.events, queuedEvent{typ: typ, status: st, sid: sid, off: off, size: size, text: isText, cb: cb})
-}
-
-func (b *eventBuffer) reset() {
-	clear(b.events) // no stale callback stays reachable from the spare capacity
-	b.events = b.events[:0]
-	if cap(b.data) > retainedBufferBytes {
-		b.data = nil
-	} else {
-		b.data = b.data[:0]
-	}
-}
-
-// messageBytes sums the data sizes of events, message payloads and texts
-// alike (what flow counts).
-func messageBytes(evs []queuedEvent) int {
-	n := 0
-	for i := range evs {
-		n += evs[i].size
-	}
-	return n
-}
-
-// workerPool runs callbacks on its own goroutines. A session always maps
-// to the same worker, which keeps its events in order.
-type workerPool struct {
-	ep      *endpoint
-	workers []*worker
-	quit    chan struct{}
-	once    sync.Once
-}
-
-type worker struct {
-	pool  *workerPool
-	mu    sync.Mutex
-	buf   eventBuffer
-	wake  chan struct{}
-	spans []C.capi_span // deliverBatch's scratch (worker goroutine only)
-}
-
-func newWorkerPool(ep *endpoint, n int) *workerPool {
-	p := &workerPool{ep: ep, quit: make(chan struct{})}
-	for i := 0; i < n; i++ {
-		w := &worker{pool: p, wake: make(chan struct{}, 1)}
-		p.workers = append(p.workers, w)
-		go w.run()
-	}
-	return p
-}
-
-func (p *workerPool) pick(sid uint64) *worker { return p.workers[sid%uint64(len(p.workers))] }
-
-// stop makes the workers exit once their queues are empty.
-func (p *workerPool) stop() { p.once.Do(func() { close(p.quit) }) }
-
-func (w *worker) push(typ uint32, st int32, sid uint64, msg []byte, text string, isText bool, cb *sessionCallback) {
-	w.mu.Lock()
-	w.buf.add(typ, st, sid, msg, text, isText, cb)
-	first := len(w.buf.events) == 1
-	w.mu.Unlock()
-	if first {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// deliver calls the host for one event. A worker goroutine is not under
-// the core's handler guard, so a panic here (a bug in this package) is
-// recovered and reported as an internal error instead of killing the host
-// process; an error event that panics again is not re-reported.
-func (w *worker) deliver(typ uint32, st int32, sid uint64, data []byte, cb *sessionCallback) {
-	ep := w.pool.ep
-	defer func() {
-		if r := recover(); r != nil && typ != evError {
-			if rep, ok := ep.host.(reporter); ok {
-				rep.reportInternal(fmt.Sprintf("netsys internal error in a callback worker: %v", r))
-			}
-		}
-	}()
-	if typ == evSessionMessage {
-		ep.host.(sessionCaller).callSession(cb, sid, data, 0)
-		return
-	}
-	ep.host.callHost(typ, st, sid, data, 0)
-}
-
-// run swaps the queue out in one step and calls the host for each event,
-// so pushers are never blocked behind a slow callback.
-func (w *worker) run() {
-	var mine eventBuffer
-	ep := w.pool.ep
-	for {
-		w.mu.Lock()
-		mine, w.buf = w.buf, mine
-		w.mu.Unlock()
-		if len(mine.events) == 0 {
-			select {
-			case <-w.wake:
-				continue
-			case <-w.pool.quit:
-				w.mu.Lock()
-				empty := len(w.buf.events) == 0
-				w.mu.Unlock()
-				if empty {
-					return
-				}
-				continue
-			}
-		}
-		for i := 0; i < len(mine.events); {
-			if n := w.batchable(mine.events[i:]); n > 0 {
-				w.deliverBatch(mine.data, mine.events[i:i+n])
-				i += n
-				continue
-			}
-			ev := &mine.events[i]
-			w.deliver(ev.typ, ev.status, ev.sid, mine.data[ev.off:ev.off+ev.span()], ev.cb)
-			i++
-		}
-		ep.flow.Consumed(len(mine.events), messageBytes(mine.events))
-		mine.reset()
-	}
-}
-
 // batchCaller is implemented by a host that can take several messages of
 // one session in one call (the server, while a batch callback is set).
 type batchCaller interface {
 	batching() bool
 	callHostBatch(sid uint64, b *messageBatch, io C.int)
-}
-
-// batchable is how many events at the head of evs go in one batch call:
-// the consecutive messages of one session, or 0 when the host takes no
-// batches (the events are then delivered one by one).
-func (w *worker) batchable(evs []queuedEvent) int {
-	bc, ok := w.pool.ep.host.(batchCaller)
-	if !ok || evs[0].typ != evMessage || !bc.batching() {
-		return 0
-	}
-	n := 1
-	for n < len(evs) && evs[n].typ == evMessage && evs[n].sid == evs[0].sid {
-		n++
-	}
-	return n
-}
-
-// deliverBatch calls the host once for evs (messages of one session whose
-// data lies in data), with deliver's panic guard.
-func (w *worker) deliverBatch(data []byte, evs []queuedEvent) {
-	w.spans = w.spans[:0]
-	for i := range evs {
-		w.spans = append(w.spans, C.capi_span{offset: C.size_t(evs[i].off), size: C.size_t(evs[i].size)})
-	}
-	ep := w.pool.ep
-	defer func() {
-		if r := recover(); r != nil {
-			if rep, ok := ep.host.(reporter); ok {
-				rep.reportInternal(fmt.Sprintf("netsys internal error in a callback worker: %v", r))
-			}
-		}
-	}()
-	ep.host.(batchCaller).callHostBatch(evs[0].sid, &messageBatch{base: data, spans: w.spans}, 0)
 }

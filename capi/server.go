@@ -184,7 +184,7 @@ func netsys_server_destroy(h C.uint64_t) (rc status) {
 	s.shutdown()
 	s.srv.Stop() // returns at once when called on one of its loops
 	s.waitCallbacks(own)
-	s.queue.free()
+	s.queue.Free()
 	return statusOK
 }
 
@@ -631,7 +631,7 @@ func pollEvents(e *endpoint, events *C.capi_event, capacity C.size_t, timeoutMS 
 	if timeoutMS < 0 {
 		timeout = -1
 	}
-	n, rc := e.queue.poll(unsafe.Slice(events, int(min(capacity, 1<<20))), timeout)
+	n, rc := poll(e.queue, unsafe.Slice(events, int(min(capacity, 1<<20))), timeout)
 	*count = C.size_t(n)
 	return rc
 }
@@ -644,7 +644,7 @@ func eventFD(e *endpoint, delivery int, fd *C.int) status {
 	if delivery != deliveryEvents {
 		return fail(errWrongMode, "event_fd needs NETSYS_OPT_DELIVERY = NETSYS_DELIVERY_EVENTS")
 	}
-	n, err := e.queue.eventFD()
+	n, err := e.queue.FD()
 	if err != nil {
 		return fail(errIO, "cannot create the event descriptor: %v", err)
 	}

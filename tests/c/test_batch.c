@@ -237,6 +237,7 @@ static void reentrancy(int workers) {
     // Usually in the same batch as "destroy"; if the destroy was quicker,
     // the connection is already gone, which is fine too.
     netsys_status echo_rc = netsys_client_send_string(c, "echo");
+    if (!(echo_rc == NETSYS_OK || echo_rc == NETSYS_E_NOT_CONNECTED)) { char m[256]; netsys_last_error_message(m, sizeof m); fprintf(stderr, "echo_rc=%d (%s)\n", echo_rc, m); }
     CHECK(echo_rc == NETSYS_OK || echo_rc == NETSYS_E_NOT_CONNECTED);
     CHECK_WITHIN(atomic_load(&a.action_rc) == NETSYS_OK, 5000);
     CHECK_OK(netsys_client_wait(c, 5000));
