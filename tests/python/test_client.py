@@ -296,3 +296,36 @@ def test_acknowledged_delivery_options(echo_server):
         server.close()
     with pytest.raises(netsys.InvalidArgumentError):
         netsys.Client("bad", ack_buffer_bytes=-1)
+
+
+def test_unread_messages_count_against_the_one_bound(connect):
+    # A client that does not read: messages it has not taken count against
+    # the library's event queue bound (recv_buffer_limit), so the socket is
+    # paused after about that many, not after a recv buffer's worth plus a
+    # full event queue (8 MiB here) as when the two were separate bounds.
+    with netsys.Server("srv", port=0, bind_address="127.0.0.1", send_queue_limit=64 * 1024) as server:
+        client = connect(server.port, recv_buffer_limit=16)
+        wait_until(lambda: server.sessions(), WAIT)
+        session = server.sessions()[0]
+        # Send until the client has plainly stopped reading: the send queue
+        # stays full for half a second (a full queue alone only means the
+        # loop has not flushed yet).
+        sent = 0
+        blocked_since = None
+        for _ in range(200_000):  # bounded
+            try:
+                session.send(b"x" * 1024)
+                sent += 1
+                blocked_since = None
+            except netsys.BackpressureError:
+                now = time.monotonic()
+                blocked_since = blocked_since or now
+                if now - blocked_since > 0.5:
+                    break
+                time.sleep(0.005)
+        assert blocked_since is not None, f"no backpressure after {sent} messages"
+        taken_in = client.statistics().messages_received
+        # 16, plus what one read brings (256 KiB); 8,256 with separate bounds.
+        assert taken_in <= 1024, f"{taken_in} messages taken in past a bound of 16"
+        for _ in range(sent):
+            assert len(client.recv(WAIT)) == 1024

@@ -2,11 +2,14 @@
 
 As for servers, the library runs in events mode and one dispatcher thread
 per client drains events in batches (GIL released while waiting). Without
-an ``on_message`` handler, messages are kept for :meth:`Client.recv`; that
-buffer is bounded (``recv_buffer_limit`` messages): when it is full the
-dispatcher stops draining, the library's own queue fills and it stops
-reading from the socket, so a program that never calls recv slows the
-server down instead of growing without bound.
+an ``on_message`` handler, messages are kept for :meth:`Client.recv`; until
+recv() takes them they still count against the library's event queue bound
+(``netsys_client_hold_events``), so a program that never calls recv makes
+the library stop reading from the socket (the server sees backpressure)
+instead of growing without bound. The bound is ``recv_buffer_limit``
+messages (the client's ``event_queue_limit``) and ``event_queue_bytes``
+bytes, queued and buffered together; the dispatcher itself never waits for
+recv(), so connects, disconnects and errors are still handled meanwhile.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ _RECV_SLICE_MS = 250
 #: How long after a recv() returns its thread still counts as the one that
 #: drains the events (the dispatcher stays out of the way meanwhile), s.
 _RECV_LINGER = 0.02
+
+#: Messages recv() has returned are released from the library's bound
+#: (netsys_*_hold_events) once per this many, or when none is left.
+_RELEASE_EVERY = 64
 
 
 class Client(_handlers.HandlerHost):
@@ -71,6 +78,9 @@ class Client(_handlers.HandlerHost):
                                 on_error=on_error))
         if recv_buffer_limit < 1:
             raise ValueError("recv_buffer_limit must be at least 1")
+        # One bound for queued and buffered messages: the library's (see the
+        # module docstring). An explicit event_queue_limit wins.
+        options.setdefault("event_queue_limit", recv_buffer_limit)
         lib = _ffi.native()
         handle = ctypes.c_uint64(0)
         _ffi.check(lib.netsys_client_create(ctypes.byref(handle), _ffi.c_text(client_id, "client_id")),
@@ -86,7 +96,9 @@ class Client(_handlers.HandlerHost):
         self._stopped.set()
         self._received: Deque[bytes] = collections.deque()
         self._recv_cond = threading.Condition(threading.Lock())
-        self._recv_limit = recv_buffer_limit
+        #: Messages recv() returned whose release from the library's bound
+        #: is pending (released in groups: a foreign call each).
+        self._taken = self._taken_bytes = 0
         self._stopping = False
         self._connect_raises = False
         self._last_reason = "not connected"
@@ -192,8 +204,6 @@ class Client(_handlers.HandlerHost):
             return
         lib = self._lib()  # first: ForkedProcessError before any lock is touched
         self._stopping = True
-        with self._recv_cond:
-            self._recv_cond.notify_all()  # a dispatcher held back by a full recv buffer must finish the run
         _ffi.check(lib.netsys_client_stop(self._handle), f"stop {self._label}")
         if not (self._dispatcher is not None and threading.current_thread() is self._dispatcher.thread):
             self._stopped.wait(_DRAIN_WAIT)
@@ -365,10 +375,27 @@ class Client(_handlers.HandlerHost):
                     self._recv_cond.wait(wait_ms / 1000.0)
 
     def _pop_received(self) -> bytes:
+        """Take the next buffered message (the caller holds _recv_cond). It
+        leaves the library's bound in groups of _RELEASE_EVERY, or when the
+        buffer is empty: the bound is off by fewer than that many."""
         message = self._received.popleft()
-        if len(self._received) == self._recv_limit // 2:
-            self._recv_cond.notify_all()  # the dispatcher may drain again
+        self._taken += 1
+        self._taken_bytes += len(message)
+        if self._taken >= _RELEASE_EVERY or not self._received:
+            self._hold(-self._taken, -self._taken_bytes)
+            self._taken = self._taken_bytes = 0
         return message
+
+    def _hold(self, events: int, nbytes: int) -> None:
+        """Count buffered messages (negative: taken) against the library's
+        event queue bound. Once the handle is destroyed nothing is left to
+        count."""
+        if self._closed:
+            return
+        status = _ffi.native().netsys_client_hold_events(self._handle, events, nbytes)
+        if status:
+            _handlers.log.debug("%s: hold_events(%d, %d): %s", self._label, events, nbytes,
+                                _ffi.error(status, "hold_events"))
 
     def _batch_done(self) -> None:
         if self._recv_waiters:
@@ -491,19 +518,17 @@ class Client(_handlers.HandlerHost):
                 self._deliver_result(result, "on_message", ())
 
     def _buffer_messages(self, datas: List[bytes]) -> None:
-        """Buffer a batch of messages for recv() (one lock round for all)."""
+        """Buffer a batch of messages for recv() (one lock round for all).
+        They stay in the library's bound until recv() takes them: held
+        first, so a recv() on another thread can never release a message
+        before it was held."""
+        self._hold(len(datas), sum(map(len, datas)))
         cond = self._recv_cond
         with cond:
             was_empty = not self._received
             self._received.extend(datas)
             if was_empty:
                 cond.notify_all()
-            if len(self._received) < self._recv_limit:
-                return
-            if self._dispatcher is None or threading.current_thread() is not self._dispatcher.thread:
-                return
-            while len(self._received) >= self._recv_limit and not self._stopping and not self._closed:
-                cond.wait(0.5)
 
     def _connected(self) -> None:
         """Hook: a CONNECT event is being dispatched (asyncio resolves its
@@ -516,19 +541,12 @@ class Client(_handlers.HandlerHost):
         return self._connect_raises
 
     def _buffer_message(self, data: bytes) -> None:
+        self._hold(1, len(data))
         cond = self._recv_cond
         with cond:
             self._received.append(data)
             if len(self._received) == 1:
                 cond.notify_all()
-            if len(self._received) < self._recv_limit:
-                return
-            # Full: hold the dispatcher back (the library then stops reading
-            # the socket). Never on a recv() thread: it would wait for itself.
-            if self._dispatcher is None or threading.current_thread() is not self._dispatcher.thread:
-                return
-            while len(self._received) >= self._recv_limit and not self._stopping and not self._closed:
-                cond.wait(0.5)
 
     def _call(self, fn: Optional[Callable[..., Any]], where: str, *args: Any) -> None:
         if fn is None:

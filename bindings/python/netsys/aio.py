@@ -51,9 +51,8 @@ _SEND_RETRY_MIN = 0.0005
 _SEND_RETRY_MAX = 0.05
 
 #: recv() and finished coroutine handlers release what they held from the
-#: library's bound (netsys_*_hold_events) once per this many, or when none
-#: is left.
-_RELEASE_EVERY = 64
+#: library's bound (netsys_*_hold_events) as the threaded client does.
+_RELEASE_EVERY = _client._RELEASE_EVERY
 
 
 def _reraise(exc: BaseException) -> None:
@@ -222,7 +221,7 @@ class Client(_AsyncDelivery, _client.Client):
     counts against the event queue's bound (``event_queue_limit`` messages,
     ``event_queue_bytes`` bytes, queued and buffered together), past which
     the library stops reading the socket (TCP backpressure);
-    ``recv_buffer_limit`` is the threaded client's bound.
+    ``recv_buffer_limit`` sets ``event_queue_limit`` when that is not given.
     """
 
     def __init__(self, client_id: str = "", **kwargs: Any) -> None:
