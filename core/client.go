@@ -893,21 +893,32 @@ func (cl *Client) guard(fn func()) {
 	fn()
 }
 
-// callMessage is guard for the per-message path, without a closure.
+// callMessage is guard for the per-message path; recover runs only when
+// the handler did not return (see Server.callMessage).
 func (cl *Client) callMessage(fn func([]byte), msg []byte) {
-	defer cl.recoverHandler()
+	returned := false
+	defer func() {
+		if !returned {
+			cl.handlerPanicked(recover())
+		}
+	}()
 	fn(msg)
+	returned = true
 }
 
-// recoverHandler is deferred around every user handler call.
-func (cl *Client) recoverHandler() {
-	if r := recover(); r != nil {
-		if h := cl.onError.Load(); h != nil {
-			func() {
-				defer func() { recover() }()
-				(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
-			}()
-		}
+// recoverHandler is deferred around every other user handler call.
+func (cl *Client) recoverHandler() { cl.handlerPanicked(recover()) }
+
+// handlerPanicked reports a handler's panic value r (nil: none) to OnError.
+func (cl *Client) handlerPanicked(r any) {
+	if r == nil {
+		return
+	}
+	if h := cl.onError.Load(); h != nil {
+		func() {
+			defer func() { recover() }()
+			(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
+		}()
 	}
 }
 
