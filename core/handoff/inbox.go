@@ -44,6 +44,7 @@ type Inbox struct {
 
 	takeMu sync.Mutex // one consumer at a time (TryLock: ErrBusy)
 	freed  bool
+	taking Event // what Take hands to each (under takeMu; a local would escape to the heap once per event)
 }
 
 // pending is one queued event; its data lies in blk at off.
@@ -337,7 +338,8 @@ func (q *Inbox) takeLocked(max int, each func(i int, ev *Event)) (n, dataBytes i
 			}
 			blk = p.blk
 		}
-		ev := Event{Kind: p.kind, Status: p.status, Session: p.session, Text: p.text}
+		ev := &q.taking
+		*ev = Event{Kind: p.kind, Status: p.status, Session: p.session, Text: p.text}
 		if p.blk != nil {
 			span := p.size
 			if p.text {
@@ -345,9 +347,10 @@ func (q *Inbox) takeLocked(max int, each func(i int, ev *Event)) (n, dataBytes i
 			}
 			ev.Data = p.blk.buf[p.off : p.off+p.size : p.off+span]
 		}
-		each(i, &ev)
+		each(i, ev)
 		dataBytes += p.size // texts count against the byte bound too
 	}
+	q.taking = Event{} // keeps no block alive
 	n = len(evs)
 	q.head += n
 	switch {

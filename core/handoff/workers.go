@@ -49,6 +49,7 @@ type worker struct {
 	buf  slab
 	wake chan struct{}
 	msgs [][]byte // batch scratch (the worker goroutine only)
+	ev   Event    // what Deliver gets (a local would escape to the heap once per event)
 }
 
 // NewWorkers starts n (at least 1) workers counting into backlog.
@@ -131,10 +132,11 @@ func (w *worker) run() {
 				i += n
 				continue
 			}
-			ev := mine.event(i)
-			w.deliver(&ev)
+			w.ev = mine.event(i)
+			w.deliver(&w.ev)
 			i++
 		}
+		w.ev = Event{} // keeps no slab or tag alive
 		p.backlog.Consumed(len(mine.events), mine.dataBytes())
 		mine.reset()
 	}
