@@ -31,19 +31,29 @@ type Inbox struct {
 	mem     Memory
 	wait    func(fd int, timeout time.Duration)
 
+	// mu is what pushers take, and Take only briefly: it swaps the
+	// queued events out (a lock held while filling the consumer's array
+	// made the loops wait on the consumer, spinning and sleeping).
 	mu       sync.Mutex
-	events   []pending
-	head     int      // first event not yet taken
-	blocks   []*block // in fill order; the last one takes new data
-	spare    *block   // one recycled block of the usual size
-	dead     bool     // freed: nothing more is queued
+	incoming []pending // queued, not yet swapped out by Take
+	blocks   []*block  // in fill order; the last one takes new data
+	spare    *block    // one recycled block of the usual size
+	dead     bool      // freed: nothing more is queued
 	notify   *notifier
-	signaled bool          // notify is readable
-	done     chan struct{} // closed by Close
-	doneOnce sync.Once
+	signaled bool // notify is readable
+	// takenLeft: Take swapped out events it has not all handed out yet (so
+	// FD, which cannot read taken, knows events are pending).
+	takenLeft bool
+	done      chan struct{} // closed by Close
+	doneOnce  sync.Once
 
 	takeMu sync.Mutex // one consumer at a time (TryLock: ErrBusy)
 	freed  bool
+	// taken holds the events Take swapped out; those from head on have not
+	// been handed out yet. Under takeMu only; the mu handoff orders their
+	// data's writes before the reads.
+	taken  []pending
+	head   int
 	taking Event // what Take hands to each (under takeMu; a local would escape to the heap once per event)
 }
 
@@ -143,8 +153,8 @@ func (q *Inbox) push(kind uint32, status int32, session uint64, msg []byte, text
 		}
 		blk.used += span
 	}
-	q.events = append(q.events, ev)
-	if len(q.events)-q.head == 1 && q.notify != nil && !q.signaled {
+	q.incoming = append(q.incoming, ev)
+	if q.notify != nil && !q.signaled {
 		q.notify.set()
 		q.signaled = true
 	}
@@ -189,7 +199,7 @@ func (q *Inbox) newBlock(size int) *block {
 // block is kept and refilled from its start.
 func (q *Inbox) recycleLocked() {
 	keep := len(q.blocks) // blocks[keep:] stay
-	if q.head < len(q.events) {
+	if q.pendingLocked() {
 		first := q.firstBlockLocked()
 		for i, blk := range q.blocks {
 			if blk == first {
@@ -210,13 +220,19 @@ func (q *Inbox) recycleLocked() {
 // firstBlockLocked is the block holding the data of the first pending
 // event that has any (nil if none does).
 func (q *Inbox) firstBlockLocked() *block {
-	for i := q.head; i < len(q.events); i++ {
-		if q.events[i].blk != nil {
-			return q.events[i].blk
+	for _, evs := range [2][]pending{q.taken[q.head:], q.incoming} {
+		for i := range evs {
+			if evs[i].blk != nil {
+				return evs[i].blk
+			}
 		}
 	}
 	return nil
 }
+
+// pendingLocked reports whether any event waits to be handed out (the
+// caller holds mu and takeMu).
+func (q *Inbox) pendingLocked() bool { return q.head < len(q.taken) || len(q.incoming) > 0 }
 
 // release keeps one block of the usual size for reuse and frees the rest.
 func (q *Inbox) release(blk *block) {
@@ -245,7 +261,7 @@ func (q *Inbox) notifierLocked() (int, error) {
 			return -1, err
 		}
 		q.notify = n
-		if len(q.events) > q.head {
+		if len(q.incoming) > 0 || q.takenLeft {
 			n.set()
 			q.signaled = true
 		}
@@ -278,9 +294,23 @@ func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)
 	for {
 		q.mu.Lock()
 		q.recycleLocked() // this Take has begun: the last one's data may go
-		if len(q.events) > q.head {
-			n, bytes := q.takeLocked(max, each)
+		if q.head == len(q.taken) && len(q.incoming) > 0 {
+			clear(q.taken) // drop the block references
+			q.taken, q.incoming, q.head = q.incoming, q.taken[:0], 0
+		}
+		if q.head < len(q.taken) {
+			q.takenLeft = true
 			q.mu.Unlock()
+			n, bytes := q.handOut(max, each)
+			if q.head == len(q.taken) {
+				q.mu.Lock()
+				q.takenLeft = false
+				if len(q.incoming) == 0 && q.signaled {
+					q.notify.clear()
+					q.signaled = false
+				}
+				q.mu.Unlock()
+			}
 			q.backlog.Consumed(n, bytes)
 			return n, nil
 		}
@@ -322,9 +352,10 @@ func (q *Inbox) isClosed() bool {
 	}
 }
 
-// takeLocked hands out the events of one block (see Take).
-func (q *Inbox) takeLocked(max int, each func(i int, ev *Event)) (n, dataBytes int) {
-	evs := q.events[q.head:]
+// handOut hands out the events of one block (see Take) from taken; the
+// caller holds takeMu, not mu.
+func (q *Inbox) handOut(max int, each func(i int, ev *Event)) (n, dataBytes int) {
+	evs := q.taken[q.head:]
 	if len(evs) > max {
 		evs = evs[:max]
 	}
@@ -353,22 +384,6 @@ func (q *Inbox) takeLocked(max int, each func(i int, ev *Event)) (n, dataBytes i
 	q.taking = Event{} // keeps no block alive
 	n = len(evs)
 	q.head += n
-	switch {
-	case q.head == len(q.events):
-		clear(q.events) // drop the block references
-		q.events = q.events[:0]
-		q.head = 0
-		if q.signaled {
-			q.notify.clear()
-			q.signaled = false
-		}
-	case q.head >= 1024 && q.head*2 >= len(q.events):
-		rest := q.events[q.head:]
-		kept := copy(q.events, rest)
-		clear(q.events[kept:])
-		q.events = q.events[:kept]
-		q.head = 0
-	}
 	return n, dataBytes
 }
 
@@ -402,6 +417,6 @@ func (q *Inbox) Free() {
 	if q.spare != nil {
 		q.mem.Free(q.spare.buf)
 	}
-	q.blocks, q.spare, q.events, q.head, q.dead = nil, nil, nil, 0, true
+	q.blocks, q.spare, q.incoming, q.taken, q.head, q.dead = nil, nil, nil, nil, 0, true
 	q.mu.Unlock()
 }
