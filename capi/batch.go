@@ -117,13 +117,21 @@ func batchOf(in []byte, msgs [][]byte, sc *batchScratch) messageBatch {
 func (s *server) batching() bool { return s.onMessageBatch.Load() != nil }
 
 // onCoreBatch is the core's batch handler, installed while a batch
-// callback is set. Worker and event modes queue the messages one by one
-// (workers regroup them: handoff.Funcs.Batch).
+// callback is set and always for the pull interface, whose queue takes a
+// batch in one step (the core stops each batch at the queue's room, see
+// syncBatching). Workers queue the messages one by one (and regroup them:
+// handoff.Funcs.Batch).
 func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
 	if s.closed.Load() {
 		return
 	}
-	if a := s.active.Load(); a.mode == deliveryEvents || a.pool != nil {
+	switch a := s.active.Load(); {
+	case a.mode == deliveryEvents:
+		for range len(msgs) - s.queue.PushMessages(evMessage, sess.ID(), msgs, sess) {
+			s.lostForMemory(sess.ID())
+		}
+		return
+	case a.pool != nil:
 		for _, m := range msgs {
 			s.emitMessage(sess.ID(), m, sess)
 		}
@@ -175,12 +183,32 @@ func netsys_server_set_message_batch_callback(h C.uint64_t, fn C.capi_server_mes
 	// through exactly one of them while they disagree (onCoreBatch falls
 	// back to the message callback, callHost to a batch of one).
 	setCallback(&s.onMessageBatch, fn, ud)
-	if fn != nil {
+	s.syncBatching()
+	return statusOK
+}
+
+// configure is the endpoint's, then the batching that goes with it.
+func (s *server) configure(d deliveryConfig) {
+	s.endpoint.configure(d)
+	s.syncBatching()
+}
+
+// syncBatching installs the core batch handler when the host takes batches
+// or the pull interface is on, and bounds batches by the event queue's
+// room whenever messages are queued (pull interface or workers), so a
+// batch never carries the queue past its bound.
+func (s *server) syncBatching() {
+	a := s.active.Load()
+	if a.mode == deliveryEvents || s.onMessageBatch.Load() != nil {
 		s.srv.OnMessageBatchIn(s.onCoreBatch)
 	} else {
 		s.srv.OnMessageBatchIn(nil)
 	}
-	return statusOK
+	if a.mode == deliveryEvents || a.pool != nil {
+		s.srv.LimitMessageBatches(s.flow.Room)
+	} else {
+		s.srv.LimitMessageBatches(nil)
+	}
 }
 
 // callBatchOfOne delivers one message through callHostBatch (the caller

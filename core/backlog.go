@@ -42,10 +42,20 @@ func (b *Backlog) SetLimits(events, bytes int64) {
 
 // Add counts one queued event of n message bytes and reports whether a
 // bound is now exceeded (the caller then pauses the event's source).
-func (b *Backlog) Add(n int) bool {
-	p := b.pending.Add(1)
-	s := b.bytes.Add(int64(n))
+func (b *Backlog) Add(n int) bool { return b.AddMany(1, n) }
+
+// AddMany is Add for several events of bytes message bytes in all.
+func (b *Backlog) AddMany(events, bytes int) bool {
+	p := b.pending.Add(int64(events))
+	s := b.bytes.Add(int64(bytes))
 	return p > b.limit.Load() || s > b.byteLimit.Load()
+}
+
+// Room is how many more events and message bytes fit under the bounds now
+// (0 or less when a bound is reached): what Server.LimitMessageBatches
+// asks of a consumer queueing whole batches.
+func (b *Backlog) Room() (events, bytes int) {
+	return int(b.limit.Load() - b.pending.Load()), int(b.byteLimit.Load() - b.bytes.Load())
 }
 
 // Pause pauses src with PauseQueue (once, however many times it is called

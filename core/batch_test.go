@@ -178,3 +178,39 @@ func TestMessageBatchInHoldsEveryMessage(t *testing.T) {
 		})
 	}
 }
+
+// LimitMessageBatches: no batch holds more than the room its limit gave,
+// and a pause asked for by the handler stops the read after that batch,
+// even in the middle of a read (the rest is delivered after the resume).
+func TestLimitedBatchesStopAtTheRoomAndAPauseMidRead(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	rec := &batchRecorder{}
+	const room, pauseAt, n = 3, 10, 2000
+	var paused atomic.Bool
+	s.OnMessageBatch(func(sess *Session, msgs [][]byte) {
+		rec.handle(sess, msgs)
+		if rec.count() >= pauseAt && !paused.Swap(true) {
+			sess.PauseReadingFor(PauseQueue)
+		}
+	})
+	s.LimitMessageBatches(func() (int, int) { return room, 1 << 20 })
+	c := dial(t, s, ClientConfig{})
+	// Queued before the connection's first flush: they leave in few
+	// writes and arrive in few reads.
+	for i := range n {
+		require.NoError(t, c.Send([]byte(fmt.Sprint(i))))
+	}
+	waitFor(t, "the batch that pauses", func() bool { return paused.Load() })
+	time.Sleep(100 * time.Millisecond)
+	got := rec.count()
+	require.GreaterOrEqual(t, got, pauseAt)
+	require.Less(t, got, pauseAt+room, "a read went on past the batch that paused")
+	s.Sessions()[0].ResumeReadingFor(PauseQueue)
+	waitFor(t, "the rest after the resume", func() bool { return rec.count() == n })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.LessOrEqual(t, rec.largest, room)
+	for i, m := range rec.msgs {
+		require.Equal(t, fmt.Sprint(i), m)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -552,6 +553,8 @@ func (cl *Client) pushLocked(m queuedMsg) {
 const maxIdleQueue = 4096
 
 func (cl *Client) batching() bool { return false }
+
+func (cl *Client) batchRoom() (int, int) { return math.MaxInt, math.MaxInt }
 
 func (cl *Client) deliverBatch(c *conn, _ []byte, msgs [][]byte) {
 	for _, m := range msgs {

@@ -65,6 +65,10 @@ type endpoint interface {
 	// batching reports whether messages go to a batch handler (deliverBatch)
 	// instead of deliver.
 	batching() bool
+	// batchRoom is how many messages and payload bytes the next batch may
+	// hold (both at least 1): a batch that reaches either is delivered at
+	// once, mid-read.
+	batchRoom() (events, bytes int)
 	// deliverBatch hands over messages decoded from one read, in order;
 	// every one of them is a subslice of in.
 	deliverBatch(c *conn, in []byte, msgs [][]byte)
@@ -677,6 +681,7 @@ func (c *conn) startBatch() {
 	c.batch = nil
 	if c.plainData && c.ep.batching() {
 		c.batch = &c.loop.batch
+		c.loop.batchRoom, c.loop.batchRoomBytes = c.ep.batchRoom()
 	}
 }
 
@@ -726,8 +731,16 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		c.recvBytes += uint64(len(p))
 		if c.batch != nil && !c.dec.InPending() {
 			// p aliases the read buffer: it stays valid until the end of
-			// this read, when the batch is delivered.
+			// this read, when the batch is delivered, or until the batch
+			// is full: then it goes at once, and a pause its handler asked
+			// for stops the read at this message.
 			*c.batch = append(*c.batch, p)
+			l := c.loop
+			l.batchRoom--
+			l.batchRoomBytes -= len(p)
+			if l.batchRoom <= 0 || l.batchRoomBytes <= 0 {
+				return c.flushBatch()
+			}
 			return nil
 		}
 		return c.deliverOne(p)
@@ -839,6 +852,7 @@ func (c *conn) flushBatchIn(in []byte) error {
 	c.ep.deliverBatch(c, in, msgs)
 	clear(msgs) // drop the references into the read buffer
 	*c.batch = msgs[:0]
+	c.loop.batchRoom, c.loop.batchRoomBytes = c.ep.batchRoom()
 	return c.afterDeliver()
 }
 

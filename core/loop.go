@@ -46,9 +46,12 @@ type loop struct {
 	readBuf []byte
 	batch   [][]byte // messages of the current read, in batching mode
 	batchIn []byte   // the memory those messages lie in (the decoder's input)
-	events  []poll.Event
-	now     time.Time
-	closing bool
+	// batchRoom, batchRoomBytes: what the batch may still take before it
+	// is delivered (the endpoint's batchRoom, counted down).
+	batchRoom, batchRoomBytes int
+	events                    []poll.Event
+	now                       time.Time
+	closing                   bool
 	// scratchBufs receive decompressed and decoded messages, alternately.
 	scratchBufs [2][]byte
 

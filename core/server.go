@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -61,6 +62,7 @@ type Server struct {
 
 	onMessage      atomic.Pointer[func(*Session, []byte)]
 	onMessageBatch atomic.Pointer[func(*Session, []byte, [][]byte)]
+	batchLimit     atomic.Pointer[func() (int, int)]
 	onConnect      atomic.Pointer[func(*Session)]
 	onDisconnect   atomic.Pointer[func(*Session, string)]
 	onError        atomic.Pointer[func(*Session, error)]
@@ -148,6 +150,19 @@ func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
 // OnMessage.
 func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs [][]byte)) {
 	storeHandler(&s.onMessageBatch, fn)
+}
+
+// LimitMessageBatches bounds the batches given to the batch handler: when
+// a batch starts, room says how many messages and payload bytes it may
+// hold, and a batch that reaches either bound is delivered at once instead
+// of at the end of the read. If its handler paused the session's reading
+// (PauseReadingFor), the read stops after that batch; the rest waits in
+// the connection until reading resumes. A consumer that queues batches in
+// a bounded queue (handoff.Inbox) thus keeps its bound message-exact while
+// taking each batch in one step. room runs on the session's loop, once per
+// batch; values below 1 count as 1. Nil (the default) removes the bound.
+func (s *Server) LimitMessageBatches(room func() (events, bytes int)) {
+	storeHandler(&s.batchLimit, room)
 }
 
 // OnMessage sets the message handler. The message slice is valid only
@@ -701,6 +716,15 @@ func (s *Server) deliver(c *conn, msg []byte) {
 }
 
 func (s *Server) batching() bool { return s.onMessageBatch.Load() != nil }
+
+func (s *Server) batchRoom() (int, int) {
+	fn := s.batchLimit.Load()
+	if fn == nil {
+		return math.MaxInt, math.MaxInt
+	}
+	events, bytes := (*fn)()
+	return max(events, 1), max(bytes, 1)
+}
 
 func (s *Server) deliverBatch(c *conn, in []byte, msgs [][]byte) {
 	sess := c.sess

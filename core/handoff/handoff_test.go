@@ -410,3 +410,40 @@ func TestWorkersPauseTheSourceUntilTheBacklogDrains(t *testing.T) {
 }
 
 func unsafePointer(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+func TestInboxPushMessagesQueuesABatchInOrderAndCountsIt(t *testing.T) {
+	b := newBacklog(4, 1<<20)
+	q := NewInbox(b, nil, nil)
+	defer q.Free()
+	src := &recordingSource{}
+	require.Equal(t, 3, q.PushMessages(kindMessage, 9, [][]byte{[]byte("a"), nil, []byte("ccc")}, src))
+	pauses, _ := src.counts()
+	require.Zero(t, pauses, "3 events fit a bound of 4")
+	require.Equal(t, 2, q.PushMessages(kindMessage, 9, [][]byte{[]byte("d"), []byte("e")}, src))
+	pauses, _ = src.counts()
+	require.Equal(t, 1, pauses, "the batch that crossed the bound paused its source")
+	events, bytes := b.Pending()
+	require.Equal(t, int64(5), events)
+	require.Equal(t, int64(6), bytes)
+	got := take(t, q, 10, 0)
+	require.Equal(t, []string{"a", "", "ccc", "d", "e"}, got.datas)
+	require.Equal(t, []uint64{9, 9, 9, 9, 9}, got.sessions)
+}
+
+func TestInboxPushMessagesOutOfMemoryKeepsThoseBeforeAndUncountsTheRest(t *testing.T) {
+	b := newBacklog(100, 1<<30)
+	mem := &failingMemory{}
+	q := NewInbox(b, mem, nil)
+	defer q.Free()
+	big := make([]byte, blockSize+1) // needs a block of its own, which the memory refuses
+	// The first message gets the usual block, which "fits" shares.
+	require.True(t, q.PushMessage(kindMessage, 1, []byte("kept"), nil))
+	mem.mu.Lock()
+	mem.failing = true
+	mem.mu.Unlock()
+	require.Equal(t, 1, q.PushMessages(kindMessage, 1, [][]byte{[]byte("fits"), big, []byte("after")}, nil))
+	events, bytes := b.Pending()
+	require.Equal(t, int64(2), events, "the refused messages do not count")
+	require.Equal(t, int64(len("kept")+len("fits")), bytes)
+	require.Equal(t, []string{"kept", "fits"}, take(t, q, 10, 0).datas)
+}

@@ -37,7 +37,7 @@ type Inbox struct {
 	mu       sync.Mutex
 	incoming []pending // queued, not yet swapped out by Take
 	blocks   []*block  // in fill order; the last one takes new data
-	spare    *block    // one recycled block of the usual size
+	spares   []*block  // recycled blocks of the usual size, at most maxSpares
 	dead     bool      // freed: nothing more is queued
 	notify   *notifier
 	signaled bool // notify is readable
@@ -75,7 +75,14 @@ type block struct {
 }
 
 // blockSize is the usual block; a larger event gets a block of its own size.
-const blockSize = 256 << 10
+// Up to maxSpares drained blocks are kept for reuse: under a steady stream
+// a block is filled while the consumer reads the one before, and giving
+// blocks back to the allocator at that rate (C's malloc maps and unmaps
+// blocks this large) cost page faults on every refill.
+const (
+	blockSize = 256 << 10
+	maxSpares = 4
+)
 
 // NewInbox makes an empty Inbox counting into backlog. mem nil means Go's
 // heap. wait is how Take sleeps until fd is readable or timeout (negative:
@@ -128,15 +135,55 @@ func (q *Inbox) PushNotice(kind uint32, status int32, session uint64, text strin
 	return true
 }
 
-func (q *Inbox) push(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
-	size, span := len(msg), len(msg)
-	if isText {
-		size, span = len(text), len(text)+1
+// PushMessages queues the messages of one session in one step (one lock
+// for all) and returns how many it queued: all, or those before the first
+// that found no memory (the caller has lost the rest and should say so).
+// When the backlog is over its bound, src (nil for none) is paused until
+// it drains. A server's batch handler bounded with
+// Server.LimitMessageBatches(backlog.Room) keeps the bound message-exact.
+func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src core.Pausable) int {
+	bytes := 0
+	for _, m := range msgs {
+		bytes += len(m)
 	}
+	over := q.backlog.AddMany(len(msgs), bytes)
+	n := 0
+	q.mu.Lock()
+	if !q.dead {
+		for _, m := range msgs {
+			if !q.pushLocked(kind, 0, session, m, "", false) {
+				break
+			}
+			n++
+		}
+	}
+	q.mu.Unlock()
+	if n < len(msgs) {
+		lost := 0
+		for _, m := range msgs[n:] {
+			lost += len(m)
+		}
+		q.backlog.Consumed(len(msgs)-n, lost)
+	}
+	if over {
+		q.backlog.Pause(src)
+	}
+	return n
+}
+
+func (q *Inbox) push(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dead {
 		return false
+	}
+	return q.pushLocked(kind, status, session, msg, text, isText)
+}
+
+func (q *Inbox) pushLocked(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
+	size, span := len(msg), len(msg)
+	if isText {
+		size, span = len(text), len(text)+1
 	}
 	ev := pending{kind: kind, status: status, session: session, size: size, text: isText}
 	if span > 0 {
@@ -173,8 +220,9 @@ func (q *Inbox) roomLocked(span int) *block {
 	switch {
 	case span > blockSize:
 		blk = q.newBlock(span)
-	case q.spare != nil:
-		blk, q.spare = q.spare, nil
+	case len(q.spares) > 0:
+		blk = q.spares[len(q.spares)-1]
+		q.spares = q.spares[:len(q.spares)-1]
 	default:
 		blk = q.newBlock(blockSize)
 	}
@@ -234,11 +282,11 @@ func (q *Inbox) firstBlockLocked() *block {
 // caller holds mu and takeMu).
 func (q *Inbox) pendingLocked() bool { return q.head < len(q.taken) || len(q.incoming) > 0 }
 
-// release keeps one block of the usual size for reuse and frees the rest.
+// release keeps up to maxSpares blocks of the usual size and frees the rest.
 func (q *Inbox) release(blk *block) {
-	if len(blk.buf) == blockSize && q.spare == nil {
+	if len(blk.buf) == blockSize && len(q.spares) < maxSpares {
 		blk.used = 0
-		q.spare = blk
+		q.spares = append(q.spares, blk)
 		return
 	}
 	q.mem.Free(blk.buf)
@@ -414,9 +462,9 @@ func (q *Inbox) Free() {
 	for _, blk := range q.blocks {
 		q.mem.Free(blk.buf)
 	}
-	if q.spare != nil {
-		q.mem.Free(q.spare.buf)
+	for _, blk := range q.spares {
+		q.mem.Free(blk.buf)
 	}
-	q.blocks, q.spare, q.incoming, q.taken, q.head, q.dead = nil, nil, nil, nil, 0, true
+	q.blocks, q.spares, q.incoming, q.taken, q.head, q.dead = nil, nil, nil, nil, 0, true
 	q.mu.Unlock()
 }
