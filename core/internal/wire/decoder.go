@@ -1,6 +1,9 @@
 package wire
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // Decoder splits a TCP byte stream into validated frames. The zero value is
 // ready to use once DataLimit is set. A Decoder is owned by one goroutine.
@@ -115,13 +118,19 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		}
 	}
 	for len(b) >= HeaderSize {
-		// ParseHeader directly, not header: this runs once per frame.
-		h, err := ParseHeader(b, d.limit(), d.CompressionOn)
-		if err != nil && d.AckOn {
-			h, err = AckHeader(h, err)
-		}
-		if err != nil {
-			return d.stateError(h, err)
+		// This runs once per frame: a plain DATA header within the limit,
+		// by far the most common, is recognised here without a call;
+		// everything else gets ParseHeader's full check.
+		var err error
+		h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
+		if h.Type != TypeData || h.Flags != 0 || h.Length > d.limit() {
+			h, err = ParseHeader(b, d.limit(), d.CompressionOn)
+			if err != nil && d.AckOn {
+				h, err = AckHeader(h, err)
+			}
+			if err != nil {
+				return d.stateError(h, err)
+			}
 		}
 		end := HeaderSize + int(h.Length)
 		if len(b) < end {
