@@ -223,6 +223,13 @@ void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint6
     leave();
 }
 
+void capi_call_session_release(capi_session_release_fn fn, void *ud, uint64_t h, uint64_t sid, uintptr_t data,
+                               int io) {
+    enter(h, io);
+    fn(ud, h, sid, (void *)data);
+    leave();
+}
+
 void capi_call_client_connect(capi_client_connect_fn fn, void *ud, uint64_t h, int io) {
     enter(h, io);
     fn(ud, h);
