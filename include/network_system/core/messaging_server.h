@@ -561,24 +561,25 @@ private:
         }
 
         // Each session's one object hangs on its netsys session: the user
-        // data is a heap std::shared_ptr<tcp_session> (a holder), made at
-        // connect and deleted by c_release, which netsys calls once the
-        // session has ended and its last callback has returned. Callbacks of
-        // a session therefore read the holder without any lock: its release
-        // cannot run before they return.
+        // data is a heap std::shared_ptr<tcp_session> (a holder), attached
+        // when the object is first needed (at connect when a connect or
+        // disconnect handler wants it, else at the first message or lookup)
+        // and deleted by c_release, which netsys calls once the session has
+        // ended and its last callback has returned. Callbacks of a session
+        // therefore read its holder without any lock: its release cannot run
+        // before they return.
         //
         // Anything else (get_session(), get_all_sessions(), an error
-        // callback, a message arriving before the connect callback attached
-        // the object) may run while c_release frees the holder. Such a
-        // caller copies the shared_ptr out under holders_ (shared), and
-        // c_release takes holders_ (exclusive) before deleting: netsys has
-        // detached the holder before calling c_release, so every caller that
-        // could still have fetched it holds holders_ until it has copied the
-        // shared_ptr, and every later one no longer gets it. Attaching is
-        // done under holders_ (exclusive) too, so the connect callback and a
-        // caller that finds no object yet never make two objects for one
-        // session. The lock is taken once per connect and per disconnect and
-        // by these lookups, never per message.
+        // callback) may run while c_release frees the holder. Such a caller
+        // copies the shared_ptr out under holders_ (shared), and c_release
+        // takes holders_ (exclusive) before deleting: netsys has detached the
+        // holder before calling c_release, so every caller that could still
+        // have fetched it holds holders_ until it has copied the shared_ptr,
+        // and every later one no longer gets it. Attaching is done under
+        // holders_ (exclusive) too, so two threads finding no object yet
+        // never make two objects for one session. The lock is taken once per
+        // session to attach, once per session to release and by these
+        // lookups, never per message.
         using holder = std::shared_ptr<session::tcp_session>;
 
         // The object of a session netsys still knows (open, or ended with
@@ -791,13 +792,18 @@ private:
         // C callbacks: each marks the thread as inside this server's callback
         // and never lets an exception escape (they are noexcept).
 
-        // The object is made here even without a connect handler: made later,
-        // on first use, it could be asked for by two threads at once.
         static void c_connect(void* user_data, netsys_server server, uint64_t session_id) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
             auto handler = self->on_connect.get();
             auto callback = self->on_connection.get();
+            // Without anyone to tell, the session object is made when first
+            // needed (a message, get_session, a disconnect handler): an idle
+            // connection then costs nothing here, in C++ or in netsys.
+            // Whichever thread needs it first, attach() makes one object.
+            if (!handler && !callback && !self->observe_connection.get() && !self->wants_disconnects()) {
+                return;
+            }
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
                 "the connect callback", [&] { session = self->attach(server, session_id, true); },
@@ -859,7 +865,7 @@ private:
             if (::netsys_session_get_user_data(server, session_id, &data) != NETSYS_OK) {
                 return;  // netsys no longer knows the session
             }
-            std::shared_ptr<session::tcp_session> made;  // only if the connect callback attached nothing
+            std::shared_ptr<session::tcp_session> made;  // the first message of a session nobody was told about
             if (!data) {
                 detail::guard(
                     "the message callback", [&] { made = lookup(server, session_id); },
@@ -984,7 +990,7 @@ private:
                     void* data = nullptr;  // released after this callback returns (c_release)
                     if (::netsys_session_get_user_data(server, session_id, &data) == NETSYS_OK && data) {
                         session = *static_cast<holder*>(data);
-                    } else if (self->wants_disconnects()) {  // ended before its connect callback attached one
+                    } else if (self->wants_disconnects()) {  // ended before anyone looked at it
                         session = std::make_shared<session::tcp_session>(self->owner(), session_id);
                     }
                 },
