@@ -102,10 +102,20 @@ func (s *server) callHost(typ uint32, st int32, sid uint64, data []byte, io C.in
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), ptr, C.size_t(len(data)), io)
 		}
 	case evDisconnect:
-		if cb := s.onDisconnect.Load(); cb != nil {
+		cb := s.onDisconnect.Load()
+		if s.ud.release.Load() != nil {
+			var fn C.capi_server_disconnect_fn
+			var ud unsafe.Pointer
+			if cb != nil {
+				fn, ud = cb.fn, cb.ud
+			}
+			C.capi_call_server_disconnect_release(fn, ud, h, C.uint64_t(sid), (*C.char)(unsafe.Pointer(ptr)), io)
+			return
+		}
+		if cb != nil {
 			C.capi_call_server_disconnect(cb.fn, cb.ud, h, C.uint64_t(sid), (*C.char)(unsafe.Pointer(ptr)), io)
 		}
-		s.releaseEnded(sid, io)
+		s.releaseEnded(sid, io) // nothing to call: only forgets the session
 	case evError:
 		if cb := s.onError.Load(); cb != nil {
 			C.capi_call_server_error(cb.fn, cb.ud, h, C.uint64_t(sid), C.int(st), (*C.char)(unsafe.Pointer(ptr)), io)

@@ -216,6 +216,18 @@ void capi_call_server_disconnect(capi_server_disconnect_fn fn, void *ud, uint64_
     leave();
 }
 
+// userdata.go; exported by cgo but not by the library (netsys.map).
+void capi_release_ended(uint64_t h, uint64_t sid, int io);
+
+void capi_call_server_disconnect_release(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                         const char *reason, int io) {
+    enter(h, io);
+    if (fn)
+        fn(ud, h, sid, reason);
+    capi_release_ended(h, sid, io);
+    leave();
+}
+
 void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint64_t sid, int code, const char *msg,
                             int io) {
     enter(h, io);

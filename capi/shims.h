@@ -92,6 +92,11 @@ void capi_call_server_message_batch(capi_server_message_batch_fn fn, void *ud, u
                                     const uint8_t *base, const capi_span *spans, size_t count, int io);
 void capi_call_server_disconnect(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid, const char *reason,
                                  int io);
+// The disconnect callback (fn may be NULL) followed, in the same C call and
+// so on the same OS thread, by the release of the session's pointer: a
+// goroutine may move between threads from one cgo call to the next.
+void capi_call_server_disconnect_release(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                         const char *reason, int io);
 void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint64_t sid, int code, const char *msg,
                             int io);
 // The host's session pointer travels through Go as an integer (Go never

@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -103,6 +104,29 @@ func (s *server) releaseEnded(sid uint64, io C.int) {
 	if v != 0 {
 		s.callRelease([]uint64{sid}, []hostData{v}, io)
 	}
+}
+
+// capi_release_ended is releaseEnded called from the disconnect
+// trampoline, right after the host's disconnect callback on the same OS
+// thread. A panic must not unwind through the C frames below it: it is
+// reported instead.
+//
+//export capi_release_ended
+func capi_release_ended(h, sid C.uint64_t, io C.int) {
+	obj, ok := handles.Load(uint64(h))
+	if !ok {
+		return // being destroyed: destroy's sweep releases it
+	}
+	s, ok := obj.(*server)
+	if !ok {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.reportInternal(fmt.Sprintf("netsys internal error releasing session %d: %v", uint64(sid), r))
+		}
+	}()
+	s.releaseEnded(uint64(sid), io)
 }
 
 // releasePolled is the pull interface's rule: a session is released in the
