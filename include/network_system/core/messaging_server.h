@@ -439,7 +439,9 @@ public:
         core_->observe_error.set(std::move(error_observer));
     }
 
-    /// The C handle, for calls this class does not wrap.
+    /// The C handle, for calls this class does not wrap. The sessions' user
+    /// data and the session release callback belong to this class (they
+    /// hold its session objects): do not set them through the handle.
     netsys_server handle() const noexcept { return core_->handle(); }
 
 private:
