@@ -461,7 +461,9 @@ netsys_status netsys_server_create(netsys_server *out, const char *server_id);
 /// event data of the handle is freed. From inside one of its own callbacks
 /// it returns at once (the stop completes after the callback returns); the
 /// current callback's arguments stay valid until it returns, and no other
-/// callback of the server starts. A destroyed handle gives
+/// callback of the server starts. Before it returns, the session release
+/// callback (netsys_server_set_session_release_callback()) gets every
+/// session pointer not released yet. A destroyed handle gives
 /// #NETSYS_E_INVALID_HANDLE, so destroying twice is harmless.
 netsys_status netsys_server_destroy(netsys_server server);
 
@@ -740,7 +742,8 @@ netsys_status netsys_session_set_message_callback(netsys_server server, uint64_t
 netsys_status netsys_session_set_user_data(netsys_server server, uint64_t session_id, void *data);
 
 /// Writes the session's pointer (netsys_session_set_user_data(); NULL if
-/// none) to `*data`. Never blocks; cheap enough for every message batch.
+/// none) to `*data`. Never waits for I/O or for a callback; cheap enough
+/// for every message batch.
 /// From the session's own callbacks (and, in #NETSYS_DELIVERY_EVENTS, while
 /// handling the session's polled events before the next poll) the pointer
 /// cannot be released while in use. From any other thread the release may
