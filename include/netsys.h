@@ -733,9 +733,9 @@ netsys_status netsys_session_set_message_callback(netsys_server server, uint64_t
 ///
 /// Unlike the other netsys_session_* calls, which find only open sessions,
 /// this call and netsys_session_get_user_data() also find a session that
-/// has ended but whose release point has not come yet (its disconnect
-/// callback has not returned, or in #NETSYS_DELIVERY_EVENTS its
-/// DISCONNECT event has not been followed by another poll), so every
+/// has ended but has not been released yet (its disconnect callback has
+/// not returned, or in #NETSYS_DELIVERY_EVENTS its DISCONNECT event has
+/// not been followed by another poll), so every
 /// callback and event of a session can reach its pointer. Errors:
 /// #NETSYS_E_NOT_FOUND (no such session, or already released),
 /// #NETSYS_E_INVALID_HANDLE (also once netsys_server_destroy() has begun).
