@@ -236,6 +236,48 @@ static void test_pull_release_at_next_poll(void) {
     CHECK(atomic_load(&r.total) == 1);
 }
 
+/// Replacing the pointer inside the disconnect callback: the release gets
+/// the replacement. Without a disconnect callback the release still comes.
+static void replace_on_disconnect(void *ud, netsys_server s, uint64_t sid, const char *reason) {
+    void *old = NULL;
+    CHECK_OK(netsys_session_get_user_data(s, sid, &old));
+    session_state *fresh = calloc(1, sizeof *fresh);
+    CHECK(old != NULL && fresh != NULL);
+    fresh->id = sid;
+    fresh->disconnect_thread = pthread_self();
+    atomic_store(&fresh->disconnected, 1);
+    CHECK_OK(netsys_session_set_user_data(s, sid, fresh));
+    free(old); // the host's again once replaced
+}
+
+static void test_release_follows_the_last_pointer(void) {
+    for (int with_callback = 0; with_callback < 2; with_callback++) {
+        releases r = {.expect_disconnect = with_callback != 0};
+        netsys_server s = make_server("user-data-replace");
+        r.server = s;
+        CHECK_OK(netsys_server_set_int(s, NETSYS_OPT_CALLBACK_WORKERS, 1));
+        CHECK_OK(netsys_server_set_connect_callback(s, on_connect, NULL));
+        if (with_callback) {
+            CHECK_OK(netsys_server_set_disconnect_callback(s, replace_on_disconnect, NULL));
+        }
+        CHECK_OK(netsys_server_set_session_release_callback(s, on_release, &r));
+        int port = start_server(s);
+        client_log log;
+        netsys_client c = connect_logged(&log, port);
+        uint64_t sid = 0;
+        size_t n = 0;
+        CHECK_WITHIN(netsys_server_sessions(s, &sid, 1, &n) == NETSYS_OK && n == 1, 5000);
+        void *p = NULL;
+        CHECK_WITHIN(netsys_session_get_user_data(s, sid, &p) == NETSYS_OK && p != NULL, 5000);
+        CHECK_OK(netsys_client_destroy(c));
+        CHECK_WITHIN(atomic_load(&r.total) == 1, 5000);
+        CHECK(atomic_load(&r.per_id[sid]) == 1);
+        CHECK(atomic_load(&r.before_disconnect) == 0 && atomic_load(&r.other_thread) == 0);
+        CHECK_OK(netsys_server_destroy(s));
+        CHECK(atomic_load(&r.total) == 1);
+    }
+}
+
 static void test_argument_checks(void) {
     netsys_server s = make_server("user-data-args");
     start_server(s);
@@ -254,6 +296,7 @@ int main(void) {
     run_callbacks(2); // on callback workers
     test_release_at_destroy();
     test_pull_release_at_next_poll();
+    test_release_follows_the_last_pointer();
     test_argument_checks();
     check_no_live_handles();
     puts("test_user_data: ok");
