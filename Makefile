@@ -7,7 +7,7 @@
 # can grow without editing this file.
 #
 # Output: commands are shown as one short line each ("  GO      capi ->
-# build/lib/libnetsys.so.1.1.0"); `make V=1` shows the full commands.
+# build/lib/libnetsys.so.1.2.0"); `make V=1` shows the full commands.
 GO        ?= go
 BUILD     ?= $(CURDIR)/build
 PREFIX    ?= /usr/local

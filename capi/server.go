@@ -30,6 +30,8 @@ type server struct {
 	onMessageBatch atomic.Pointer[callback[C.capi_server_message_batch_fn]] // while set, replaces onMessage (batch.go)
 	onDisconnect   atomic.Pointer[callback[C.capi_server_disconnect_fn]]
 	onError        atomic.Pointer[callback[C.capi_server_error_fn]]
+
+	ud userData // the host's session pointers (userdata.go)
 }
 
 // callback is a host function pointer with its user data (C pointers, so
@@ -60,6 +62,7 @@ func newServer(id string) (*server, error) {
 	srv.OnConnect(func(sess *core.Session) { s.emitText(evConnect, statusOK, sess.ID(), sess.ClientID()) })
 	srv.OnMessage(func(sess *core.Session, msg []byte) { s.emitMessage(sess.ID(), msg, sess) })
 	srv.OnDisconnect(func(sess *core.Session, reason string) {
+		s.ud.ended(sess)
 		s.emitText(evDisconnect, statusOK, sess.ID(), reason)
 	})
 	srv.OnError(func(sess *core.Session, err error) {
@@ -99,9 +102,20 @@ func (s *server) callHost(typ uint32, st int32, sid uint64, data []byte, io C.in
 			C.capi_call_server_message(cb.fn, cb.ud, h, C.uint64_t(sid), ptr, C.size_t(len(data)), io)
 		}
 	case evDisconnect:
-		if cb := s.onDisconnect.Load(); cb != nil {
+		cb := s.onDisconnect.Load()
+		if s.ud.release.Load() != nil {
+			var fn C.capi_server_disconnect_fn
+			var ud unsafe.Pointer
+			if cb != nil {
+				fn, ud = cb.fn, cb.ud
+			}
+			C.capi_call_server_disconnect_release(fn, ud, h, C.uint64_t(sid), (*C.char)(unsafe.Pointer(ptr)), io)
+			return
+		}
+		if cb != nil {
 			C.capi_call_server_disconnect(cb.fn, cb.ud, h, C.uint64_t(sid), (*C.char)(unsafe.Pointer(ptr)), io)
 		}
+		s.releaseEnded(sid, io) // nothing to call: only forgets the session
 	case evError:
 		if cb := s.onError.Load(); cb != nil {
 			C.capi_call_server_error(cb.fn, cb.ud, h, C.uint64_t(sid), C.int(st), (*C.char)(unsafe.Pointer(ptr)), io)
@@ -184,6 +198,7 @@ func netsys_server_destroy(h C.uint64_t) (rc status) {
 	s.shutdown()
 	s.srv.Stop() // returns at once when called on one of its loops
 	s.waitCallbacks(own)
+	s.releaseAll()
 	s.queue.Free()
 	return statusOK
 }
@@ -659,7 +674,11 @@ func netsys_server_poll(h C.uint64_t, events *C.capi_event, capacity C.size_t, t
 	if rc != statusOK {
 		return rc
 	}
-	return pollEvents(&s.endpoint, events, capacity, timeoutMS, count)
+	rc = pollEvents(&s.endpoint, events, capacity, timeoutMS, count)
+	if rc == statusOK {
+		s.releasePolled(unsafe.Slice(events, int(*count)))
+	}
+	return rc
 }
 
 //export netsys_server_event_fd

@@ -216,10 +216,29 @@ void capi_call_server_disconnect(capi_server_disconnect_fn fn, void *ud, uint64_
     leave();
 }
 
+// userdata.go; exported by cgo but not by the library (netsys.map).
+void capi_release_ended(uint64_t h, uint64_t sid, int io);
+
+void capi_call_server_disconnect_release(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                         const char *reason, int io) {
+    enter(h, io);
+    if (fn)
+        fn(ud, h, sid, reason);
+    capi_release_ended(h, sid, io);
+    leave();
+}
+
 void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint64_t sid, int code, const char *msg,
                             int io) {
     enter(h, io);
     fn(ud, h, sid, code, msg);
+    leave();
+}
+
+void capi_call_session_release(capi_session_release_fn fn, void *ud, uint64_t h, uint64_t sid, uintptr_t data,
+                               int io) {
+    enter(h, io);
+    fn(ud, h, sid, (void *)data);
     leave();
 }
 

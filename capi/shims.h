@@ -31,6 +31,7 @@ typedef struct capi_span {
 } capi_span;
 typedef void (*capi_server_disconnect_fn)(void *, uint64_t, uint64_t, const char *);
 typedef void (*capi_server_error_fn)(void *, uint64_t, uint64_t, int, const char *);
+typedef void (*capi_session_release_fn)(void *, uint64_t, uint64_t, void *);
 typedef void (*capi_client_connect_fn)(void *, uint64_t);
 typedef void (*capi_client_message_fn)(void *, uint64_t, const uint8_t *, size_t);
 typedef void (*capi_client_disconnect_fn)(void *, uint64_t, const char *);
@@ -91,8 +92,17 @@ void capi_call_server_message_batch(capi_server_message_batch_fn fn, void *ud, u
                                     const uint8_t *base, const capi_span *spans, size_t count, int io);
 void capi_call_server_disconnect(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid, const char *reason,
                                  int io);
+// The disconnect callback (fn may be NULL) followed, in the same C call and
+// so on the same OS thread, by the release of the session's pointer: a
+// goroutine may move between threads from one cgo call to the next.
+void capi_call_server_disconnect_release(capi_server_disconnect_fn fn, void *ud, uint64_t h, uint64_t sid,
+                                         const char *reason, int io);
 void capi_call_server_error(capi_server_error_fn fn, void *ud, uint64_t h, uint64_t sid, int code, const char *msg,
                             int io);
+// The host's session pointer travels through Go as an integer (Go never
+// holds it as a pointer); it becomes void * again here.
+void capi_call_session_release(capi_session_release_fn fn, void *ud, uint64_t h, uint64_t sid, uintptr_t data,
+                               int io);
 void capi_call_client_connect(capi_client_connect_fn fn, void *ud, uint64_t h, int io);
 void capi_call_client_message(capi_client_message_fn fn, void *ud, uint64_t h, const uint8_t *data, size_t size,
                               int io);

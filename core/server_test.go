@@ -261,6 +261,49 @@ func TestSessionData(t *testing.T) {
 	require.Empty(t, d.Keys())
 }
 
+// TestSessionContext: the value set at connect reaches the session's
+// message and disconnect handlers, concurrent setters and readers are
+// race-free, and nil clears without making the session's extra block.
+func TestSessionContext(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	type user struct{ name string }
+	got := make(chan any, 4)
+	s.OnConnect(func(sess *Session) {
+		require.Nil(t, sess.Context())
+		sess.SetContext(&user{name: "ada"})
+	})
+	s.OnMessage(func(sess *Session, _ []byte) { got <- sess.Context() })
+	s.OnDisconnect(func(sess *Session, _ string) { got <- sess.Context() })
+	c := dial(t, s, ClientConfig{})
+	waitFor(t, "session", func() bool { return s.ConnectionCount() == 1 })
+	sess := s.Sessions()[0]
+	require.NoError(t, c.Send([]byte("x")))
+	first := <-got
+	require.Equal(t, "ada", first.(*user).name)
+
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				sess.SetContext(first)
+				_ = sess.Context()
+			}
+		}()
+	}
+	wg.Wait()
+	c.Stop()
+	require.Same(t, first, <-got) // still readable in OnDisconnect
+	sess.SetContext(nil)
+	require.Nil(t, sess.Context())
+
+	idle := &Session{}
+	idle.SetContext(nil)
+	require.Nil(t, idle.extra.Load(), "clearing must not make the extra block")
+	require.Nil(t, idle.Context())
+}
+
 func TestDisconnectWithReason(t *testing.T) {
 	s := startServer(t, ServerConfig{})
 	c := dial(t, s, ClientConfig{})

@@ -50,6 +50,7 @@ type Session struct {
 // sessionExtra is the part of a Session made on first use (see more).
 type sessionExtra struct {
 	data      SessionData
+	ctx       atomic.Pointer[any] // SetContext's value
 	onState   atomic.Pointer[func(old, new SessionState)]
 	onMessage atomic.Pointer[func(*Session, []byte)]
 
@@ -179,6 +180,34 @@ const (
 
 // Data returns the session's key/value store.
 func (s *Session) Data() *SessionData { return &s.more().data }
+
+// SetContext attaches an application value to the session (a user record,
+// a protocol state machine), replacing the previous one; nil clears it. It
+// is meant for state that handlers of the session fetch on every call: a
+// lookup in the application's own map keyed by ID would need a lock and an
+// entry to remove at disconnect, while the value here goes with the
+// session. Safe from any goroutine; the value stays readable after the
+// session ends (in OnDisconnect and later) until replaced.
+func (s *Session) SetContext(v any) {
+	if v == nil {
+		if x := s.extra.Load(); x != nil {
+			x.ctx.Store(nil)
+		}
+		return // nothing to clear: an idle session never makes its block for it
+	}
+	s.more().ctx.Store(&v)
+}
+
+// Context returns the value given to SetContext, or nil. Safe from any
+// goroutine.
+func (s *Session) Context() any {
+	if x := s.extra.Load(); x != nil {
+		if p := x.ctx.Load(); p != nil {
+			return *p
+		}
+	}
+	return nil
+}
 
 // JoinGroup adds the session to a server group.
 func (s *Session) JoinGroup(group string) { s.srv.joinGroup(s, group) }

@@ -147,7 +147,7 @@ extern "C" {
 /// libnetsys.so.MAJOR).
 #define NETSYS_VERSION_MAJOR 1
 /// Minor version: incremented when functions, options or event types are added.
-#define NETSYS_VERSION_MINOR 1
+#define NETSYS_VERSION_MINOR 2
 /// Patch version: incremented for fixes that do not change the ABI.
 #define NETSYS_VERSION_PATCH 0
 /// Packs a version as one integer, comparable with <, as netsys_version() returns it.
@@ -355,6 +355,15 @@ typedef void (*netsys_server_message_batch_fn)(void *user_data, netsys_server se
 /// Server: an open session ended. `reason` is valid only during the call.
 typedef void (*netsys_server_disconnect_fn)(void *user_data, netsys_server server, uint64_t session_id,
                                             const char *reason);
+/// Server: the library is done with a session's pointer (see
+/// netsys_session_set_user_data()): `session_data` is the non-NULL pointer
+/// the session held when it ended, handed back exactly once so the host can
+/// free it. No callback of that session runs after this one and no
+/// netsys_session_get_user_data() call returns `session_data` any more.
+/// The session is closed: netsys_session_* calls naming it fail with
+/// #NETSYS_E_NOT_FOUND. Threads: see netsys_server_set_session_release_callback().
+typedef void (*netsys_session_release_fn)(void *user_data, netsys_server server, uint64_t session_id,
+                                          void *session_data);
 /// Server: a failure; session_id is 0 for errors of the server itself
 /// (e.g. accept failing). `message` is valid only during the call.
 typedef void (*netsys_server_error_fn)(void *user_data, netsys_server server, uint64_t session_id,
@@ -452,7 +461,9 @@ netsys_status netsys_server_create(netsys_server *out, const char *server_id);
 /// event data of the handle is freed. From inside one of its own callbacks
 /// it returns at once (the stop completes after the callback returns); the
 /// current callback's arguments stay valid until it returns, and no other
-/// callback of the server starts. A destroyed handle gives
+/// callback of the server starts. Before it returns, the session release
+/// callback (netsys_server_set_session_release_callback()) gets every
+/// session pointer not released yet. A destroyed handle gives
 /// #NETSYS_E_INVALID_HANDLE, so destroying twice is harmless.
 netsys_status netsys_server_destroy(netsys_server server);
 
@@ -514,6 +525,35 @@ netsys_status netsys_server_set_disconnect_callback(netsys_server server, netsys
                                                     void *user_data);
 /// Sets or removes the error callback (as netsys_server_set_connect_callback()).
 netsys_status netsys_server_set_error_callback(netsys_server server, netsys_server_error_fn fn, void *user_data);
+
+/// Sets (fn non-NULL) or removes the callback that hands back the pointer
+/// each session holds (netsys_session_set_user_data()) once the library is
+/// done with it. It is called exactly once for every session whose pointer
+/// is non-NULL when the session ends, and never for a NULL one:
+/// - #NETSYS_DELIVERY_CALLBACKS: right after the session's disconnect
+///   callback has returned, on the same thread (the I/O thread, or the
+///   session's worker with #NETSYS_OPT_CALLBACK_WORKERS), also when no
+///   disconnect callback is set. No other callback of the session runs
+///   after it.
+/// - #NETSYS_DELIVERY_EVENTS: inside the netsys_server_poll() call that
+///   follows the one that returned the session's #NETSYS_EVENT_DISCONNECT,
+///   on the polling thread, before that call returns: by then the
+///   DISCONNECT event's data is no longer valid either, and no event of the
+///   session is polled afterwards.
+/// - netsys_server_destroy(): for every session still holding a pointer
+///   (open ones, and ended ones whose release has not come yet), on the
+///   thread calling destroy, after every other callback of the server has
+///   returned and before destroy returns. Called from inside one of the
+///   server's own callbacks, destroy releases that callback's session too:
+///   do not use its pointer after destroy returns.
+/// Without a release callback nothing is handed back: the host keeps the
+/// ownership it never gave away. The callback may call netsys_ functions
+/// (not netsys_server_destroy() of this server). Takes effect for the
+/// releases after the call; `user_data` must stay valid while it is set
+/// (and through netsys_server_destroy(), which may call it).
+/// Errors: #NETSYS_E_INVALID_HANDLE.
+netsys_status netsys_server_set_session_release_callback(netsys_server server, netsys_session_release_fn fn,
+                                                         void *user_data);
 
 /// Binds the configured address and port and starts serving; returns once
 /// the server accepts connections. A stopped server may be started again.
@@ -680,6 +720,39 @@ netsys_status netsys_session_resume_reading(netsys_server server, uint64_t sessi
 /// (#NETSYS_E_WRONG_MODE otherwise). It is dropped when the session ends.
 netsys_status netsys_session_set_message_callback(netsys_server server, uint64_t session_id,
                                                   netsys_server_message_fn fn, void *user_data);
+
+/// Attaches the host's pointer `data` to the session, replacing the
+/// previous one (which is not released: it is the host's again), NULL
+/// clearing it. The library never reads, writes or frees the memory; it
+/// hands the pointer back through netsys_session_get_user_data() and, when
+/// the session ends, once to the release callback
+/// (netsys_server_set_session_release_callback()), which is where the host
+/// frees it. A session can carry one without any lookup table in the host:
+/// set it in the connect callback, fetch it in the message and disconnect
+/// callbacks, free it in the release callback. Any thread.
+///
+/// Unlike the other netsys_session_* calls, which find only open sessions,
+/// this call and netsys_session_get_user_data() also find a session that
+/// has ended but has not been released yet (its disconnect callback has
+/// not returned, or in #NETSYS_DELIVERY_EVENTS its DISCONNECT event has
+/// not been followed by another poll), so every
+/// callback and event of a session can reach its pointer. Errors:
+/// #NETSYS_E_NOT_FOUND (no such session, or already released),
+/// #NETSYS_E_INVALID_HANDLE (also once netsys_server_destroy() has begun).
+netsys_status netsys_session_set_user_data(netsys_server server, uint64_t session_id, void *data);
+
+/// Writes the session's pointer (netsys_session_set_user_data(); NULL if
+/// none) to `*data`. Never waits for I/O or for a callback; cheap enough
+/// for every message batch.
+/// From the session's own callbacks (and, in #NETSYS_DELIVERY_EVENTS, while
+/// handling the session's polled events before the next poll) the pointer
+/// cannot be released while in use. From any other thread the release may
+/// run at any moment, also right after this call returns: such a host must
+/// make its release callback wait for that use (for instance with a lock
+/// held around the fetch and the use, which the release callback takes
+/// before freeing). Errors: #NETSYS_E_NOT_FOUND (as
+/// netsys_session_set_user_data()), #NETSYS_E_NULL_POINTER.
+netsys_status netsys_session_get_user_data(netsys_server server, uint64_t session_id, void **data);
 
 /// Adds the session to `group` (created on first use).
 netsys_status netsys_session_join_group(netsys_server server, uint64_t session_id, const char *group);

@@ -7,4 +7,4 @@ from VERSION and writes it into this file inside the wheel; this source copy
 by ``make test-version`` and updated by ``mk/set-version.sh``.
 """
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"

@@ -49,7 +49,6 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -277,7 +276,7 @@ public:
         if (!parse_id(session_id, id)) {
             return nullptr;
         }
-        return core_->session_object(id);
+        return core_->lookup(id);
     }
 
     /// Every open session, by increasing id.
@@ -291,7 +290,7 @@ public:
         std::vector<session_ptr> sessions;
         sessions.reserve(ids.size());
         for (uint64_t id : ids) {
-            if (auto s = core_->session_object(id)) {
+            if (auto s = core_->lookup(id)) {  // a session that ended since the list is left out
                 sessions.push_back(std::move(s));
             }
         }
@@ -440,7 +439,9 @@ public:
         core_->observe_error.set(std::move(error_observer));
     }
 
-    /// The C handle, for calls this class does not wrap.
+    /// The C handle, for calls this class does not wrap. The sessions' user
+    /// data and the session release callback belong to this class (they
+    /// hold its session objects): do not set them through the handle.
     netsys_server handle() const noexcept { return core_->handle(); }
 
 private:
@@ -472,6 +473,7 @@ private:
             netsys::check(::netsys_server_set_message_batch_callback(raw, &server_core::c_message_batch, this));
             netsys::check(::netsys_server_set_disconnect_callback(raw, &server_core::c_disconnect, this));
             netsys::check(::netsys_server_set_error_callback(raw, &server_core::c_error, this));
+            netsys::check(::netsys_server_set_session_release_callback(raw, &server_core::c_release, this));
             if (auto f = apply(config)) {
                 throw netsys::error(f);
             }
@@ -560,37 +562,70 @@ private:
             return false;
         }
 
-        // The object of an open session: the one already made, or a new one
-        // if netsys says the session is open. netsys decides which sessions
-        // exist; the map only keeps each session's one object (the C ABI has
-        // no per-session pointer to hang it on). Whether to keep a new object
-        // is decided under the map's lock, so the disconnect callback's
-        // take() runs either before the check (netsys has dropped the session
-        // by then, and the object is discarded) or after the insert (and
-        // removes it): no entry outlives its session. The connect callback
-        // passes @p connecting: its session's disconnect callback comes after
-        // it, so the object is kept even if the session already ended.
-        std::shared_ptr<session::tcp_session> session_object(uint64_t id, bool connecting = false) {
+        // Each session's one object hangs on its netsys session: the user
+        // data is a heap std::shared_ptr<tcp_session> (a holder), attached
+        // when the object is first needed (at connect when a connect or
+        // disconnect handler wants it, else at the first message or lookup)
+        // and deleted by c_release, which netsys calls once the session has
+        // ended and its last callback has returned. Callbacks of a session
+        // therefore read its holder without any lock: its release cannot run
+        // before they return.
+        //
+        // Anything else (get_session(), get_all_sessions(), an error
+        // callback) may run while c_release frees the holder. Such a caller
+        // copies the shared_ptr out under holders_ (shared), and c_release
+        // takes holders_ (exclusive) before deleting: netsys has detached the
+        // holder before calling c_release, so every caller that could still
+        // have fetched it holds holders_ until it has copied the shared_ptr,
+        // and every later one no longer gets it. Attaching is done under
+        // holders_ (exclusive) too, so two threads finding no object yet
+        // never make two objects for one session. The lock is taken once per
+        // session to attach, once per session to release and by these
+        // lookups, never per message.
+        using holder = std::shared_ptr<session::tcp_session>;
+
+        // The object of a session netsys still knows (open, or ended with
+        // its disconnect callback to come), made and attached if it has
+        // none yet; nullptr if netsys does not know the session.
+        std::shared_ptr<session::tcp_session> lookup(uint64_t id) { return lookup(handle(), id); }
+
+        std::shared_ptr<session::tcp_session> lookup(netsys_server server, uint64_t id) {
             {
-                std::shared_lock<std::shared_mutex> lock(sessions_mutex_);
-                auto it = sessions_.find(id);
-                if (it != sessions_.end()) {
-                    return it->second;
+                std::shared_lock<std::shared_mutex> lock(holders_);
+                void* data = nullptr;
+                if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK) {
+                    return nullptr;
+                }
+                if (data) {
+                    return *static_cast<holder*>(data);
                 }
             }
+            return attach(server, id, false);
+        }
+
+        // Makes the object of a session and attaches it, unless another
+        // thread did first (its object is returned then: every handler sees
+        // one object). The netsys calls that fill the object are made before
+        // the lock. If netsys no longer knows the session, the connect
+        // callback (@p connecting) still gets the object, unattached, for its
+        // handlers; anyone else gets nullptr.
+        std::shared_ptr<session::tcp_session> attach(netsys_server server, uint64_t id, bool connecting) {
             auto fresh = std::make_shared<session::tcp_session>(owner(), id);
-            fresh->on_connected();  // netsys calls, outside the lock; read-only once published
-            std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
-            auto [it, inserted] = sessions_.try_emplace(id);
-            if (!inserted) {
-                return it->second;  // another thread's object won: every handler sees one object
+            fresh->on_connected();  // read-only once published
+            auto held = std::make_unique<holder>(fresh);
+            std::unique_lock<std::shared_mutex> lock(holders_);
+            void* data = nullptr;
+            if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK) {
+                return connecting ? fresh : nullptr;
             }
-            if (!connecting && ::netsys_server_has_session(handle(), id) != NETSYS_OK) {
-                sessions_.erase(it);
-                return nullptr;
+            if (data) {
+                return *static_cast<holder*>(data);
             }
-            it->second = std::move(fresh);
-            return it->second;
+            if (::netsys_session_set_user_data(server, id, held.get()) != NETSYS_OK) {
+                return connecting ? fresh : nullptr;
+            }
+            held.release();  // c_release deletes it
+            return fresh;
         }
 
         // Reports a failure of a call made through the server object. Returns
@@ -725,23 +760,6 @@ private:
             }
         }
 
-        std::shared_ptr<session::tcp_session> take(uint64_t id) {
-            std::unique_lock<std::shared_mutex> lock(sessions_mutex_);
-            auto it = sessions_.find(id);
-            if (it == sessions_.end()) {
-                return nullptr;
-            }
-            auto session = std::move(it->second);
-            sessions_.erase(it);
-            return session;
-        }
-
-        std::shared_ptr<session::tcp_session> find(uint64_t id) {
-            std::shared_lock<std::shared_mutex> lock(sessions_mutex_);
-            auto it = sessions_.find(id);
-            return it == sessions_.end() ? nullptr : it->second;
-        }
-
         // Calls the server's error handlers; never throws.
         void notify_failure(const std::shared_ptr<session::messaging_session>& session,
                             const netsys::failure& failure) noexcept {
@@ -776,20 +794,21 @@ private:
         // C callbacks: each marks the thread as inside this server's callback
         // and never lets an exception escape (they are noexcept).
 
-        static void c_connect(void* user_data, netsys_server, uint64_t session_id) noexcept {
+        static void c_connect(void* user_data, netsys_server server, uint64_t session_id) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
             auto handler = self->on_connect.get();
             auto callback = self->on_connection.get();
             // Without anyone to tell, the session object is made when first
             // needed (a message, get_session, a disconnect handler): an idle
-            // connection then costs nothing here.
+            // connection then costs nothing here, in C++ or in netsys.
+            // Whichever thread needs it first, attach() makes one object.
             if (!handler && !callback && !self->observe_connection.get() && !self->wants_disconnects()) {
                 return;
             }
             std::shared_ptr<session::tcp_session> session;
             detail::guard(
-                "the connect callback", [&] { session = self->session_object(session_id, true); },
+                "the connect callback", [&] { session = self->attach(server, session_id, true); },
                 [&](const netsys::failure& f) { self->notify_failure(nullptr, f); });
             if (!session) {
                 return;
@@ -840,14 +859,24 @@ private:
         // handlers take are filled only when such a handler is set and reuse
         // their buffers across the batch, and the shared_ptr they take is
         // made once per batch. Runs inside a callback_scope.
-        void deliver_messages(uint64_t session_id, const netsys_message* messages, size_t count) noexcept {
-            std::shared_ptr<session::tcp_session> session;
-            detail::guard(
-                "the message callback", [&] { session = session_object(session_id); },
-                [&](const netsys::failure& f) { notify_failure(nullptr, f); });
-            if (!session) {
-                return;
+        void deliver_messages(netsys_server server, uint64_t session_id, const netsys_message* messages,
+                              size_t count) noexcept {
+            // The holder is read in place, without a reference count: its
+            // release comes after this session's callbacks (see holder).
+            void* data = nullptr;
+            if (::netsys_session_get_user_data(server, session_id, &data) != NETSYS_OK) {
+                return;  // netsys no longer knows the session
             }
+            std::shared_ptr<session::tcp_session> made;  // the first message of a session nobody was told about
+            if (!data) {
+                detail::guard(
+                    "the message callback", [&] { made = lookup(server, session_id); },
+                    [&](const netsys::failure& f) { notify_failure(nullptr, f); });
+                if (!made) {
+                    return;
+                }
+            }
+            const std::shared_ptr<session::tcp_session>& session = data ? *static_cast<holder*>(data) : made;
             session::messaging_session& base = *session;
             std::shared_ptr<session::messaging_session> as_base;  // for the shared_ptr handlers, made once
             message_handlers mine;
@@ -935,22 +964,23 @@ private:
                 [&](const netsys::failure& f) { notify_failure(self(), f); });
         }
 
-        static void c_message_batch(void* user_data, netsys_server, uint64_t session_id,
+        static void c_message_batch(void* user_data, netsys_server server, uint64_t session_id,
                                     const netsys_message* messages, size_t count) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
-            self->deliver_messages(session_id, messages, count);
+            self->deliver_messages(server, session_id, messages, count);
         }
 
-        static void c_message(void* user_data, netsys_server, uint64_t session_id, const uint8_t* data,
+        static void c_message(void* user_data, netsys_server server, uint64_t session_id, const uint8_t* data,
                               size_t size) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
             const netsys_message one{data, size};
-            self->deliver_messages(session_id, &one, 1);
+            self->deliver_messages(server, session_id, &one, 1);
         }
 
-        static void c_disconnect(void* user_data, netsys_server, uint64_t session_id, const char* reason) noexcept {
+        static void c_disconnect(void* user_data, netsys_server server, uint64_t session_id,
+                                 const char* reason) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
             std::shared_ptr<session::tcp_session> session;
@@ -959,8 +989,10 @@ private:
                 "the disconnect callback",
                 [&] {
                     why = reason ? reason : "";
-                    session = self->take(session_id);
-                    if (!session && self->wants_disconnects()) {  // ended before anyone looked at it
+                    void* data = nullptr;  // released after this callback returns (c_release)
+                    if (::netsys_session_get_user_data(server, session_id, &data) == NETSYS_OK && data) {
+                        session = *static_cast<holder*>(data);
+                    } else if (self->wants_disconnects()) {  // ended before anyone looked at it
                         session = std::make_shared<session::tcp_session>(self->owner(), session_id);
                     }
                 },
@@ -978,7 +1010,7 @@ private:
             }
         }
 
-        static void c_error(void* user_data, netsys_server, uint64_t session_id, netsys_status code,
+        static void c_error(void* user_data, netsys_server server, uint64_t session_id, netsys_status code,
                             const char* message) noexcept {
             auto* self = static_cast<server_core*>(user_data);
             detail::callback_scope scope(self);
@@ -989,7 +1021,7 @@ private:
                 [&] {
                     failure = netsys::failure{netsys::to_error_code(code), message ? message : ""};
                     if (session_id != 0) {
-                        session = self->find(session_id);
+                        session = self->find(server, session_id);
                     }
                 },
                 [](const netsys::failure&) { detail::report_unreportable("the error callback"); });
@@ -997,6 +1029,36 @@ private:
                 session->deliver_error(failure);
             }
             self->notify_failure(session, failure);
+        }
+
+        // The object of a session for an error report: never made here (an
+        // error of a session netsys has forgotten has no object to go to).
+        // Error callbacks are not promised to run on the session's own
+        // thread, hence the lock (see holder).
+        std::shared_ptr<session::tcp_session> find(netsys_server server, uint64_t id) {
+            std::shared_lock<std::shared_mutex> lock(holders_);
+            void* data = nullptr;
+            if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK || !data) {
+                return nullptr;
+            }
+            return *static_cast<holder*>(data);
+        }
+
+        // netsys is done with a session: its last callback has returned, or
+        // the server is being destroyed. The holder goes even while the
+        // server is silenced. Inside a callback scope: dropping the last
+        // reference to the object may destroy handlers whose captures own
+        // the messaging_server, and close_core must then not destroy the C
+        // server from inside its own callback.
+        static void c_release(void* user_data, netsys_server, uint64_t, void* data) noexcept {
+            auto* self = static_cast<server_core*>(user_data);
+            detail::callback_scope scope(self);
+            try {
+                std::unique_lock<std::shared_mutex> wait_for_lookups(self->holders_);
+            } catch (...) {
+                return;  // a holder possibly still being read is leaked, never freed under a reader
+            }
+            delete static_cast<holder*>(data);
         }
 
         // What every session object of this server shares (made on first
@@ -1015,8 +1077,7 @@ private:
         std::shared_ptr<const session::session_owner> owner_;
         mutable std::mutex config_mutex_;
         server_config config_;
-        std::shared_mutex sessions_mutex_;
-        std::unordered_map<uint64_t, std::shared_ptr<session::tcp_session>> sessions_;
+        std::shared_mutex holders_;  // see holder
         mutable std::mutex last_error_mutex_;
         netsys::failure last_error_;
         std::atomic<uint64_t> handlers_version_{0};  // bumped after on_message or on_receive changes
