@@ -65,11 +65,19 @@ func take(sess *core.Session) hostData {
 // or ended and not released yet.
 func (s *server) findForData(sid uint64) (*core.Session, status) {
 	if sess := s.srv.Session(sid); sess != nil {
-		return sess, statusOK
+		return sess, statusOK // the common case, without the lock (C++ asks once per message batch)
 	}
 	s.ud.mu.Lock()
-	sess := s.ud.ending[sid]
-	s.ud.mu.Unlock()
+	defer s.ud.mu.Unlock()
+	return s.findForDataLocked(sid)
+}
+
+// findForDataLocked is findForData for a caller holding s.ud.mu.
+func (s *server) findForDataLocked(sid uint64) (*core.Session, status) {
+	sess := s.srv.Session(sid)
+	if sess == nil {
+		sess = s.ud.ending[sid]
+	}
 	if sess == nil {
 		return nil, fail(errNotFound, "server %d has no open session %d", s.handle, sid)
 	}
@@ -196,12 +204,9 @@ func netsys_session_set_user_data(h, sid C.uint64_t, data unsafe.Pointer) (rc st
 	if s.ud.closed {
 		return fail(errInvalidHandle, "server %d is being destroyed", uint64(h))
 	}
-	sess := s.srv.Session(uint64(sid))
-	if sess == nil {
-		sess = s.ud.ending[uint64(sid)]
-	}
-	if sess == nil {
-		return fail(errNotFound, "server %d has no open session %d", uint64(h), uint64(sid))
+	sess, rc := s.findForDataLocked(uint64(sid))
+	if rc != statusOK {
+		return rc
 	}
 	if data == nil {
 		sess.SetContext(nil)

@@ -114,15 +114,8 @@ func pollReadable(fd int, timeout time.Duration) {
 // should say so). When the backlog is over its bound, src (nil for none)
 // is paused until it drains.
 func (q *Inbox) PushMessage(kind uint32, session uint64, msg []byte, src core.Pausable) bool {
-	over := q.backlog.Add(len(msg))
-	if !q.push(kind, 0, session, msg, "", false) {
-		q.backlog.Consumed(1, len(msg))
-		return false
-	}
-	if over {
-		q.backlog.Pause(src)
-	}
-	return true
+	one := [1][]byte{msg}
+	return q.PushMessages(kind, session, one[:], src) == 1
 }
 
 // PushNotice queues a notice; its text counts against the byte bound.

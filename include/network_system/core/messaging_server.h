@@ -584,6 +584,17 @@ private:
         // lookups, never per message.
         using holder = std::shared_ptr<session::tcp_session>;
 
+        // The session's holder as netsys keeps it (@p out nullptr: none
+        // attached yet); false when netsys no longer knows the session.
+        static bool holder_of(netsys_server server, uint64_t id, holder*& out) noexcept {
+            void* data = nullptr;
+            if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK) {
+                return false;
+            }
+            out = static_cast<holder*>(data);
+            return true;
+        }
+
         // The object of a session netsys still knows (open, or ended with
         // its disconnect callback to come), made and attached if it has
         // none yet; nullptr if netsys does not know the session.
@@ -592,12 +603,12 @@ private:
         std::shared_ptr<session::tcp_session> lookup(netsys_server server, uint64_t id) {
             {
                 std::shared_lock<std::shared_mutex> lock(holders_);
-                void* data = nullptr;
-                if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK) {
+                holder* held = nullptr;
+                if (!holder_of(server, id, held)) {
                     return nullptr;
                 }
-                if (data) {
-                    return *static_cast<holder*>(data);
+                if (held) {
+                    return *held;
                 }
             }
             return attach(server, id, false);
@@ -614,12 +625,12 @@ private:
             fresh->on_connected();  // read-only once published
             auto held = std::make_unique<holder>(fresh);
             std::unique_lock<std::shared_mutex> lock(holders_);
-            void* data = nullptr;
-            if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK) {
+            holder* attached = nullptr;
+            if (!holder_of(server, id, attached)) {
                 return connecting ? fresh : nullptr;
             }
-            if (data) {
-                return *static_cast<holder*>(data);
+            if (attached) {
+                return *attached;
             }
             if (::netsys_session_set_user_data(server, id, held.get()) != NETSYS_OK) {
                 return connecting ? fresh : nullptr;
@@ -863,12 +874,12 @@ private:
                               size_t count) noexcept {
             // The holder is read in place, without a reference count: its
             // release comes after this session's callbacks (see holder).
-            void* data = nullptr;
-            if (::netsys_session_get_user_data(server, session_id, &data) != NETSYS_OK) {
+            holder* held = nullptr;
+            if (!holder_of(server, session_id, held)) {
                 return;  // netsys no longer knows the session
             }
             std::shared_ptr<session::tcp_session> made;  // the first message of a session nobody was told about
-            if (!data) {
+            if (!held) {
                 detail::guard(
                     "the message callback", [&] { made = lookup(server, session_id); },
                     [&](const netsys::failure& f) { notify_failure(nullptr, f); });
@@ -876,7 +887,7 @@ private:
                     return;
                 }
             }
-            const std::shared_ptr<session::tcp_session>& session = data ? *static_cast<holder*>(data) : made;
+            const std::shared_ptr<session::tcp_session>& session = held ? *held : made;
             session::messaging_session& base = *session;
             std::shared_ptr<session::messaging_session> as_base;  // for the shared_ptr handlers, made once
             message_handlers mine;
@@ -989,9 +1000,9 @@ private:
                 "the disconnect callback",
                 [&] {
                     why = reason ? reason : "";
-                    void* data = nullptr;  // released after this callback returns (c_release)
-                    if (::netsys_session_get_user_data(server, session_id, &data) == NETSYS_OK && data) {
-                        session = *static_cast<holder*>(data);
+                    holder* held = nullptr;  // released after this callback returns (c_release)
+                    if (holder_of(server, session_id, held) && held) {
+                        session = *held;
                     } else if (self->wants_disconnects()) {  // ended before anyone looked at it
                         session = std::make_shared<session::tcp_session>(self->owner(), session_id);
                     }
@@ -1037,11 +1048,8 @@ private:
         // thread, hence the lock (see holder).
         std::shared_ptr<session::tcp_session> find(netsys_server server, uint64_t id) {
             std::shared_lock<std::shared_mutex> lock(holders_);
-            void* data = nullptr;
-            if (::netsys_session_get_user_data(server, id, &data) != NETSYS_OK || !data) {
-                return nullptr;
-            }
-            return *static_cast<holder*>(data);
+            holder* held = nullptr;
+            return holder_of(server, id, held) && held ? *held : nullptr;
         }
 
         // netsys is done with a session: its last callback has returned, or
