@@ -102,19 +102,19 @@ func (c *conn) deliverAcked(a *ackState, msg []byte) error {
 	a.owed = true
 	st := a.stream
 	if st == nil {
-		c.recvMsgs++
-		c.recvBytes += uint64(len(msg))
+		c.loop.recvMsgs++
+		c.loop.recvBytes += uint64(len(msg))
 		return c.deliverOne(msg)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if seq <= st.delivered {
-		c.sess.srv.counters.duplicates.Add(1)
+		c.sess.server().counters.duplicates.Add(1)
 		return nil
 	}
 	st.delivered = seq
-	c.recvMsgs++
-	c.recvBytes += uint64(len(msg))
+	c.loop.recvMsgs++
+	c.loop.recvBytes += uint64(len(msg))
 	return c.deliverOne(msg)
 }
 
@@ -161,7 +161,7 @@ func (c *conn) ackReceived(a *ackState, s uint64) error {
 func (c *conn) holdSent(a *ackState, msgLen int) error {
 	cost := ackCost(msgLen)
 	if a.held > 0 && a.held+cost > c.cfg.AckBufferBytes {
-		return newError("send", c.remote.String(), ErrBackpressure,
+		return newError("send", c.remoteAddr().String(), ErrBackpressure,
 			fmt.Sprintf("acknowledgement buffer full (%d bytes sent and not acknowledged)", a.held), nil)
 	}
 	a.costs = append(a.costs, cost)
@@ -389,7 +389,7 @@ func (cl *Client) sendAcked(msg []byte, timeout time.Duration) error {
 			return nil
 		}
 		if !queueFull || timeout <= 0 {
-			cl.stats.errors.Add(1)
+			cl.errors.Add(1)
 			return err
 		}
 		// The connection's send queue is full: wait for room outside
@@ -398,7 +398,7 @@ func (cl *Client) sendAcked(msg []byte, timeout time.Duration) error {
 			deadline = time.Now().Add(timeout)
 		}
 		if err := c.awaitRoom(wire.HeaderSize+len(msg), time.Until(deadline)); err != nil {
-			cl.stats.errors.Add(1)
+			cl.errors.Add(1)
 			return err
 		}
 	}
@@ -407,7 +407,7 @@ func (cl *Client) sendAcked(msg []byte, timeout time.Duration) error {
 // sendOn sends on a connection without acknowledged delivery.
 func (cl *Client) sendOn(c *conn, msg []byte, timeout time.Duration) error {
 	if err := c.send(msg, timeout, false); err != nil {
-		cl.stats.errors.Add(1)
+		cl.errors.Add(1)
 		return err
 	}
 	cl.stats.sent(len(msg))
@@ -461,7 +461,7 @@ func (cl *Client) holdLocked(c *conn, msg []byte) (err error, queueFull bool) {
 // mark, up to timeout, without queuing anything.
 func (c *conn) awaitRoom(frameLen int, timeout time.Duration) error {
 	if timeout <= 0 {
-		return newError("send", c.remote.String(), ErrTimeout, "send queue stayed full", nil)
+		return newError("send", c.remoteAddr().String(), ErrTimeout, "send queue stayed full", nil)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -65,6 +65,7 @@ type Client struct {
 	slab             []byte // see copyHeldLocked
 
 	stats      traffic
+	errors     atomic.Uint64 // failed sends and error closes
 	reconnects atomic.Uint64
 
 	onMessage    atomic.Pointer[func([]byte)]
@@ -269,8 +270,9 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 	}
 	l := cl.eng.pick()
 	c := newConn(l, fd, cl, &cl.cfg.TransportConfig, stConnecting)
-	c.remote = addr
-	c.dial = &dialState{outcome: outcome, ended: make(chan struct{})} // before the HELLO below lets the loop see c
+	c.remote = packHostPort(addr)
+	// Before the HELLO below lets the loop see c.
+	c.dial = &dialState{outcome: outcome, ended: make(chan struct{}), zone: addr.Addr().Zone()}
 	hello := &wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.Version,
 		MaxMessage: uint32(cl.cfg.MessageSizeLimit), ClientID: cl.cfg.ClientID, Transforms: cl.cfg.Transforms,
 		HasHeartbeat: true, HeartbeatMS: heartbeatMS(cl.cfg.IdleTimeout)}
@@ -325,18 +327,18 @@ func (cl *Client) dialOne(run *clientRun, addr netip.AddrPort, outcome chan erro
 
 // tcpConnected runs when the socket becomes writable during connect.
 func (cl *Client) tcpConnected(c *conn) {
-	if err := sock.ConnectResult(c.fd); err != nil {
+	if err := sock.ConnectResult(int(c.fd)); err != nil {
 		c.noteDialCause(err)
 		c.finish(ErrClosed, "connect failed")
 		return
 	}
 	opts := sock.Options{NoDelay: !cl.cfg.DisableNoDelay, KeepAlive: !cl.cfg.DisableKeepAlive,
 		RecvBuf: cl.cfg.ReceiveBufferSize, SendBuf: cl.cfg.SendBufferSize}
-	if err := opts.Apply(c.fd); err != nil {
+	if err := opts.Apply(int(c.fd)); err != nil {
 		c.finish(ErrClosed, err.Error())
 		return
 	}
-	c.local = sock.LocalAddr(c.fd)
+	c.local = packHostPort(sock.LocalAddr(int(c.fd)))
 	c.state.Store(stHandshake)
 	c.wantWrite = false
 	cl.mu.Lock()
@@ -352,7 +354,7 @@ func (cl *Client) tcpConnected(c *conn) {
 		}
 	}
 	cl.mu.Unlock()
-	c.loop.poller.Modify(c.fd, c.token(), true, false)
+	c.loop.poller.Modify(int(c.fd), c.token(), true, false)
 	c.flush()
 }
 
@@ -452,7 +454,7 @@ func (cl *Client) welcomed(c *conn, w *wire.Welcome) {
 		cl.reconnects.Add(1)
 	}
 	if fallback {
-		cl.reportError(newError("connect", c.remote.String(), ErrUnsupported, fallbackText, nil))
+		cl.reportError(newError("connect", c.remoteAddr().String(), ErrUnsupported, fallbackText, nil))
 	}
 	cl.sessionID.Store(w.SessionID)
 	cl.connected.Store(true)
@@ -620,7 +622,7 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		defer cl.halt(run, "engine closed")
 	}
 	if c.dial.outcome != nil {
-		c.dial.outcome <- connectError(c.remote.String(), kind, reason, c.dialCause())
+		c.dial.outcome <- connectError(c.remoteAddr().String(), kind, reason, c.dialCause())
 		c.dial.outcome = nil
 	}
 	if undelivered > 0 {
@@ -630,8 +632,8 @@ func (cl *Client) closed(c *conn, kind error, reason string, undelivered int) {
 		return
 	}
 	if endedInError(kind) {
-		cl.stats.errors.Add(1)
-		cl.reportError(newError("read", c.remote.String(), kind, reason, nil))
+		cl.errors.Add(1)
+		cl.reportError(newError("read", c.remoteAddr().String(), kind, reason, nil))
 	}
 	if fn := cl.onDisconnect.Load(); fn != nil {
 		cl.guard(func() { (*fn)(reason) })
@@ -695,7 +697,7 @@ func (cl *Client) SendTimeout(msg []byte, timeout time.Duration) error {
 		cl.noteEarly(c, msg)
 	}
 	if err != nil {
-		cl.stats.errors.Add(1)
+		cl.errors.Add(1)
 		return err
 	}
 	cl.stats.sent(len(msg))
@@ -877,7 +879,7 @@ func (cl *Client) Statistics() ClientStatistics {
 		MessagesReceived: cl.stats.msgsRecv.Load(),
 		BytesSent:        cl.stats.bytesSent.Load(),
 		BytesReceived:    cl.stats.bytesRecv.Load(),
-		Errors:           cl.stats.errors.Load(),
+		Errors:           cl.errors.Load(),
 		Reconnects:       cl.reconnects.Load(),
 		LastMessageTime:  unixTime(cl.stats.lastMessage.Load()),
 	}

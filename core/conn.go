@@ -94,12 +94,11 @@ type connParams struct {
 // conn is one TCP connection owned by a loop.
 type conn struct {
 	loop   *loop
-	fd     int
 	ep     endpoint
 	cfg    *TransportConfig
 	sess   *Session // server side only
-	remote netip.AddrPort
-	local  netip.AddrPort
+	remote hostPort
+	local  hostPort
 
 	state  atomic.Int32
 	slot   int32 // loop-owned: the connection's place in loop.conns
@@ -123,6 +122,7 @@ type conn struct {
 	finSent       bool
 	wasOpen       bool
 	peerRefused   bool  // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
+	pendingHS     bool  // in Server.pending's queues, under its mu (not loop-owned)
 	lastRecv      int64 // mono time of the last read
 	lastPing      int64 // mono time of the last PING we sent
 	pingEvery     int64 // heartbeat: PING after this long without receiving; 0: none
@@ -130,8 +130,6 @@ type conn struct {
 	pausedAt      int64 // mono time reading was paused (timers resume from it)
 	writeWait     int64 // mono time of the last write progress while writes block
 	deadline      int64 // mono time of the handshake or close deadline; 0: none
-	recvMsgs      uint64
-	recvBytes     uint64
 	end           *closeState
 	dial          *dialState // client side only
 
@@ -141,18 +139,66 @@ type conn struct {
 	queued     int
 	sendClosed bool
 	dirtyMark  bool
-	earlyData  int32 // messages sent before WELCOME (reported if refused)
-	earlyBytes int32 // their payload bytes, bounded by wire.MaxEarlyData
-	spaceCh    chan struct{}
+	// fd sits here, beside the two flags, so that the struct stays within
+	// its allocation class (see TestConnStructFitsItsSizeClass). Set once.
+	fd      int32
+	spaceCh chan struct{}
 }
 
 // dialState is what only a client's connection needs: a server's
 // connections hold a nil pointer instead.
 type dialState struct {
-	outcome  chan error    // the dial waiting for this attempt
-	ended    chan struct{} // closed once the connection is over
-	ackFirst uint64        // first_seq offered in HELLO; 0: not offered
+	outcome    chan error    // the dial waiting for this attempt
+	ended      chan struct{} // closed once the connection is over
+	ackFirst   uint64        // first_seq offered in HELLO; 0: not offered
+	zone       string        // the IPv6 zone of the address dialed, which hostPort does not keep
+	earlyData  int32         // messages sent before WELCOME (reported if refused); under conn.mu
+	earlyBytes int32         // their payload bytes, bounded by wire.MaxEarlyData; under conn.mu
 }
+
+// hostPort is a connection's address in 20 bytes and without a pointer for
+// the collector to follow, where a netip.AddrPort takes 32 with one: every
+// connection holds two, and what 10,000 idle connections cost is mostly
+// their connection structs. Addresses from the socket calls never carry
+// an IPv6 zone; a client keeps the zone of the address it dialed in its
+// dialState.
+type hostPort struct {
+	ip     [16]byte
+	port   uint16
+	family uint8 // 0: no address, 4 or 6
+}
+
+func packHostPort(a netip.AddrPort) hostPort {
+	switch ip := a.Addr(); {
+	case ip.Is4():
+		return hostPort{ip: ip.As16(), port: a.Port(), family: 4}
+	case ip.Is6():
+		return hostPort{ip: ip.As16(), port: a.Port(), family: 6}
+	}
+	return hostPort{}
+}
+
+func (h hostPort) addrPort(zone string) netip.AddrPort {
+	switch h.family {
+	case 4:
+		return netip.AddrPortFrom(netip.AddrFrom16(h.ip).Unmap(), h.port)
+	case 6:
+		return netip.AddrPortFrom(netip.AddrFrom16(h.ip).WithZone(zone), h.port)
+	}
+	return netip.AddrPort{}
+}
+
+// remoteAddr is the peer's address.
+func (c *conn) remoteAddr() netip.AddrPort {
+	zone := ""
+	if c.dial != nil {
+		zone = c.dial.zone
+	}
+	return c.remote.addrPort(zone)
+}
+
+// localAddr is the connection's own address.
+func (c *conn) localAddr() netip.AddrPort { return c.local.addrPort("") }
 
 // closeState is what only a closing connection needs: an idle open one
 // holds a nil pointer instead, as its size is what 10,000 of them cost.
@@ -194,7 +240,7 @@ func (c *conn) dialCause() error {
 }
 
 func newConn(l *loop, fd int, ep endpoint, cfg *TransportConfig, state int32) *conn {
-	c := &conn{loop: l, fd: fd, ep: ep, cfg: cfg}
+	c := &conn{loop: l, fd: int32(fd), ep: ep, cfg: cfg}
 	c.state.Store(state)
 	// Until the handshake is done every frame is held to the control limit.
 	c.dec.Handshaking = true
@@ -208,7 +254,7 @@ func (c *conn) attach() error {
 	if l.closing {
 		// The engine is shutting down: a connection attached now would
 		// keep its loop from exiting.
-		sock.Close(c.fd)
+		sock.Close(int(c.fd))
 		l.nconns.Add(-1)
 		c.state.Store(stClosed)
 		return errEngineClosing
@@ -216,7 +262,7 @@ func (c *conn) attach() error {
 	c.lastRecv = mono(l.now)
 	if err := l.register(c, c.state.Load() == stConnecting); err != nil {
 		l.nconns.Add(-1)
-		sock.Close(c.fd)
+		sock.Close(int(c.fd))
 		c.state.Store(stClosed)
 		return err
 	}
@@ -280,7 +326,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		limit = p.peerMax
 	}
 	if len(msg) > limit {
-		return newError("send", c.remote.String(), ErrTooLarge,
+		return newError("send", c.remoteAddr().String(), ErrTooLarge,
 			wire.Reason(wire.ReasonTooLarge, formatSizes(len(msg), limit)), nil)
 	}
 	if p == nil || p.ack != nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
@@ -298,7 +344,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 	}
 	if c.sendClosed {
 		c.mu.Unlock()
-		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
+		return newError("send", c.remoteAddr().String(), ErrClosed, "connection closed", nil)
 	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
@@ -314,7 +360,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 func (c *conn) sendEncoded(p *connParams, msg []byte, timeout time.Duration, force bool) error {
 	body, flags, buf, err := c.encode(p, msg)
 	if err != nil {
-		return newError("send", c.remote.String(), ErrTransform, err.Error(), nil)
+		return newError("send", c.remoteAddr().String(), ErrTransform, err.Error(), nil)
 	}
 	var a *ackState
 	if p != nil && c.sess != nil {
@@ -368,15 +414,15 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ack
 	}
 	if c.sendClosed {
 		c.mu.Unlock()
-		return newError("send", c.remote.String(), ErrClosed, "connection closed", nil)
+		return newError("send", c.remoteAddr().String(), ErrClosed, "connection closed", nil)
 	}
-	if early {
-		if int(c.earlyBytes)+msgLen > wire.MaxEarlyData {
+	if early && c.dial != nil { // only a client sends before WELCOME
+		if int(c.dial.earlyBytes)+msgLen > wire.MaxEarlyData {
 			c.mu.Unlock()
 			return errEarlyDataFull
 		}
-		c.earlyData++
-		c.earlyBytes += int32(msgLen)
+		c.dial.earlyData++
+		c.dial.earlyBytes += int32(msgLen)
 	}
 	if a != nil {
 		if err := c.holdSent(a, msgLen); err != nil {
@@ -400,12 +446,12 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 	var deadline time.Time
 	for !c.sendClosed && c.queued > 0 && c.queued+frameLen > c.cfg.SendQueueLimit {
 		if timeout <= 0 {
-			return newError("send", c.remote.String(), ErrBackpressure, "", nil)
+			return newError("send", c.remoteAddr().String(), ErrBackpressure, "", nil)
 		}
 		if onAnyLoop() {
 			// The loop that drains the queue may be this one, or one that
 			// another loop waits for: fail as if there were no timeout.
-			return newError("send", c.remote.String(), ErrWouldBlockLoop,
+			return newError("send", c.remoteAddr().String(), ErrWouldBlockLoop,
 				"send queue full; a send with a timeout inside a handler cannot wait", ErrBackpressure)
 		}
 		if deadline.IsZero() {
@@ -413,7 +459,7 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return newError("send", c.remote.String(), ErrTimeout, "send queue stayed full", nil)
+			return newError("send", c.remoteAddr().String(), ErrTimeout, "send queue stayed full", nil)
 		}
 		if c.spaceCh == nil {
 			c.spaceCh = make(chan struct{})
@@ -446,6 +492,32 @@ func (c *conn) sendControl(typ byte, payload []byte) int {
 	q := c.queued
 	c.unlockQueued()
 	return q
+}
+
+// sendControlNowLocked sends a control frame as sendControl does but, when
+// nothing is queued ahead of it, writes it at once from a buffer on the
+// stack: the WELCOME of every accepted connection then leaves no queue
+// buffer behind, which 10,000 idle connections would each keep until the
+// next trim. What the socket does not take is queued as usual. Called with
+// mu held, which it releases; on the loop goroutine.
+func (c *conn) sendControlNowLocked(typ byte, payload []byte) {
+	var buf [wire.HeaderSize + 192]byte
+	frame := wire.AppendFrame(buf[:0], typ, 0, payload)
+	if c.sendClosed {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.out) == 0 && c.woff == len(c.wbuf) && !c.wantWrite {
+		n, _ := sock.Write(int(c.fd), frame) // a failure shows again, and is handled, at the flush
+		if n >= len(frame) {
+			c.mu.Unlock()
+			return
+		}
+		frame = frame[max(n, 0):]
+	}
+	c.out = append(c.out, frame...)
+	c.queued += len(frame)
+	c.unlockQueued()
 }
 
 // unlockQueued releases mu after a frame was queued and asks the loop to
@@ -486,7 +558,7 @@ func (c *conn) takeOut() {
 func (c *conn) writeOut() {
 	written := 0
 	for c.woff < len(c.wbuf) {
-		n, err := sock.Write(c.fd, c.wbuf[c.woff:])
+		n, err := sock.Write(int(c.fd), c.wbuf[c.woff:])
 		if n > 0 {
 			c.woff += n
 			written += n
@@ -524,7 +596,7 @@ func (c *conn) writeOut() {
 	}
 	if c.closeSent && !c.finSent && c.queuedEmpty() {
 		c.finSent = true
-		sock.ShutdownWrite(c.fd)
+		sock.ShutdownWrite(int(c.fd))
 		if c.peerDone {
 			c.finish(c.closeWhy())
 			return
@@ -593,7 +665,7 @@ func (c *conn) onReadable() {
 	}
 	buf := c.loop.readBuf
 	for i := 0; i < maxReadsPerEvent; i++ {
-		n, err := sock.Read(c.fd, buf)
+		n, err := sock.Read(int(c.fd), buf)
 		if n > 0 {
 			c.lastRecv = mono(c.loop.now)
 			if !c.feed(buf[:n]) || n < len(buf) {
@@ -612,7 +684,7 @@ func (c *conn) onReadable() {
 func (c *conn) discardInput() {
 	buf := c.loop.readBuf
 	for i := 0; i < maxReadsPerEvent; i++ {
-		n, err := sock.Read(c.fd, buf)
+		n, err := sock.Read(int(c.fd), buf)
 		if n == len(buf) {
 			continue
 		}
@@ -700,9 +772,9 @@ func (c *conn) afterFeed(err error) bool {
 		}
 	}
 	c.loop.batchIn = nil // may be a kept copy: do not pin it
-	if c.recvMsgs > 0 {
-		c.ep.countRecv(c, c.recvMsgs, c.recvBytes)
-		c.recvMsgs, c.recvBytes = 0, 0
+	if l := c.loop; l.recvMsgs > 0 {
+		c.ep.countRecv(c, l.recvMsgs, l.recvBytes)
+		l.recvMsgs, l.recvBytes = 0, 0
 	}
 	if c.discard {
 		// Refused, or the peer closed: nothing more is decoded, so a
@@ -727,15 +799,15 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		// The common case, kept short: an open connection without
 		// transforms receiving an uncompressed message (the decoder
 		// already held it to the agreed limit).
-		c.recvMsgs++
-		c.recvBytes += uint64(len(p))
+		l := c.loop
+		l.recvMsgs++
+		l.recvBytes += uint64(len(p))
 		if c.batch != nil && !c.dec.InPending() {
 			// p aliases the read buffer: it stays valid until the end of
 			// this read, when the batch is delivered, or until the batch
 			// is full: then it goes at once, and a pause its handler asked
 			// for stops the read at this message.
 			*c.batch = append(*c.batch, p)
-			l := c.loop
 			l.batchRoom--
 			l.batchRoomBytes -= len(p)
 			if l.batchRoom <= 0 || l.batchRoomBytes <= 0 {
@@ -770,8 +842,8 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		if a != nil {
 			return c.deliverAcked(a, msg)
 		}
-		c.recvMsgs++
-		c.recvBytes += uint64(len(msg))
+		c.loop.recvMsgs++
+		c.loop.recvBytes += uint64(len(msg))
 		return c.deliverOne(msg)
 	case wire.TypeAck:
 		seq, err := wire.ParseAck(p)
@@ -940,7 +1012,7 @@ func (c *conn) queueReject(code uint16, reason string) {
 	}
 	c.sendControl(wire.TypeReject, wire.AppendCodeReason(nil, code, reason))
 	if c.sess != nil {
-		c.sess.srv.counters.rejected.Add(1)
+		c.sess.server().counters.rejected.Add(1)
 	}
 }
 
@@ -998,7 +1070,7 @@ func (c *conn) flushBestEffort() {
 	c.takeOut()
 	c.mu.Unlock()
 	if c.woff < len(c.wbuf) {
-		n, _ := sock.Write(c.fd, c.wbuf[c.woff:])
+		n, _ := sock.Write(int(c.fd), c.wbuf[c.woff:])
 		if n > 0 {
 			c.woff += n
 		}
@@ -1015,13 +1087,13 @@ func (c *conn) finish(kind error, reason string) {
 	}
 	l := c.loop
 	l.unregisterConn(c)
-	sock.Close(c.fd)
+	sock.Close(int(c.fd))
 	l.nconns.Add(-1)
 	c.mu.Lock()
 	c.sendClosed = true
 	undelivered := countDataFrames(c.wbuf[min(c.woff, len(c.wbuf)):]) + countDataFrames(c.out)
-	if c.rejecting || !c.wasOpen {
-		undelivered = max(undelivered, int(c.earlyData))
+	if (c.rejecting || !c.wasOpen) && c.dial != nil {
+		undelivered = max(undelivered, int(c.dial.earlyData))
 	}
 	if p := c.params.Load(); p != nil && p.ack != nil {
 		// A client still holds its unacknowledged messages; a
@@ -1144,7 +1216,7 @@ func (c *conn) trimBuffers() {
 // updateInterest tells the poller what the connection waits for: reading
 // unless paused or the peer's EOF was seen, writing while writes block.
 func (c *conn) updateInterest() {
-	c.loop.poller.Modify(c.fd, c.token(), c.paused == 0 && !c.peerDone, c.wantWrite)
+	c.loop.poller.Modify(int(c.fd), c.token(), c.paused == 0 && !c.peerDone, c.wantWrite)
 }
 
 // token is what the poller reports with the connection's events.

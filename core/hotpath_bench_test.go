@@ -96,7 +96,7 @@ func BenchmarkHotPathReceiveOnMessage64B(b *testing.B) {
 	n := 0
 	s.OnMessage(func(*Session, []byte) { n++ })
 	c := benchConn(b, s)
-	c.sess = &Session{srv: s, c: c, id: 1}
+	c.sess = &Session{c: c, id: 1}
 	feedPlain64B(b, c)
 	if n < b.N {
 		b.Fatalf("delivered %d of %d", n, b.N)

@@ -49,9 +49,13 @@ type loop struct {
 	// batchRoom, batchRoomBytes: what the batch may still take before it
 	// is delivered (the endpoint's batchRoom, counted down).
 	batchRoom, batchRoomBytes int
-	events                    []poll.Event
-	now                       time.Time
-	closing                   bool
+	// recvMsgs, recvBytes count the messages of the current read, for its
+	// connection's statistics at the read's end: kept here like the batch,
+	// as one connection decodes at a time, so an idle one holds no counters.
+	recvMsgs, recvBytes uint64
+	events              []poll.Event
+	now                 time.Time
+	closing             bool
 	// scratchBufs receive decompressed and decoded messages, alternately.
 	scratchBufs [2][]byte
 
@@ -260,7 +264,7 @@ func (l *loop) handler(ev poll.Event) fdHandler {
 		return l.fds[ev.Fd]
 	}
 	if i := int(ev.Token) - 1; i < len(l.conns) {
-		if c := l.conns[i]; c != nil && c.fd == ev.Fd {
+		if c := l.conns[i]; c != nil && int(c.fd) == ev.Fd {
 			return c
 		}
 	}
@@ -277,7 +281,7 @@ func (l *loop) register(c *conn, write bool) error {
 		l.conns = append(l.conns, nil)
 	}
 	c.slot = slot
-	if err := l.poller.Add(c.fd, c.token(), true, write); err != nil {
+	if err := l.poller.Add(int(c.fd), c.token(), true, write); err != nil {
 		l.free = append(l.free, slot)
 		return err
 	}
@@ -292,7 +296,7 @@ func (l *loop) unregisterConn(c *conn) {
 	if int(c.slot) >= len(l.conns) || l.conns[c.slot] != c {
 		return
 	}
-	l.poller.Delete(c.fd)
+	l.poller.Delete(int(c.fd))
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)
 	if len(l.free) == len(l.conns) {

@@ -525,33 +525,36 @@ func (s *Server) accept(fd int, remote netip.AddrPort, from *loop) {
 	}
 	target := s.eng.pick()
 	c := newConn(target, fd, s, cfg, stHandshake)
-	c.remote, c.local = remote, sock.LocalAddr(fd)
+	c.remote, c.local = packHostPort(remote), packHostPort(sock.LocalAddr(fd))
 	s.live.Add(1)
 	s.counters.total.Add(1)
-	c.sess = &Session{srv: s, c: c, id: s.nextID.Add(1), connectTime: time.Now().UnixNano()}
+	c.sess = &Session{c: c, id: s.nextID.Add(1), connectTime: time.Now().UnixNano()}
 	for _, old := range s.pending.add(c, s.cfg.MaxPendingHandshakes, s.cfg.MaxHandshakesPerAddress) {
 		old.runOnLoop(func() {
 			old.refuseNow(wire.RejectServerFull, wire.Reason(wire.ReasonServerFull, wire.ReasonPendingHandshakes), ErrServerFull)
 		})
 	}
-	setup := func() {
-		if c.attach() != nil {
-			s.pending.remove(c)
-			s.dropLive()
-			return
-		}
-		c.deadline = mono(target.now.Add(s.cfg.HandshakeTimeout))
-		if s.stopping.Load() {
-			c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
-		}
-	}
 	if target == from {
-		setup()
-	} else if !target.post(setup) {
+		s.setUp(c) // no closure: the common case of one loop allocates nothing here
+	} else if !target.post(func() { s.setUp(c) }) {
 		s.pending.remove(c)
 		sock.Close(fd)
 		target.nconns.Add(-1)
 		s.dropLive()
+	}
+}
+
+// setUp registers an accepted connection with its loop and starts its
+// handshake clock; on that loop's goroutine.
+func (s *Server) setUp(c *conn) {
+	if c.attach() != nil {
+		s.pending.remove(c)
+		s.dropLive()
+		return
+	}
+	c.deadline = mono(c.loop.now.Add(s.cfg.HandshakeTimeout))
+	if s.stopping.Load() {
+		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 	}
 }
 
@@ -577,13 +580,14 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	if h.Type != wire.TypeHello {
 		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, "expected HELLO, got "+wire.TypeName(h.Type)), ErrProtocol)
 	}
-	hello, err := wire.ParseHello(p)
+	var hello wire.Hello // on the stack: it aliases p and is done with before p is reused
+	err := hello.ParseInPlace(p)
 	acked := err == nil && s.cfg.Acknowledged && hello.HasAck
 	switch {
 	case err != nil:
 		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, wireDetail(err)), ErrProtocol)
-	case acked && ackOfferError(hello) != "":
-		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, ackOfferError(hello)), ErrProtocol)
+	case acked && ackOfferError(&hello) != "":
+		return s.refuse(c, wire.RejectBadHello, wire.Reason(wire.ReasonBadHello, ackOfferError(&hello)), ErrProtocol)
 	case s.stopping.Load():
 		c.refuseNow(wire.RejectServerStopping, wire.ReasonServerStopping, ErrClosed)
 		return errStopFeed
@@ -613,14 +617,19 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 		params = &own
 		welcome.HasAck, welcome.AckDelivered = true, delivered
 	}
-	var buf [128]byte // on the stack: sendControl copies it into the queue
-	c.sendControl(wire.TypeWelcome, wire.AppendWelcome(buf[:0], &welcome))
 	c.markOpen(params, hello.HeartbeatMS)
 	sess := c.sess
 	sess.clientID = hello.ClientID
+	// Under the send lock, the session is registered before the client can
+	// read its WELCOME (a client whose Connect returned is counted) and the
+	// WELCOME goes before anything a sender who found the session queues.
+	// (Nothing takes the send lock while holding sessMu.)
+	var buf [128]byte // on the stack: written at once, or copied into the queue
+	c.mu.Lock()
 	s.sessMu.Lock()
 	s.sessions[sess.id] = sess
 	s.sessMu.Unlock()
+	c.sendControlNowLocked(wire.TypeWelcome, wire.AppendWelcome(buf[:0], &welcome))
 	sess.setState(SessionConnected)
 	if fn := s.onConnect.Load(); fn != nil {
 		s.guard(sess, func() { (*fn)(sess) })
@@ -817,8 +826,8 @@ func (s *Server) closed(c *conn, kind error, reason string, undelivered int) {
 	final := SessionDisconnected
 	if endedInError(kind) {
 		final = SessionError
-		sess.stats.errors.Add(1)
-		s.reportError(sess, newError("read", c.remote.String(), kind, reason, nil))
+		sess.more().errors.Add(1)
+		s.reportError(sess, newError("read", c.remoteAddr().String(), kind, reason, nil))
 	}
 	if undelivered > 0 {
 		s.reportError(sess, &UndeliveredError{Count: undelivered, Reason: reason})

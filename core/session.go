@@ -37,7 +37,6 @@ func (s SessionState) String() string {
 // never use (data, groups, per-session handlers) lives in a block made on
 // first use, and the connect time is an int64, not a 24-byte time.Time.
 type Session struct {
-	srv         *Server
 	c           *conn
 	id          uint64
 	clientID    string
@@ -53,6 +52,7 @@ type sessionExtra struct {
 	ctx       atomic.Pointer[any] // SetContext's value
 	onState   atomic.Pointer[func(old, new SessionState)]
 	onMessage atomic.Pointer[func(*Session, []byte)]
+	errors    atomic.Uint64 // failed sends and error closes
 
 	mu     sync.Mutex
 	groups map[string]struct{}
@@ -82,13 +82,18 @@ func (s *Session) ID() uint64 { return s.id }
 func (s *Session) ClientID() string { return s.clientID }
 
 // Server returns the server the session belongs to.
-func (s *Session) Server() *Server { return s.srv }
+func (s *Session) Server() *Server { return s.server() }
+
+// server is the session's server, which its connection's endpoint always
+// is: the Session keeps no pointer of its own, as every idle connection
+// would pay for it.
+func (s *Session) server() *Server { return s.c.ep.(*Server) }
 
 // RemoteAddr is the peer's address.
-func (s *Session) RemoteAddr() netip.AddrPort { return s.c.remote }
+func (s *Session) RemoteAddr() netip.AddrPort { return s.c.remoteAddr() }
 
 // LocalAddr is the server's address of this connection.
-func (s *Session) LocalAddr() netip.AddrPort { return s.c.local }
+func (s *Session) LocalAddr() netip.AddrPort { return s.c.localAddr() }
 
 // State returns the current state.
 func (s *Session) State() SessionState { return SessionState(s.state.Load()) }
@@ -117,11 +122,11 @@ func (s *Session) Send(msg []byte) error { return s.SendTimeout(msg, 0) }
 // SendTimeout is Send that waits up to timeout for room in a full queue.
 func (s *Session) SendTimeout(msg []byte, timeout time.Duration) error {
 	if err := s.c.send(msg, timeout, false); err != nil {
-		s.stats.errors.Add(1)
+		s.more().errors.Add(1) // the extras: most sessions never fail a send
 		return err
 	}
 	s.stats.sent(len(msg))
-	s.srv.stats.sent(len(msg))
+	s.server().stats.sent(len(msg))
 	return nil
 }
 
@@ -129,7 +134,7 @@ func (s *Session) SendTimeout(msg []byte, timeout time.Duration) error {
 // then the client receives CLOSE with reason. It is safe from any handler.
 func (s *Session) Disconnect(reason string) error {
 	if s.State() >= SessionDisconnecting {
-		return newError("disconnect", s.c.remote.String(), ErrClosed, "session already closing", nil)
+		return newError("disconnect", s.c.remoteAddr().String(), ErrClosed, "session already closing", nil)
 	}
 	if reason == "" {
 		reason = "disconnected by server"
@@ -210,10 +215,10 @@ func (s *Session) Context() any {
 }
 
 // JoinGroup adds the session to a server group.
-func (s *Session) JoinGroup(group string) { s.srv.joinGroup(s, group) }
+func (s *Session) JoinGroup(group string) { s.server().joinGroup(s, group) }
 
 // LeaveGroup removes the session from a server group.
-func (s *Session) LeaveGroup(group string) { s.srv.leaveGroup(s, group) }
+func (s *Session) LeaveGroup(group string) { s.server().leaveGroup(s, group) }
 
 // Groups lists the groups the session belongs to, sorted.
 func (s *Session) Groups() []string {
@@ -245,13 +250,26 @@ func (s *Session) Statistics() SessionStatistics {
 		MessagesReceived: s.stats.msgsRecv.Load(),
 		BytesSent:        s.stats.bytesSent.Load(),
 		BytesReceived:    s.stats.bytesRecv.Load(),
-		Errors:           s.stats.errors.Load(),
+		Errors:           s.errorCount(),
 		LastMessageTime:  unixTime(s.stats.lastMessage.Load()),
 	}
 }
 
 // ResetStatistics zeroes the session's counters.
-func (s *Session) ResetStatistics() { s.stats.reset() }
+func (s *Session) ResetStatistics() {
+	s.stats.reset()
+	if x := s.extra.Load(); x != nil {
+		x.errors.Store(0)
+	}
+}
+
+// errorCount is the session's failed sends and error closes.
+func (s *Session) errorCount() uint64 {
+	if x := s.extra.Load(); x != nil {
+		return x.errors.Load()
+	}
+	return 0
+}
 
 // OnStateChange sets a handler called on the session's loop at every state
 // change. nil removes it.
@@ -268,7 +286,7 @@ func (s *Session) setState(st SessionState) {
 	if x := s.extra.Load(); x == nil {
 		return
 	} else if fn := x.onState.Load(); fn != nil {
-		s.srv.guard(s, func() { (*fn)(old, st) })
+		s.server().guard(s, func() { (*fn)(old, st) })
 	}
 }
 

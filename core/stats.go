@@ -49,7 +49,6 @@ type ClientStatistics struct {
 type traffic struct {
 	msgsSent, msgsRecv   atomic.Uint64
 	bytesSent, bytesRecv atomic.Uint64
-	errors               atomic.Uint64
 	lastMessage          atomic.Int64 // unix nanoseconds
 }
 
@@ -69,7 +68,6 @@ func (t *traffic) reset() {
 	t.msgsRecv.Store(0)
 	t.bytesSent.Store(0)
 	t.bytesRecv.Store(0)
-	t.errors.Store(0)
 }
 
 func unixTime(ns int64) time.Time {

@@ -15,6 +15,11 @@ type Decoder struct {
 	// DataLimit is the largest DATA payload accepted once the connection is
 	// open (the limit this side agreed in the handshake).
 	DataLimit uint32
+	// need is the total size of the frame in pending once its header is
+	// known (0: not yet). Headers are validated first, so it is at most
+	// MaxMessageCap plus a header: an int32, beside DataLimit, keeps a
+	// decoder (part of every connection) at 40 bytes.
+	need int32
 	// CompressionOn permits the COMPRESSED flag on DATA frames.
 	CompressionOn bool
 	// Handshaking holds every frame type to the control-frame limit
@@ -36,8 +41,6 @@ type Decoder struct {
 	// (The flags above share a word with the exported fields: a decoder is
 	// part of every connection.)
 	pending []byte
-	// need is the total size of the frame in pending once its header is known.
-	need int
 }
 
 // InPending reports, from inside a frame callback, whether the payload
@@ -155,7 +158,7 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 func (d *Decoder) hold(b []byte) {
 	d.need = 0
 	if len(b) >= HeaderSize {
-		d.need = HeaderSize + int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+		d.need = int32(HeaderSize + int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])))
 	}
 	d.pending = d.appendPending(d.pending[:0], b)
 	d.newPartial = true
@@ -170,7 +173,7 @@ func (d *Decoder) appendPending(p, b []byte) []byte {
 	}
 	size := max(2*cap(p), len(p)+len(b))
 	if d.need > 0 {
-		size = min(size, max(d.need, len(p)+len(b)))
+		size = min(size, max(int(d.need), len(p)+len(b)))
 	}
 	grown := make([]byte, len(p), size)
 	copy(grown, p)
@@ -191,18 +194,18 @@ func (d *Decoder) complete(b []byte, fn func(Header, []byte) error) ([]byte, err
 		if err != nil {
 			return nil, err
 		}
-		d.need = HeaderSize + int(h.Length)
+		d.need = int32(HeaderSize + int(h.Length))
 	}
-	n := min(d.need-len(d.pending), len(b))
+	n := min(int(d.need)-len(d.pending), len(b))
 	d.pending = d.appendPending(d.pending, b[:n])
 	b = b[n:]
-	if len(d.pending) < d.need {
+	if len(d.pending) < int(d.need) {
 		return b, nil
 	}
 	h, err := d.header(d.pending)
 	if err == nil {
 		d.inPending = true
-		err = fn(h, d.pending[HeaderSize:d.need])
+		err = fn(h, d.pending[HeaderSize:int(d.need)])
 		d.inPending = false
 	}
 	d.pending, d.need = d.pending[:0], 0

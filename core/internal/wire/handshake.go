@@ -248,8 +248,20 @@ func (h *Hello) Validate() error {
 // here: NegotiateVersion alone decides (an empty or inverted range simply
 // has no common version).
 func ParseHello(p []byte) (*Hello, error) {
-	r := &reader{b: p}
-	h := &Hello{
+	h := new(Hello)
+	err := h.parse(p, true)
+	return h, err
+}
+
+// ParseInPlace decodes a HELLO payload into h, as ParseHello does, except
+// that h.Codecs and h.AckValue alias p instead of being copied: for a
+// caller done with h before p changes (a server's handshake, which then
+// needs no allocation for the HELLO itself).
+func (h *Hello) ParseInPlace(p []byte) error { return h.parse(p, false) }
+
+func (h *Hello) parse(p []byte, copyCodecs bool) error {
+	r := reader{b: p}
+	*h = Hello{
 		MinVersion: r.u16("min version"),
 		MaxVersion: r.u16("max version"),
 		MaxMessage: r.u32("max message"),
@@ -259,7 +271,10 @@ func ParseHello(p []byte) (*Hello, error) {
 	if n > MaxListLen {
 		r.fail("too many codecs")
 	}
-	h.Codecs = append([]byte(nil), r.take(n, "codecs")...)
+	h.Codecs = r.take(n, "codecs")
+	if copyCodecs {
+		h.Codecs = append([]byte(nil), h.Codecs...)
+	}
 	h.Transforms = r.names("transform")
 	e := r.extensions()
 	h.HasHeartbeat, h.HeartbeatMS = e.hasHeartbeat, e.heartbeatMS
@@ -272,7 +287,7 @@ func ParseHello(p []byte) (*Hello, error) {
 		r.fail("zero max message")
 	}
 	h.MaxMessage = capMaxMessage(h.MaxMessage)
-	return h, r.err
+	return r.err
 }
 
 // AppendWelcome encodes w.
