@@ -232,6 +232,10 @@ class ClientStats(Structure):
 TRANSFORM_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t),
                                 c_size_t)
 
+#: netsys_session_release_fn: (user_data, server, session_id, session_data).
+#: The session's pointer arrives as an int.
+SESSION_RELEASE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64, c_void_p)
+
 _st = c_int  # netsys_status
 _h = c_uint64  # netsys_server / netsys_client / session id
 _sz = POINTER(c_size_t)
@@ -254,6 +258,7 @@ _SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "netsys_server_get_int": (_st, [_h, c_int, POINTER(c_int64)]),
     "netsys_server_set_string": (_st, [_h, c_int, c_char_p]),
     "netsys_server_get_string": (_st, [_h, c_int, _buf, c_size_t, _sz]),
+    "netsys_server_set_session_release_callback": (_st, [_h, SESSION_RELEASE_FN, c_void_p]),
     "netsys_server_start": (_st, [_h]),
     "netsys_server_stop": (_st, [_h]),
     "netsys_server_wait": (_st, [_h, c_int]),
@@ -284,6 +289,8 @@ _SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "netsys_session_reset_stats": (_st, [_h, _h]),
     "netsys_session_pause_reading": (_st, [_h, _h]),
     "netsys_session_resume_reading": (_st, [_h, _h]),
+    "netsys_session_set_user_data": (_st, [_h, _h, c_void_p]),
+    "netsys_session_get_user_data": (_st, [_h, _h, POINTER(c_void_p)]),
     "netsys_session_join_group": (_st, [_h, _h, c_char_p]),
     "netsys_session_leave_group": (_st, [_h, _h, c_char_p]),
     "netsys_session_in_group": (_st, [_h, _h, c_char_p, POINTER(c_bool)]),

@@ -7,13 +7,34 @@ Python handlers. So every handler of a server runs on that one thread, in
 arrival order; a slow handler delays the others, and once the library's
 event queue is full it stops reading from the sockets (TCP backpressure)
 instead of buffering without bound.
+
+Each connection's :class:`Session` object hangs on the library's session as
+its host pointer (``netsys_session_set_user_data``), holding one reference
+that the library hands back through the release callback once the session
+is over; Python keeps no table of sessions. The release comes in the poll
+after the one that returned the session's DISCONNECT, on the polling thread,
+or in ``netsys_server_destroy`` on whichever thread destroys. A pointer is
+only ever turned back into its object under the server's lock, which the
+release callback takes too, so the object cannot go away in between; the
+dispatcher takes it once per batch and session, not per message.
+
+That lookup is a call into the library (about a microsecond from Python,
+more than the rest of a message's dispatch), so the dispatcher carries the
+objects it looked up over to the next batches: a session that keeps sending
+is looked up when it starts, not in every batch. What it carries is bounded
+(it starts over once it holds more than ``event_batch`` sessions, so at
+most twice that) and is of open sessions only: each object is dropped when its disconnect is
+dispatched, all of them when the server closes, so none outlives the
+library's own reference and a dropped entry costs one more lookup, never a
+second object.
 """
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
 from . import _ffi, _handlers, _options
 from ._events import EventBuffer, MessageBatch
@@ -26,6 +47,40 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: How long stop() waits for the dispatcher to deliver the last events
 #: (disconnects, then "stopped") after the library has stopped, seconds.
 _DRAIN_WAIT = 10.0
+
+# The reference a session's pointer stands for is taken and dropped with
+# the C API's own calls (private prototypes: ctypes.pythonapi's functions
+# are shared with every other user of ctypes in the process).
+_incref = ctypes.PYFUNCTYPE(None, ctypes.py_object)(("Py_IncRef", ctypes.pythonapi))
+_decref = ctypes.PYFUNCTYPE(None, ctypes.py_object)(("Py_DecRef", ctypes.pythonapi))
+#: The object at an address (a new reference); one C call, no ctypes cast.
+_from_pointer: Callable[[int], Any] = getattr(_ctypes, "PyObj_FromPtr")
+
+#: In a lookup, "the session's object only if it has one": error events
+#: pass no object for a session that never connected.
+_EXISTING_ONLY = object()
+
+
+def _release_callback(lock: Any) -> Any:
+    """The library's release callback for one server: drop the reference
+    a session's pointer held. It closes over the server's lock only (not
+    the server), so that the server stays collectable."""
+
+    def release(_user_data: Any, _server: int, _session_id: int, pointer: Optional[int]) -> None:
+        # Runs inside the library: nothing may escape into C.
+        try:
+            if not pointer:
+                return
+            with lock:  # another thread may be between its fetch and its use
+                session = _from_pointer(pointer)
+                _decref(session)
+            # The last reference may go here, outside the lock: whatever the
+            # program hung on the session is freed without holding it.
+            del session
+        except BaseException:  # noqa: BLE001
+            pass
+
+    return _ffi.SESSION_RELEASE_FN(release)
 
 
 class Server(_handlers.HandlerHost):
@@ -45,6 +100,9 @@ class Server(_handlers.HandlerHost):
     """
 
     _kind = "server"
+    #: The last batch had a disconnect: the next poll releases its session
+    #: objects (the asyncio face then polls again without waiting for an event).
+    _release_poll_due = False
 
     def __init__(
         self,
@@ -73,12 +131,22 @@ class Server(_handlers.HandlerHost):
         self._handle = handle.value
         self._closed = False
         self._id = server_id
-        self._sessions: Dict[int, Session] = {}
-        self._lock = threading.Lock()
+        # Reentrant: a finalizer run by the collector while a lookup holds it
+        # may look sessions up again on the same thread.
+        self._lock = threading.RLock()
+        # Kept for the server's whole life: the library may call it until
+        # netsys_server_destroy returns.
+        self._release = _release_callback(self._lock)
+        # The objects the dispatcher carries from batch to batch (see the
+        # module docstring); used by the polling thread only.
+        self._recent: Dict[int, Session] = {}
+        self._recent_limit = event_batch
         self._dispatcher: Optional[_handlers.Dispatcher] = None
         self._stopped = threading.Event()
         self._stopped.set()
         try:
+            _ffi.check(lib.netsys_server_set_session_release_callback(self._handle, self._release, None),
+                       "session release callback")
             _ffi.check(lib.netsys_server_set_int(self._handle, _ffi.OPT_DELIVERY, _ffi.DELIVERY_EVENTS),
                        "delivery mode")
             values = dict(port=port, bind_address=bind_address, max_connections=max_connections,
@@ -184,6 +252,7 @@ class Server(_handlers.HandlerHost):
     def _destroy(self) -> None:
         if _ffi.forked():  # the parent owns the library objects: just forget them
             self._closed = True
+            self._recent = {}
             return
         with self._lock:
             if self._closed:
@@ -194,6 +263,7 @@ class Server(_handlers.HandlerHost):
         if self._dispatcher is not None:
             self._dispatcher.wake()
             self._dispatcher.join(_DRAIN_WAIT)
+        self._recent = {}  # after the dispatcher's last batch
         try:
             _ffi.native().netsys_server_destroy(self._handle)
         except NetsysError:  # ForkedProcessError: nothing to release here
@@ -268,7 +338,7 @@ class Server(_handlers.HandlerHost):
     def sessions(self) -> List[Session]:
         """The open sessions, by increasing id."""
         ids = _ffi.fetch_ids(self._lib().netsys_server_sessions, self._handle, context="sessions")
-        return [self._session_for(sid) for sid in ids]
+        return self._session_list(ids)
 
     def session(self, session_id: int) -> Optional[Session]:
         """The open session with this id, or None."""
@@ -294,7 +364,7 @@ class Server(_handlers.HandlerHost):
         """The sessions of ``group``, by increasing id."""
         ids = _ffi.fetch_ids(self._lib().netsys_server_group_members, self._handle, _ffi.c_text(group, "group"),
                              context="group_members")
-        return [self._session_for(sid) for sid in ids]
+        return self._session_list(ids)
 
     def broadcast(self, data: "bytes | bytearray | memoryview | str") -> int:
         """Send a message to every open session; returns how many queued it
@@ -314,32 +384,93 @@ class Server(_handlers.HandlerHost):
                    "broadcast_to_group")
         return sent.value
 
-    # -- dispatch (dispatcher thread) ------------------------------------------
+    # -- session objects -------------------------------------------------------
 
     def _session_for(self, session_id: int, client_id: Optional[str] = None) -> Session:
-        session = self._sessions.get(session_id)
-        if session is None:
-            with self._lock:
-                session = self._sessions.get(session_id)
-                if session is None:
-                    session = Session(self, session_id, client_id)
-                    self._sessions[session_id] = session
+        """The session's object, made and attached on first need."""
+        lib = _ffi.native()  # first: in a forked child it raises before the lock is touched
+        pointer = ctypes.c_void_p()  # per call: a nested lookup must not share it
+        with self._lock:  # see _resolve
+            if lib.netsys_session_get_user_data(self._handle, session_id, ctypes.byref(pointer)) == _ffi.OK:
+                address = pointer.value
+                if address:
+                    session: Session = _from_pointer(address)
+                    return session
+            return self._attach(lib, session_id, client_id)
+
+    def _session_list(self, ids: Iterable[int]) -> List[Session]:
+        found = self._resolve(dict.fromkeys(ids))
+        return list(found.values())
+
+    def _resolve(self, wanted: Dict[int, Any]) -> Dict[int, Any]:
+        """Replace each value of ``wanted`` (session id -> the client id to
+        make its object with, None, or _EXISTING_ONLY) by the session's
+        object, in place, and return it. A session without one gets a new
+        object, attached to it; _EXISTING_ONLY gets None instead. One
+        foreign call per session that has its object.
+
+        The lock makes the fetch and the conversion one step for the
+        release callback (which takes it), and makes a fetch and the attach
+        that follows a miss one step for other threads: a session never
+        gets two objects. The dispatcher takes it once per batch and
+        session, so never per message."""
+        lib = _ffi.native()
+        get = lib.netsys_session_get_user_data
+        handle = self._handle
+        pointer = ctypes.c_void_p()  # per call: a nested lookup must not share it
+        pointer_ref = ctypes.byref(pointer)
+        with self._lock:
+            for sid, client_id in wanted.items():
+                if get(handle, sid, pointer_ref) == _ffi.OK and pointer.value:
+                    wanted[sid] = _from_pointer(pointer.value)
+                elif client_id is _EXISTING_ONLY:
+                    wanted[sid] = None
+                else:
+                    wanted[sid] = self._attach(lib, sid, client_id)
+        return wanted
+
+    def _attach(self, lib: Any, session_id: int, client_id: Optional[str]) -> Session:
+        """A new object for a session that has none, hung on it; called with
+        the lock held. The reference is taken before the library can hand
+        it back. A session that is gone (released, or the server being
+        destroyed) gets an object that is not attached: its calls fail as
+        those of any ended session."""
+        session = Session(self, session_id, client_id)
+        _incref(session)
+        if lib.netsys_session_set_user_data(self._handle, session_id, id(session)) != _ffi.OK:
+            _decref(session)
         return session
+
+    # -- dispatch (dispatcher thread) ------------------------------------------
 
     def _dispatch(self, batch: List[Any]) -> None:
         """Run the handlers for one polled batch, in order."""
         if type(batch) is MessageBatch:
             self._dispatch_messages(batch.sids, batch.datas)
             return
-        sessions = self._sessions
+        # Every session of the batch is looked up before any handler runs,
+        # so a handler that destroys the server does not leave the rest of
+        # the batch without its objects.
+        wanted: Dict[int, Any] = {}
+        for etype, _status, sid, data in batch:
+            if not sid:
+                continue
+            if etype == _ffi.EVENT_ERROR:
+                wanted.setdefault(sid, _EXISTING_ONLY)
+            elif wanted.get(sid, _EXISTING_ONLY) is _EXISTING_ONLY:
+                wanted[sid] = data if etype == _ffi.EVENT_CONNECT else None
+        recent = self._recent
+        sessions = {sid: recent[sid] for sid in wanted if sid in recent}
+        missing = {sid: want for sid, want in wanted.items() if sid not in sessions}
+        if missing:
+            sessions.update(self._resolve(missing))
         for etype, status, sid, data in batch:
             if etype == _ffi.EVENT_MESSAGE:
-                self._dispatch_messages((sid,), (data,))
+                self._dispatch_messages((sid,), (data,), sessions)
             elif etype == _ffi.EVENT_CONNECT:
-                session = self._session_for(sid, data)
-                self._call(self._on_connect, "on_connect", session)
+                self._call(self._on_connect, "on_connect", sessions[sid])
             elif etype == _ffi.EVENT_DISCONNECT:
-                session = self._session_for(sid)
+                session = sessions[sid]
                 state = SessionState.DISCONNECTED
                 try:
                     state = session.state
@@ -348,24 +479,57 @@ class Server(_handlers.HandlerHost):
                 session._closed_state = state if state in (SessionState.DISCONNECTED, SessionState.ERROR) \
                     else SessionState.DISCONNECTED
                 self._call(self._on_disconnect, "on_disconnect", session, data)
-                with self._lock:
-                    sessions.pop(sid, None)
+                self._recent.pop(sid, None)  # the library lets go of it at the next poll
+                self._release_poll_due = True
             elif etype == _ffi.EVENT_ERROR:
-                error_session = sessions.get(sid) if sid else None
-                self._library_error(error_session, status, data, True)
+                self._library_error(sessions[sid] if sid else None, status, data, True)
             elif etype == _ffi.EVENT_STOPPED:
                 self._stopped.set()
 
-    def _dispatch_messages(self, sids: Sequence[int], datas: Sequence[bytes]) -> None:
-        """The hot loop: a batch made only of messages."""
-        sessions = self._sessions
+    def _dispatch_messages(self, sids: Sequence[int], datas: Sequence[bytes],
+                           sessions: Optional[Dict[int, Any]] = None) -> None:
+        """The hot loop: a batch made only of messages (``sessions``: the
+        objects its caller has already looked up; else the carried ones).
+
+        A dict lookup per message costs about 20 ns however it is spelled
+        (a Python-level subscript or C-level ``map``), so the common shape,
+        every message of one session, has no per-message lookup at all:
+        ``list.count`` checks the shape in C, and the loop runs over the
+        data alone. Other batches keep one dict lookup per message. The two
+        loops are written out rather than sharing a per-message call, which
+        would cost more than the lookup it saves."""
+        if self._on_message is None or not sids:
+            return
+        if sessions is None:
+            sessions = self._recent
+            if len(sessions) > self._recent_limit:
+                sessions = self._recent = {}
+        first = sids[0]
+        if sids[-1] == first and sids.count(first) == len(sids):
+            session = sessions.get(first)
+            if session is None:
+                session = sessions[first] = self._session_for(first)
+            for data in datas:
+                on_message = self._on_message
+                if on_message is None:
+                    continue
+                try:
+                    result = on_message(session, data)
+                except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
+                    self._handler_failed("on_message", exc, session)
+                    continue
+                if result is not None:
+                    self._deliver_result(result, "on_message", (session,))
+            return
         for sid, data in zip(sids, datas):
             on_message = self._on_message
             if on_message is None:
                 continue
             session = sessions.get(sid)
             if session is None:
-                session = self._session_for(sid)
+                # Looked up when first met, not before the batch: a session
+                # met after a handler destroyed the server gets a new object.
+                session = sessions[sid] = self._session_for(sid)
             try:
                 result = on_message(session, data)
             except BaseException as exc:  # noqa: BLE001 - the promise: never propagate

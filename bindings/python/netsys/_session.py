@@ -10,6 +10,7 @@ forgotten the session (it disconnected), calls that need it raise
 from __future__ import annotations
 
 import ctypes
+import weakref
 from typing import TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Tuple
 
 from . import _ffi
@@ -35,15 +36,22 @@ class Session:
     """One client connection of a :class:`~netsys.Server`.
 
     Sessions are created by the server and handed to its handlers; the same
-    object is passed to every handler of one connection, so attributes set on
-    it by the application stay there for the connection's lifetime.
+    object is passed to every handler of one connection and returned by
+    ``Server.sessions()``, ``Server.session(id)`` and
+    ``Server.group_members()``, so attributes set on it by the application
+    stay there for the connection's lifetime. The library holds the object
+    while the connection lasts and lets go of it after the disconnect
+    handler; from then on it lives as long as the program keeps it.
     """
 
     __slots__ = ("_server", "_handle", "_id", "_client_id", "_remote", "_closed_state", "_data", "__weakref__",
                  "__dict__")
 
     def __init__(self, server: "Server", session_id: int, client_id: Optional[str] = None) -> None:
-        self._server = server
+        # Weak: the library holds every open session's object, so a strong
+        # reference here would keep a server the program dropped alive (and
+        # serving) for as long as a client stays connected.
+        self._server = weakref.ref(server)
         self._handle = server._handle
         self._id = session_id
         self._client_id = client_id
@@ -61,8 +69,14 @@ class Session:
 
     @property
     def server(self) -> "Server":
-        """The server this session belongs to."""
-        return self._server
+        """The server this session belongs to. A session does not keep its
+        server alive: once the program has dropped the server and it has
+        been garbage-collected (which closes it), this raises
+        InvalidHandleError, like the calls of a closed server."""
+        server = self._server()
+        if server is None:
+            raise _ffi.closed_error("the server of this session")
+        return server
 
     @property
     def client_id(self) -> str:

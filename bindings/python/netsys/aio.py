@@ -71,6 +71,7 @@ class _AsyncDelivery:
     _label: str
     _kind: str
     _handle: int
+    _release_poll_due: bool = False
 
     def _init_async(self) -> None:
         self._tasks = set()
@@ -137,6 +138,12 @@ class _AsyncDelivery:
                 if self._started:
                     self._hold(self._started, 0)  # right after the poll, see hold_events
                     self._started = 0
+            if self._release_poll_due and self._loop is not None:
+                # The library lets go of disconnected sessions' objects in
+                # the poll after their disconnect: make that poll soon rather
+                # than at the next event, which may be long in coming.
+                self._release_poll_due = False
+                self._loop.call_soon(self._on_readable)
             # A handler's KeyboardInterrupt/SystemExit, once the whole batch is
             # dispatched: asyncio lets them out of run_forever(), as for any
             # other callback (see _handlers).
@@ -492,6 +499,7 @@ class Server(_AsyncDelivery, _server.Server):
             if self._closed:
                 return
             self._closed = True
+        self._recent = {}
         await self._blocking(_ffi.native().netsys_server_destroy, self._handle)
 
     def _close_at_exit(self) -> None:
