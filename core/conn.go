@@ -736,7 +736,13 @@ func (c *conn) peerGone(reason string, reset bool) {
 func (c *conn) feed(b []byte) bool {
 	c.startBatch()
 	c.loop.batchIn = b
-	err := c.dec.Feed(b, c.onFrame)
+	var err error
+	if c.batch == nil && c.plainData && c.sess != nil && c.dec.Buffered() == 0 {
+		b, err = c.sess.server().feedPlain(c, b)
+	}
+	if err == nil && len(b) > 0 {
+		err = c.dec.Feed(b, c.onFrame)
+	}
 	switch {
 	case c.dec.Buffered() == 0:
 		c.frameStart = 0

@@ -68,6 +68,32 @@ func (d *Decoder) Replay(fn func(Header, []byte) error) error {
 	return d.Feed(rest, fn)
 }
 
+// NextPlain returns the payload of the complete plain DATA frame (no flags,
+// within the limit) at the start of b, and what follows it; ok is false for
+// anything else (another type, a flag, an incomplete frame), which Feed then
+// handles. It is for a receive loop that delivers plain messages itself
+// while the decoder holds no partial frame; the decoder is not changed.
+func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
+	if len(b) < HeaderSize || b[4] != TypeData || b[5] != 0 {
+		return nil, b, false
+	}
+	end := HeaderSize + int(binary.BigEndian.Uint32(b))
+	if len(b) < end || end-HeaderSize > int(d.limit()) {
+		return nil, b, false
+	}
+	return b[HeaderSize:end], b[end:], true
+}
+
+// Suspend keeps rest for Replay and returns ErrSuspend, as Feed does when
+// its fn returns ErrSuspend: for a receive loop that took frames with
+// NextPlain and must stop at a pause.
+func (d *Decoder) Suspend(rest []byte) error {
+	if len(rest) > 0 {
+		d.pending, d.need = append([]byte(nil), rest...), 0
+	}
+	return ErrSuspend
+}
+
 // Buffered reports how many bytes of an incomplete frame are held.
 func (d *Decoder) Buffered() int { return len(d.pending) }
 

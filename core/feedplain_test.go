@@ -1,0 +1,167 @@
+package core
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netsys/netsys/core/internal/wire"
+)
+
+// readConn is an open server connection without a socket, for feeding
+// whole reads to the receive path.
+func readConn(t *testing.T, s *Server) *conn {
+	l, err := newLoop(nil, 0, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.poller.Close() })
+	c := newConn(l, -1, s, &s.cfg.TransportConfig, stHandshake)
+	benchOpen(c)
+	c.sess = &Session{c: c, id: 1}
+	return c
+}
+
+// oneRead is n plain DATA frames "0".."n-1", with extra appended.
+func oneRead(n int, extra ...byte) []byte {
+	var b []byte
+	for i := 0; i < n; i++ {
+		b = wire.AppendFrame(b, wire.TypeData, 0, []byte(fmt.Sprint(i)))
+	}
+	return append(b, extra...)
+}
+
+// The read loop that takes a read's messages in one pass keeps every rule
+// of the message-by-message path: a panic is reported and the next message
+// is still delivered; a handler set inside a handler applies from the next
+// message (global or batch), a per-session one from the message whose
+// handling set it (also when that handler then panics); a pause stops at
+// its message and
+// the rest comes on resume; a frame it does not handle (a PING here, an
+// incomplete frame) goes to the decoder, and messages after it still come.
+func TestOneReadLoopKeepsTheMessageRules(t *testing.T) {
+	t.Run("panic", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		var reported int
+		s.OnError(func(*Session, error) { reported++ })
+		s.OnMessage(func(_ *Session, m []byte) {
+			got = append(got, string(m))
+			if string(m) == "2" || string(m) == "5" {
+				panic("boom")
+			}
+		})
+		c := readConn(t, s)
+		require.True(t, c.feed(oneRead(8)))
+		require.Equal(t, []string{"0", "1", "2", "3", "4", "5", "6", "7"}, got)
+		require.Equal(t, 2, reported)
+		require.EqualValues(t, 8, c.sess.Statistics().MessagesReceived)
+	})
+	t.Run("swap", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		second := func(_ *Session, m []byte) { got = append(got, "B"+string(m)) }
+		s.OnMessage(func(_ *Session, m []byte) {
+			got = append(got, "A"+string(m))
+			if string(m) == "1" {
+				s.OnMessage(second)
+			}
+		})
+		c := readConn(t, s)
+		require.True(t, c.feed(oneRead(4)))
+		require.Equal(t, []string{"A0", "A1", "B2", "B3"}, got)
+	})
+	t.Run("batch and per-session handlers set mid-read", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(sess *Session, m []byte) {
+			got = append(got, "A"+string(m))
+			if string(m) == "1" {
+				sess.OnMessage(func(_ *Session, m []byte) { got = append(got, "S"+string(m)) })
+			}
+		})
+		c := readConn(t, s)
+		require.True(t, c.feed(oneRead(3)))
+		require.Equal(t, []string{"A0", "A1", "S1", "A2", "S2"}, got, "the message whose handler set it, too")
+
+		got = nil
+		s3 := newTestServer(t)
+		s3.OnMessage(func(sess *Session, m []byte) {
+			got = append(got, "A"+string(m))
+			if string(m) == "0" {
+				sess.OnMessage(func(_ *Session, m []byte) { got = append(got, "S"+string(m)) })
+				panic("after setting the session's handler")
+			}
+		})
+		c3 := readConn(t, s3)
+		require.True(t, c3.feed(oneRead(2)))
+		require.Equal(t, []string{"A0", "S0", "A1", "S1"}, got)
+
+		got = nil
+		s2 := newTestServer(t)
+		s2.OnMessage(func(_ *Session, m []byte) {
+			got = append(got, "A"+string(m))
+			if string(m) == "0" {
+				s2.OnMessageBatch(func(_ *Session, msgs [][]byte) {
+					for _, m := range msgs {
+						got = append(got, "M"+string(m))
+					}
+				})
+			}
+		})
+		c2 := readConn(t, s2)
+		require.True(t, c2.feed(oneRead(3)))
+		require.Equal(t, []string{"A0", "M1", "M2"}, got)
+	})
+	t.Run("pause", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(sess *Session, m []byte) {
+			got = append(got, string(m))
+			if string(m) == "1" {
+				c := sess.c
+				c.setPaused(pauseHost, true) // what PauseReading does on the loop
+			}
+		})
+		c := readConn(t, s)
+		require.False(t, c.feed(oneRead(4)), "reading stops at the pause")
+		require.Equal(t, []string{"0", "1"}, got)
+		c.setPaused(pauseHost, false)
+		require.Equal(t, []string{"0", "1", "2", "3"}, got, "the rest on resume")
+	})
+	t.Run("pause then panic", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(sess *Session, m []byte) {
+			got = append(got, string(m))
+			if string(m) == "1" {
+				sess.c.setPaused(pauseHost, true)
+				panic("after pausing")
+			}
+		})
+		c := readConn(t, s)
+		require.False(t, c.feed(oneRead(4)), "reading stops at the pause")
+		require.Equal(t, []string{"0", "1"}, got)
+		c.setPaused(pauseHost, false)
+		require.Equal(t, []string{"0", "1", "2", "3"}, got, "the rest on resume")
+	})
+	t.Run("other frames and a partial one", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(_ *Session, m []byte) { got = append(got, string(m)) })
+		c := readConn(t, s)
+		read := oneRead(2)
+		read = wire.AppendFrame(read, wire.TypePong, 0, nil)
+		read = append(read, oneRead(2)...)
+		partial := wire.AppendFrame(nil, wire.TypeData, 0, []byte("tail"))
+		require.True(t, c.feed(append(read, partial[:5]...)))
+		require.Equal(t, []string{"0", "1", "0", "1"}, got)
+		require.True(t, c.feed(partial[5:]))
+		require.Equal(t, []string{"0", "1", "0", "1", "tail"}, got)
+	})
+}
+
+func newTestServer(t *testing.T) *Server {
+	s, err := NewServer("feed", ServerConfig{})
+	require.NoError(t, err)
+	return s
+}
