@@ -737,8 +737,12 @@ func (c *conn) feed(b []byte) bool {
 	c.startBatch()
 	c.loop.batchIn = b
 	var err error
-	if c.batch == nil && c.plainData && c.sess != nil && c.dec.Buffered() == 0 {
-		b, err = c.sess.server().feedPlain(c, b)
+	if c.batch == nil && c.plainData && c.sess != nil {
+		// A read rarely ends on a frame boundary: the frame it cut is
+		// finished first, then the loop takes the frames that follow.
+		if b, err = c.dec.Complete(b, c.onFrame); err == nil {
+			b, err = c.sess.server().feedPlain(c, b)
+		}
 	}
 	if err == nil && len(b) > 0 {
 		err = c.dec.Feed(b, c.onFrame)

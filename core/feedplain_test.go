@@ -155,8 +155,8 @@ func TestOneReadLoopKeepsTheMessageRules(t *testing.T) {
 		partial := wire.AppendFrame(nil, wire.TypeData, 0, []byte("tail"))
 		require.True(t, c.feed(append(read, partial[:5]...)))
 		require.Equal(t, []string{"0", "1", "0", "1"}, got)
-		require.True(t, c.feed(partial[5:]))
-		require.Equal(t, []string{"0", "1", "0", "1", "tail"}, got)
+		require.True(t, c.feed(append(append([]byte(nil), partial[5:]...), oneRead(2)...)))
+		require.Equal(t, []string{"0", "1", "0", "1", "tail", "0", "1"}, got, "the cut frame first, then the rest")
 	})
 }
 

@@ -134,20 +134,6 @@ func ConnectResult(fd int) error {
 	return nil
 }
 
-// Read reads into b; n == 0 with a nil error means the peer closed.
-func Read(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
-	}
-}
-
 // ShutdownWrite half-closes the connection (sends FIN).
 func ShutdownWrite(fd int) { unix.Shutdown(fd, unix.SHUT_WR) }
 

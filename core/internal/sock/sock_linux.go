@@ -70,13 +70,45 @@ func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 
 // Write sends b. MSG_NOSIGNAL keeps a vanished peer from raising SIGPIPE in
 // the host process (which matters when we run inside a C program).
+//
+// The socket never blocks, so the call is made raw, without telling the Go
+// scheduler it entered a system call: that bookkeeping cost more than the
+// kernel's work for a small write, and every system call it sees entering
+// wakes the runtime's monitor thread when it is asleep (once per event-loop
+// cycle with GOMAXPROCS=1). send(2), not sendmsg(2): no message header to
+// copy in.
 func Write(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_NOSIGNAL)
-		if err == unix.EINTR {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			unix.MSG_NOSIGNAL, 0, 0)
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
 			continue
 		}
-		return n, err
+		return 0, e
+	}
+}
+
+// Read reads into b; n == 0 with a nil error means the peer closed. The
+// socket never blocks: the call is raw, for the reasons given at Write.
+func Read(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
 	}
 }
 

@@ -68,6 +68,25 @@ func (d *Decoder) Replay(fn func(Header, []byte) error) error {
 	return d.Feed(rest, fn)
 }
 
+// Complete is the start of Feed: it tops up the incomplete frame the
+// decoder holds from b, calls fn for it once whole, and returns the rest of
+// b, leaving the frames there to the caller (nothing is left while the
+// frame is still incomplete; at an error or suspension the rest is kept as
+// Feed keeps it). Without a held frame it returns b.
+func (d *Decoder) Complete(b []byte, fn func(Header, []byte) error) ([]byte, error) {
+	if len(d.pending) == 0 {
+		return b, nil
+	}
+	b, err := d.complete(b, fn)
+	if err == ErrSuspend && len(b) > 0 {
+		d.pending, d.need = append(d.pending, b...), 0
+	}
+	if err != nil || len(d.pending) > 0 {
+		return nil, err
+	}
+	return b, nil
+}
+
 // NextPlain returns the payload of the complete plain DATA frame (no flags,
 // within the limit) at the start of b, and what follows it; ok is false for
 // anything else (another type, a flag, an incomplete frame), which Feed then
@@ -139,10 +158,7 @@ func (d *Decoder) stateError(h Header, err error) error {
 func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 	if len(d.pending) > 0 {
 		var err error
-		if b, err = d.complete(b, fn); err != nil || len(d.pending) > 0 {
-			if err == ErrSuspend && len(b) > 0 {
-				d.pending, d.need = append(d.pending, b...), 0
-			}
+		if b, err = d.Complete(b, fn); err != nil || len(d.pending) > 0 {
 			return err
 		}
 	}
