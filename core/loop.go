@@ -2,6 +2,7 @@ package core
 
 import (
 	"iter"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,6 +239,14 @@ func (l *loop) wait(nextTick time.Time) int {
 			}
 		}
 	}
+	// Yield once before blocking in the kernel (as gnet does). Measured on
+	// a pipelined echo with the server on one CPU (GOMAXPROCS=1): without
+	// it the runtime's monitor thread woke every few tens of µs to take the
+	// loop's P from the blocked wait and hand it back (a second thread as
+	// busy as a third of the loop's), 349 against 241 ns of CPU per
+	// message, and ping-pong p99 was 124-138 against 110-113 µs; with more
+	// Ps it changes nothing measurable.
+	runtime.Gosched()
 	l.sleeping.Store(true)
 	timeout := int(time.Until(nextTick)/time.Millisecond) + 1
 	if l.hasWork() {
