@@ -71,37 +71,25 @@ func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 // Write sends b. MSG_NOSIGNAL keeps a vanished peer from raising SIGPIPE in
 // the host process (which matters when we run inside a C program).
 //
-// The socket never blocks, so the call is made raw, without telling the Go
-// scheduler it entered a system call: that bookkeeping cost more than the
-// kernel's work for a small write, and every system call it sees entering
-// wakes the runtime's monitor thread when it is asleep (once per event-loop
-// cycle with GOMAXPROCS=1). send(2), not sendmsg(2): no message header to
-// copy in.
-func Write(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			unix.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
+// The socket never blocks, so the call is made raw, without the Go
+// scheduler's bookkeeping for a system call that might block (which also
+// wakes the runtime's monitor thread when it sleeps), and with send(2), not
+// sendmsg(2), which has a message header to copy in. Measured on a
+// pipelined echo, raw read and send against unix.Read and unix.SendmsgN:
+// 258 against 279 ns of server CPU per message.
+func Write(fd int, b []byte) (int, error) { return rawIO(unix.SYS_SENDTO, fd, b, unix.MSG_NOSIGNAL) }
 
 // Read reads into b; n == 0 with a nil error means the peer closed. The
 // socket never blocks: the call is raw, for the reasons given at Write.
-func Read(fd int, b []byte) (int, error) {
+func Read(fd int, b []byte) (int, error) { return rawIO(unix.SYS_READ, fd, b, 0) }
+
+// rawIO makes read(2) (flags unused) or send(2) on b, again after EINTR.
+func rawIO(trap uintptr, fd int, b []byte, flags uintptr) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), flags, 0, 0)
 		switch e {
 		case 0:
 			return int(n), nil
