@@ -620,6 +620,9 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	c.markOpen(params, hello.HeartbeatMS)
 	sess := c.sess
 	sess.clientID = hello.ClientID
+	// Connected before anyone can find it (so no state handler is set yet):
+	// a listed session is a connected one.
+	sess.setState(SessionConnected)
 	// Under the send lock, the session is registered before the client can
 	// read its WELCOME (a client whose Connect returned is counted) and the
 	// WELCOME goes before anything a sender who found the session queues.
@@ -630,7 +633,6 @@ func (s *Server) handshake(c *conn, h wire.Header, p []byte) error {
 	s.sessions[sess.id] = sess
 	s.sessMu.Unlock()
 	c.sendControlNowLocked(wire.TypeWelcome, wire.AppendWelcome(buf[:0], &welcome))
-	sess.setState(SessionConnected)
 	if fn := s.onConnect.Load(); fn != nil {
 		s.guard(sess, func() { (*fn)(sess) })
 	}

@@ -688,3 +688,19 @@ func TestSpinBeforeWaitStillServes(t *testing.T) {
 	}
 	waitFor(t, "echoes", func() bool { return in.count() == 20 })
 }
+
+// A session the server lists is connected: its WELCOME (after which the
+// client's Connect returns) goes out only once the session is registered
+// and in SessionConnected, so a client that connected finds its session
+// listed and connected, and a state handler set then sees no earlier
+// transition.
+func TestAListedSessionIsConnectedOnceConnectReturns(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	for i := 0; i < 100; i++ {
+		c := dial(t, s, ClientConfig{})
+		sess := s.Session(c.SessionID())
+		require.NotNil(t, sess, "connection %d: Connect returned before the server listed the session", i)
+		require.Equal(t, SessionConnected, sess.State(), "connection %d", i)
+		require.NoError(t, c.Stop())
+	}
+}
