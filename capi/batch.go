@@ -78,7 +78,7 @@ func batchOf(in []byte, msgs [][]byte, sc *batchScratch) messageBatch {
 		end = start + uintptr(len(in))
 	}
 	inside := true
-	lo, hi := end, start // the part of in the messages cover
+	var hi uintptr // the end of the part of in the messages cover, from in's start
 	for _, m := range msgs {
 		if len(m) == 0 {
 			spans = append(spans, C.capi_span{})
@@ -89,20 +89,18 @@ func batchOf(in []byte, msgs [][]byte, sc *batchScratch) messageBatch {
 			inside = false
 			break
 		}
-		spans = append(spans, C.capi_span{offset: C.size_t(p - start), size: C.size_t(len(m))})
-		lo, hi = min(lo, p), max(hi, p+uintptr(len(m)))
+		off := p - start
+		spans = append(spans, C.capi_span{offset: C.size_t(off), size: C.size_t(len(m))})
+		hi = max(hi, off+uintptr(len(m)))
 	}
 	if inside {
 		sc.spans = spans
-		if lo >= hi {
+		if hi == 0 {
 			return messageBatch{spans: spans} // every message is empty
 		}
-		for i := range spans {
-			if spans[i].size > 0 {
-				spans[i].offset -= C.size_t(lo - start)
-			}
-		}
-		return messageBatch{base: in[lo-start : hi-start], spans: spans}
+		// One pass: the offsets count from in's start (the bytes before the
+		// first message, a frame header at least, are never read).
+		return messageBatch{base: in[:hi], spans: spans}
 	}
 	spans, buf := spans[:0], sc.copy[:0]
 	for _, m := range msgs {

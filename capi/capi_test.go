@@ -163,8 +163,12 @@ func TestBatchOfAliasesOneBufferAndCopiesOtherwise(t *testing.T) {
 			if tc.aliased != (len(sc.copy) == 0) {
 				t.Errorf("copied %d bytes; aliasing expected: %v", len(sc.copy), tc.aliased)
 			}
-			if tc.aliased && len(b.base) > 0 && &b.base[0] != &tc.msgs[0][0] {
-				t.Error("the batch does not alias the read buffer")
+			if tc.aliased {
+				for i, m := range tc.msgs {
+					if len(m) > 0 && &b.message(i)[0] != &m[0] {
+						t.Errorf("message %d does not alias the read buffer", i)
+					}
+				}
 			}
 		})
 	}
