@@ -916,14 +916,8 @@ func (cl *Client) recoverHandler() { cl.handlerPanicked(recover()) }
 
 // handlerPanicked reports a handler's panic value r (nil: none) to OnError.
 func (cl *Client) handlerPanicked(r any) {
-	if r == nil {
-		return
-	}
 	if h := cl.onError.Load(); h != nil {
-		func() {
-			defer func() { recover() }()
-			(*h)(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
-		}()
+		reportHandlerPanic(r, *h)
 	}
 }
 

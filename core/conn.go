@@ -140,7 +140,7 @@ type conn struct {
 	sendClosed bool
 	dirtyMark  bool
 	// fd sits here, beside the two flags, so that the struct stays within
-	// its allocation class (see TestConnStructFitsItsSizeClass). Set once.
+	// its allocation class (see TestIdleConnectionSizes). Set once.
 	fd      int32
 	spaceCh chan struct{}
 }

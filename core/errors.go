@@ -230,3 +230,14 @@ func (e *transformError) Unwrap() []error { return []error{ErrTransform, e.err} 
 
 // formatSizes is the detail of a size over its limit: "2000000 > 1048576".
 func formatSizes(size, limit int) string { return fmt.Sprintf("%d > %d", size, limit) }
+
+// reportHandlerPanic gives report (an OnError handler) the error for a
+// handler's panic value r, if there was a panic; a panic of report itself
+// is dropped, so a failing error handler cannot stop a loop either.
+func reportHandlerPanic(r any, report func(error)) {
+	if r == nil {
+		return
+	}
+	defer func() { recover() }()
+	report(newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
+}

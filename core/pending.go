@@ -42,9 +42,6 @@ type pendingQueue struct {
 const maxIdleQueueCap = 1024
 
 func (q *pendingQueue) push(c *conn) {
-	if q.head > 0 && q.head == len(q.conns) {
-		q.conns, q.head = q.conns[:0], 0
-	}
 	q.conns = append(q.conns, c)
 	q.live++
 }

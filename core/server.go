@@ -924,14 +924,8 @@ func (s *Server) recoverHandler(sess *Session) { s.handlerPanicked(sess, recover
 // handlerPanicked reports a handler's panic value r (nil: none, e.g. the
 // handler called runtime.Goexit) to OnError.
 func (s *Server) handlerPanicked(sess *Session, r any) {
-	if r == nil {
-		return
-	}
-	if h := s.onError.Load(); h != nil {
-		func() {
-			defer func() { recover() }()
-			(*h)(sess, newError("handler", "", ErrHandlerPanic, fmt.Sprintf("handler panicked: %v", r), nil))
-		}()
+	if h := s.onError.Load(); h != nil && r != nil {
+		reportHandlerPanic(r, func(err error) { (*h)(sess, err) })
 	}
 }
 

@@ -93,14 +93,19 @@ func (d *Decoder) Complete(b []byte, fn func(Header, []byte) error) ([]byte, err
 // handles. It is for a receive loop that delivers plain messages itself
 // while the decoder holds no partial frame; the decoder is not changed.
 func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
-	if len(b) < HeaderSize || b[4] != TypeData || b[5] != 0 {
-		return nil, b, false
+	if len(b) >= HeaderSize {
+		h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
+		if end := HeaderSize + int(h.Length); d.isPlain(h) && len(b) >= end {
+			return b[HeaderSize:end], b[end:], true
+		}
 	}
-	end := HeaderSize + int(binary.BigEndian.Uint32(b))
-	if len(b) < end || end-HeaderSize > int(d.limit()) {
-		return nil, b, false
-	}
-	return b[HeaderSize:end], b[end:], true
+	return nil, b, false
+}
+
+// isPlain reports whether h is a plain DATA header (no flags) within the
+// current limit: valid without ParseHeader's full check.
+func (d *Decoder) isPlain(h Header) bool {
+	return h.Type == TypeData && h.Flags == 0 && h.Length <= d.limit()
 }
 
 // Suspend keeps rest for Replay and returns ErrSuspend, as Feed does when
@@ -168,7 +173,7 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		// everything else gets ParseHeader's full check.
 		var err error
 		h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
-		if h.Type != TypeData || h.Flags != 0 || h.Length > d.limit() {
+		if !d.isPlain(h) {
 			h, err = ParseHeader(b, d.limit(), d.CompressionOn)
 			if err != nil && d.AckOn {
 				h, err = AckHeader(h, err)
@@ -184,8 +189,8 @@ func (d *Decoder) Feed(b []byte, fn func(Header, []byte) error) error {
 		err = fn(h, b[HeaderSize:end])
 		b = b[end:]
 		if err != nil {
-			if err == ErrSuspend && len(b) > 0 {
-				d.pending, d.need = append([]byte(nil), b...), 0
+			if err == ErrSuspend {
+				return d.Suspend(b)
 			}
 			return err
 		}
