@@ -51,19 +51,16 @@ func waitReadable(fd int, timeout time.Duration) {
 	C.capi_wait_readable(C.int(fd), ms)
 }
 
-// poll implements netsys_*_poll on q: it fills out, the host's array.
+// poll implements netsys_*_poll on q: it fills out, the host's array,
+// viewed as the queue's records (the same layout, checked below).
 func poll(q *handoff.Inbox, out []C.capi_event, timeout time.Duration) (int, status) {
-	n, err := q.Take(len(out), timeout, func(i int, ev *handoff.Event) {
-		o := &out[i]
-		o._type = C.uint32_t(ev.Kind)
-		o.status = C.int32_t(ev.Status)
-		o.session_id = C.uint64_t(ev.Session)
-		o.size = C.size_t(len(ev.Data))
-		o.data = nil
-		if len(ev.Data) > 0 {
-			o.data = (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(ev.Data)))
-		}
-	})
+	var n int
+	var err error
+	if len(out) > 0 {
+		n, err = q.TakeRecords(unsafe.Slice((*handoff.Record)(unsafe.Pointer(&out[0])), len(out)), timeout)
+	} else {
+		n, err = q.TakeRecords(nil, timeout)
+	}
 	switch {
 	case err == nil:
 		return n, statusOK
@@ -81,3 +78,13 @@ func poll(q *handoff.Inbox, out []C.capi_event, timeout time.Duration) (int, sta
 func pollCount(q *handoff.Inbox, capacity int, timeout time.Duration) (int, status) {
 	return poll(q, make([]C.capi_event, capacity), timeout)
 }
+
+// The host's netsys_event and the queue's Record must agree field by
+// field: a mismatch does not compile (a constant index out of range, or a
+// negative constant converted to uintptr).
+var _ = [1]struct{}{}[unsafe.Sizeof(C.capi_event{})-unsafe.Sizeof(handoff.Record{})]
+var _ = [1]struct{}{}[unsafe.Sizeof(handoff.Record{})-unsafe.Sizeof(C.capi_event{})]
+var _ = [1]struct{}{}[unsafe.Offsetof(C.capi_event{}.status)-unsafe.Offsetof(handoff.Record{}.Status)]
+var _ = [1]struct{}{}[unsafe.Offsetof(C.capi_event{}.session_id)-unsafe.Offsetof(handoff.Record{}.Session)]
+var _ = [1]struct{}{}[unsafe.Offsetof(C.capi_event{}.data)-unsafe.Offsetof(handoff.Record{}.Data)]
+var _ = [1]struct{}{}[unsafe.Offsetof(C.capi_event{}.size)-unsafe.Offsetof(handoff.Record{}.Size)]

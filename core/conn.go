@@ -737,11 +737,15 @@ func (c *conn) feed(b []byte) bool {
 	c.startBatch()
 	c.loop.batchIn = b
 	var err error
-	if c.batch == nil && c.plainData && c.sess != nil {
+	if c.plainData && (c.batch != nil || c.sess != nil) {
 		// A read rarely ends on a frame boundary: the frame it cut is
 		// finished first, then the loop takes the frames that follow.
 		if b, err = c.dec.Complete(b, c.onFrame); err == nil {
-			b, err = c.sess.server().feedPlain(c, b)
+			if c.batch != nil {
+				b, err = c.batchPlain(b)
+			} else {
+				b, err = c.sess.server().feedPlain(c, b)
+			}
 		}
 	}
 	if err == nil && len(b) > 0 {
@@ -754,6 +758,42 @@ func (c *conn) feed(b []byte) bool {
 		c.frameStart = mono(c.loop.now)
 	}
 	return c.afterFeed(err)
+}
+
+// batchPlain is feed's loop for a read in batching mode: the plain DATA
+// frames at the start of b join the batch with no call per frame (what
+// onFrame's first case does for each, through the decoder). It returns
+// what it did not consume, from the first frame that needs more (another
+// type, compression, an incomplete frame), for the decoder; a batch that
+// reaches its room goes at once, and a pause or close its handler asked
+// for stops the read after it, as on the decoder's path.
+func (c *conn) batchPlain(b []byte) ([]byte, error) {
+	l := c.loop
+	batch := *c.batch
+	for {
+		msg, rest, ok := c.dec.NextPlain(b)
+		if !ok {
+			break
+		}
+		b = rest
+		l.recvMsgs++
+		l.recvBytes += uint64(len(msg))
+		batch = append(batch, msg)
+		l.batchRoom--
+		l.batchRoomBytes -= len(msg)
+		if l.batchRoom <= 0 || l.batchRoomBytes <= 0 {
+			*c.batch = batch
+			if err := c.flushBatch(); err != nil {
+				if err == wire.ErrSuspend {
+					err = c.dec.Suspend(b)
+				}
+				return b, err
+			}
+			batch = *c.batch
+		}
+	}
+	*c.batch = batch
+	return b, nil
 }
 
 // startBatch turns batching on for one read if the endpoint wants it. The

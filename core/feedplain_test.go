@@ -165,3 +165,68 @@ func newTestServer(t *testing.T) *Server {
 	require.NoError(t, err)
 	return s
 }
+
+// The same one-pass loop in batching mode keeps the batch rules: a batch
+// that reaches its room goes at once and the next starts; a pause asked
+// for by a batch handler stops the read after that batch and the rest
+// comes on resume; a frame the loop does not handle ends the batch before
+// it, and a cut frame is finished first on the next read.
+func TestOneReadBatchLoopKeepsTheBatchRules(t *testing.T) {
+	batchesOf := func(t *testing.T, room int, onBatch func(*Session, [][]byte)) (*conn, *[][]string) {
+		s := newTestServer(t)
+		var got [][]string
+		s.OnMessageBatch(func(sess *Session, msgs [][]byte) {
+			var b []string
+			for _, m := range msgs {
+				b = append(b, string(m))
+			}
+			got = append(got, b)
+			if onBatch != nil {
+				onBatch(sess, msgs)
+			}
+		})
+		if room > 0 {
+			s.LimitMessageBatches(func() (int, int) { return room, 1 << 20 })
+		}
+		return readConn(t, s), &got
+	}
+	t.Run("room", func(t *testing.T) {
+		c, got := batchesOf(t, 3, nil)
+		require.True(t, c.feed(oneRead(8)))
+		require.Equal(t, [][]string{{"0", "1", "2"}, {"3", "4", "5"}, {"6", "7"}}, *got)
+		require.EqualValues(t, 8, c.sess.Statistics().MessagesReceived)
+	})
+	t.Run("byte room", func(t *testing.T) {
+		s := newTestServer(t)
+		var sizes []int
+		s.OnMessageBatch(func(_ *Session, msgs [][]byte) { sizes = append(sizes, len(msgs)) })
+		s.LimitMessageBatches(func() (int, int) { return 100, 2 })
+		c := readConn(t, s)
+		require.True(t, c.feed(oneRead(5)))
+		require.Equal(t, []int{2, 2, 1}, sizes, "one-byte messages, two bytes of room")
+	})
+	t.Run("pause", func(t *testing.T) {
+		var c *conn
+		c, got := batchesOf(t, 2, func(sess *Session, msgs [][]byte) {
+			if string(msgs[0]) == "2" {
+				sess.c.setPaused(pauseHost, true)
+			}
+		})
+		require.False(t, c.feed(oneRead(7)), "reading stops at the pause")
+		require.Equal(t, [][]string{{"0", "1"}, {"2", "3"}}, *got)
+		c.setPaused(pauseHost, false)
+		require.Equal(t, [][]string{{"0", "1"}, {"2", "3"}, {"4", "5"}, {"6"}}, *got, "the rest on resume")
+	})
+	t.Run("other frames and a partial one", func(t *testing.T) {
+		c, got := batchesOf(t, 0, nil)
+		read := oneRead(2)
+		read = wire.AppendFrame(read, wire.TypePong, 0, nil)
+		read = append(read, oneRead(3)...)
+		partial := wire.AppendFrame(nil, wire.TypeData, 0, []byte("tail"))
+		require.True(t, c.feed(append(read, partial[:5]...)))
+		require.Equal(t, [][]string{{"0", "1"}, {"0", "1", "2"}}, *got)
+		require.True(t, c.feed(append(append([]byte(nil), partial[5:]...), oneRead(2)...)))
+		require.Equal(t, [][]string{{"0", "1"}, {"0", "1", "2"}, {"tail"}, {"0", "1"}}, *got,
+			"the cut frame first (a batch of its own: it lies in the decoder's buffer), then the rest")
+	})
+}

@@ -2,8 +2,10 @@ package handoff
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -55,24 +57,58 @@ type Inbox struct {
 	taken  []pending
 	head   int
 	taking Event // what Take hands to each (under takeMu; a local would escape to the heap once per event)
+
+	// nextPos is where the next new block starts in the stream position
+	// that events' data is numbered by (see pending.pos).
+	nextPos uint64
 }
 
-// pending is one queued event; its data lies in blk at off.
+// Record is a taken event in flat form (TakeRecords): the layout of the C
+// library's netsys_event, so a C array of them is filled in one pass with
+// no call per event. Data is the address of the event's bytes in the
+// Inbox's Memory (0 when Size is 0), valid until the next Take or
+// TakeRecords begins; it is meaningful for a Memory outside Go's heap (the
+// C library's), which a consumer in another runtime can read directly.
+type Record struct {
+	Kind    uint32
+	Status  int32
+	Session uint64
+	Data    uintptr
+	Size    uintptr
+}
+
+// pending is one queued event. It holds no pointer, so the queues of them
+// cost the garbage collector nothing and need no clearing: its data lies
+// at pos, a position in the stream of the Inbox's blocks (each block
+// covers [start, start+len(buf)) of it), which finds the block when the
+// event is handed out.
 type pending struct {
 	kind    uint32
 	status  int32
 	session uint64
-	blk     *block // nil when the event has no data
-	off     int
-	size    int
-	text    bool
+	pos     uint64
+	size    uint32 // bytes of data (a text's zero byte not counted)
+	flags   uint32 // pendingText, pendingHasData
 }
+
+const (
+	// pendingText marks a notice: its data is text followed by a zero byte.
+	pendingText = 1 << iota
+	// pendingHasData marks an event with bytes in a block (a message of one
+	// byte or more, or any text, which has its zero byte at least).
+	pendingHasData
+)
 
 // block is memory holding event data back to back.
 type block struct {
-	buf  []byte
-	used int
+	buf   []byte
+	used  int
+	start uint64  // the stream position of buf[0]
+	base  uintptr // the address of buf[0]: a Record's Data
 }
+
+// holds reports whether stream position pos lies in blk.
+func (blk *block) holds(pos uint64) bool { return pos-blk.start < uint64(len(blk.buf)) }
 
 // blockSize is the usual block; a larger event gets a block of its own size.
 // Up to maxSpares drained blocks are kept for reuse: under a steady stream
@@ -143,12 +179,8 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 	n := 0
 	q.mu.Lock()
 	if !q.dead {
-		for _, m := range msgs {
-			if !q.pushLocked(kind, 0, session, m, "", false) {
-				break
-			}
-			n++
-		}
+		n = q.pushMessagesLocked(kind, session, msgs)
+		q.signalLocked()
 	}
 	q.mu.Unlock()
 	if n < len(msgs) {
@@ -164,27 +196,72 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 	return n
 }
 
+// pushMessagesLocked queues msgs and returns how many it queued (those
+// before the first that found no memory). It is pushLocked for a batch in
+// one pass: one read's messages are laid into the last block back to back
+// until it is full, then into the next.
+func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) int {
+	evs := slices.Grow(q.incoming, len(msgs))
+	defer func() { q.incoming = evs }()
+	var blk *block
+	if n := len(q.blocks); n > 0 {
+		blk = q.blocks[n-1]
+	}
+	for i, m := range msgs {
+		ev := pending{kind: kind, session: session, size: uint32(len(m))}
+		if len(m) > 0 {
+			if blk == nil || len(blk.buf)-blk.used < len(m) {
+				if len(m) > maxEventSize {
+					return i
+				}
+				if blk = q.roomLocked(len(m)); blk == nil {
+					return i
+				}
+			}
+			ev.pos, ev.flags = blk.start+uint64(blk.used), pendingHasData
+			blk.used += copy(blk.buf[blk.used:], m)
+		}
+		evs = append(evs, ev)
+	}
+	return len(msgs)
+}
+
+// maxEventSize is the largest event the queue takes (pending.size).
+const maxEventSize = 1<<32 - 1
+
 func (q *Inbox) push(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dead {
 		return false
 	}
-	return q.pushLocked(kind, status, session, msg, text, isText)
+	if !q.pushLocked(kind, status, session, msg, text, isText) {
+		return false
+	}
+	q.signalLocked()
+	return true
 }
 
+// pushLocked queues one event; the caller signals the consumer.
 func (q *Inbox) pushLocked(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
 	size, span := len(msg), len(msg)
 	if isText {
 		size, span = len(text), len(text)+1
 	}
-	ev := pending{kind: kind, status: status, session: session, size: size, text: isText}
+	if size > maxEventSize {
+		return false
+	}
+	ev := pending{kind: kind, status: status, session: session, size: uint32(size)}
+	if isText {
+		ev.flags = pendingText
+	}
 	if span > 0 {
 		blk := q.roomLocked(span)
 		if blk == nil {
 			return false
 		}
-		ev.blk, ev.off = blk, blk.used
+		ev.pos = blk.start + uint64(blk.used)
+		ev.flags |= pendingHasData
 		dst := blk.buf[blk.used : blk.used+span]
 		if isText {
 			dst[copy(dst, text)] = 0
@@ -194,20 +271,33 @@ func (q *Inbox) pushLocked(kind uint32, status int32, session uint64, msg []byte
 		blk.used += span
 	}
 	q.incoming = append(q.incoming, ev)
-	if q.notify != nil && !q.signaled {
+	return true
+}
+
+// signalLocked makes the descriptor readable, once per wait.
+func (q *Inbox) signalLocked() {
+	if q.notify != nil && !q.signaled && len(q.incoming) > 0 {
 		q.notify.set()
 		q.signaled = true
 	}
-	return true
+}
+
+// lastBlockWithRoom is the last block if span more bytes fit into it,
+// else nil.
+func (q *Inbox) lastBlockWithRoom(span int) *block {
+	if n := len(q.blocks); n > 0 {
+		if last := q.blocks[n-1]; len(last.buf)-last.used >= span {
+			return last
+		}
+	}
+	return nil
 }
 
 // roomLocked returns the block that takes the next span bytes (nil when
 // out of memory).
 func (q *Inbox) roomLocked(span int) *block {
-	if n := len(q.blocks); n > 0 {
-		if last := q.blocks[n-1]; len(last.buf)-last.used >= span {
-			return last
-		}
+	if last := q.lastBlockWithRoom(span); last != nil {
+		return last
 	}
 	var blk *block
 	switch {
@@ -222,6 +312,9 @@ func (q *Inbox) roomLocked(span int) *block {
 	if blk == nil {
 		return nil
 	}
+	// A block entering the queue gets positions no event has had.
+	blk.start = q.nextPos
+	q.nextPos += uint64(len(blk.buf))
 	q.blocks = append(q.blocks, blk)
 	return blk
 }
@@ -231,7 +324,7 @@ func (q *Inbox) newBlock(size int) *block {
 	if len(buf) < size {
 		return nil
 	}
-	return &block{buf: buf}
+	return &block{buf: buf, base: uintptr(unsafe.Pointer(unsafe.SliceData(buf)))}
 }
 
 // recycleLocked releases the blocks no event still needs: those before
@@ -263,9 +356,21 @@ func (q *Inbox) recycleLocked() {
 func (q *Inbox) firstBlockLocked() *block {
 	for _, evs := range [2][]pending{q.taken[q.head:], q.incoming} {
 		for i := range evs {
-			if evs[i].blk != nil {
-				return evs[i].blk
+			if evs[i].flags&pendingHasData != 0 {
+				return q.blockAt(evs[i].pos)
 			}
+		}
+	}
+	return nil
+}
+
+// blockAt is the queued block holding stream position pos (the caller
+// holds mu, or takeMu for a position of a taken event, whose block stays
+// until the next Take).
+func (q *Inbox) blockAt(pos uint64) *block {
+	for _, blk := range q.blocks {
+		if blk.holds(pos) {
+			return blk
 		}
 	}
 	return nil
@@ -321,6 +426,21 @@ func (q *Inbox) notifierLocked() (int, error) {
 // returns ErrClosed. An error creating the wake-up descriptor is returned
 // as it is.
 func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)) (int, error) {
+	return q.take(timeout, func(evs []pending) (int, int) { return q.handOut(evs, max, each) })
+}
+
+// TakeRecords is Take into out, a record per event (up to len(out)),
+// with no call per event: what a consumer in another runtime polls
+// through. The same rules apply: one consumer at a time, the data valid
+// until the next Take or TakeRecords begins, and one block's data per
+// call, back to back in order.
+func (q *Inbox) TakeRecords(out []Record, timeout time.Duration) (int, error) {
+	return q.take(timeout, func(evs []pending) (int, int) { return q.handOutRecords(evs, out) })
+}
+
+// take is Take and TakeRecords: it waits for events and lets handOut hand
+// out a prefix of the untaken ones (it returns how many, and their bytes).
+func (q *Inbox) take(timeout time.Duration, handOut func(evs []pending) (n, bytes int)) (int, error) {
 	if !q.takeMu.TryLock() {
 		return 0, ErrBusy
 	}
@@ -336,13 +456,14 @@ func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)
 		q.mu.Lock()
 		q.recycleLocked() // this Take has begun: the last one's data may go
 		if q.head == len(q.taken) && len(q.incoming) > 0 {
-			clear(q.taken) // drop the block references
+			// Records hold no pointers: the old queue is reused as it is.
 			q.taken, q.incoming, q.head = q.incoming, q.taken[:0], 0
 		}
 		if q.head < len(q.taken) {
 			q.takenLeft = true
 			q.mu.Unlock()
-			n, bytes := q.handOut(max, each)
+			n, bytes := handOut(q.taken[q.head:])
+			q.head += n
 			if q.head == len(q.taken) {
 				q.mu.Lock()
 				q.takenLeft = false
@@ -393,39 +514,71 @@ func (q *Inbox) isClosed() bool {
 	}
 }
 
-// handOut hands out the events of one block (see Take) from taken; the
-// caller holds takeMu, not mu.
-func (q *Inbox) handOut(max int, each func(i int, ev *Event)) (n, dataBytes int) {
-	evs := q.taken[q.head:]
+// oneBlock returns the prefix of evs (up to max) whose data lies in one
+// block, and that block (nil if none of them has data). The caller holds
+// takeMu: the blocks of taken events stay until the next Take.
+func (q *Inbox) oneBlock(evs []pending, max int) ([]pending, *block) {
 	if len(evs) > max {
 		evs = evs[:max]
 	}
 	var blk *block
 	for i := range evs {
-		p := &evs[i]
-		if p.blk != nil {
-			if blk != nil && p.blk != blk {
-				evs = evs[:i]
-				break
-			}
-			blk = p.blk
+		if evs[i].flags&pendingHasData == 0 {
+			continue
 		}
+		if blk == nil {
+			q.mu.Lock() // blocks may grow meanwhile; the taken ones stay
+			blk = q.blockAt(evs[i].pos)
+			q.mu.Unlock()
+		} else if !blk.holds(evs[i].pos) {
+			return evs[:i], blk
+		}
+	}
+	return evs, blk
+}
+
+// handOut hands the events of one block (see Take) from evs to each; the
+// caller holds takeMu, not mu.
+func (q *Inbox) handOut(evs []pending, max int, each func(i int, ev *Event)) (n, dataBytes int) {
+	evs, blk := q.oneBlock(evs, max)
+	for i := range evs {
+		p := &evs[i]
 		ev := &q.taking
-		*ev = Event{Kind: p.kind, Status: p.status, Session: p.session, Text: p.text}
-		if p.blk != nil {
-			span := p.size
-			if p.text {
+		*ev = Event{Kind: p.kind, Status: p.status, Session: p.session, Text: p.flags&pendingText != 0}
+		if p.flags&pendingHasData != 0 {
+			off, size := int(p.pos-blk.start), int(p.size)
+			span := size
+			if ev.Text {
 				span++
 			}
-			ev.Data = p.blk.buf[p.off : p.off+p.size : p.off+span]
+			ev.Data = blk.buf[off : off+size : off+span]
 		}
 		each(i, ev)
-		dataBytes += p.size // texts count against the byte bound too
+		dataBytes += int(p.size) // texts count against the byte bound too
 	}
 	q.taking = Event{} // keeps no block alive
-	n = len(evs)
-	q.head += n
-	return n, dataBytes
+	return len(evs), dataBytes
+}
+
+// handOutRecords is handOut into records; the caller holds takeMu.
+func (q *Inbox) handOutRecords(evs []pending, out []Record) (n, dataBytes int) {
+	evs, blk := q.oneBlock(evs, len(out))
+	var start uint64
+	var base uintptr
+	if blk != nil {
+		start, base = blk.start, blk.base
+	}
+	out = out[:len(evs)]
+	for i := range evs {
+		p := &evs[i]
+		var data uintptr
+		if p.size > 0 {
+			data = base + uintptr(p.pos-start)
+		}
+		out[i] = Record{Kind: p.kind, Status: p.status, Session: p.session, Data: data, Size: uintptr(p.size)}
+		dataBytes += int(p.size)
+	}
+	return len(evs), dataBytes
 }
 
 // Close wakes any Take for good; later Takes return ErrClosed. Events
