@@ -37,7 +37,7 @@ type Inbox struct {
 	// queued events out (a lock held while filling the consumer's array
 	// made the loops wait on the consumer, spinning and sleeping).
 	mu       sync.Mutex
-	incoming []pending // queued, not yet swapped out by Take
+	incoming queued // queued, not yet swapped out by Take
 	blocks   []*block  // in fill order; the last one takes new data
 	spares   []*block  // recycled blocks of the usual size, at most maxSpares
 	dead     bool      // freed: nothing more is queued
@@ -51,11 +51,11 @@ type Inbox struct {
 
 	takeMu sync.Mutex // one consumer at a time (TryLock: ErrBusy)
 	freed  bool
-	// taken holds the events Take swapped out; those from head on have not
-	// been handed out yet. Under takeMu only; the mu handoff orders their
-	// data's writes before the reads.
-	taken  []pending
-	head   int
+	// taken holds the events Take swapped out; cur is where the next one
+	// to hand out is. Under takeMu only; the mu handoff orders their data's
+	// writes before the reads.
+	taken  queued
+	cur    cursor
 	taking Event // what Take hands to each (under takeMu; a local would escape to the heap once per event)
 
 	// nextPos is where the next new block starts in the stream position
@@ -77,27 +77,46 @@ type Record struct {
 	Size    uintptr
 }
 
-// pending is one queued event. It holds no pointer, so the queues of them
-// cost the garbage collector nothing and need no clearing: its data lies
-// at pos, a position in the stream of the Inbox's blocks (each block
-// covers [start, start+len(buf)) of it), which finds the block when the
-// event is handed out.
+// pending is a queued run of events: one notice, or consecutive messages
+// of one session pushed together, their data back to back in one block
+// from pos, a position in the stream of the Inbox's blocks (each block
+// covers [start, start+len(buf)) of it), which finds the block when they
+// are handed out. It holds no pointer, so the queues of them cost the
+// garbage collector nothing and need no clearing; the sizes of a run's
+// events are in queued.sizes, in order (4 bytes a message, where a record
+// per message made the loop write and the consumer read 32).
 type pending struct {
 	kind    uint32
 	status  int32
 	session uint64
 	pos     uint64
-	size    uint32 // bytes of data (a text's zero byte not counted)
+	n       uint32 // events in the run (1 for a notice)
 	flags   uint32 // pendingText, pendingHasData
 }
 
 const (
 	// pendingText marks a notice: its data is text followed by a zero byte.
 	pendingText = 1 << iota
-	// pendingHasData marks an event with bytes in a block (a message of one
+	// pendingHasData marks a run with bytes in a block (a message of one
 	// byte or more, or any text, which has its zero byte at least).
 	pendingHasData
 )
+
+// queued is a queue of runs and the sizes of their events.
+type queued struct {
+	runs  []pending
+	sizes []uint32
+}
+
+// reset empties q, keeping its memory.
+func (q *queued) reset() { q.runs, q.sizes = q.runs[:0], q.sizes[:0] }
+
+// cursor is where the consumer is in the taken queue: the run, the event
+// within it, that event's size's index and its data's position.
+type cursor struct {
+	run, in, size int
+	pos           uint64
+}
 
 // block is memory holding event data back to back.
 type block struct {
@@ -157,7 +176,7 @@ func (q *Inbox) PushMessage(kind uint32, session uint64, msg []byte, src core.Pa
 // PushNotice queues a notice; its text counts against the byte bound.
 func (q *Inbox) PushNotice(kind uint32, status int32, session uint64, text string) bool {
 	q.backlog.Add(len(text))
-	if !q.push(kind, status, session, nil, text, true) {
+	if !q.pushNotice(kind, status, session, text) {
 		q.backlog.Consumed(1, len(text))
 		return false
 	}
@@ -197,86 +216,72 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 }
 
 // pushMessagesLocked queues msgs and returns how many it queued (those
-// before the first that found no memory). It is pushLocked for a batch in
-// one pass: one read's messages are laid into the last block back to back
-// until it is full, then into the next.
+// before the first that found no memory). One read's messages go into the
+// last block back to back as one run, until the block is full; the rest
+// start a run in the next.
 func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) int {
-	evs := slices.Grow(q.incoming, len(msgs))
-	defer func() { q.incoming = evs }()
+	in := &q.incoming
+	sizes := slices.Grow(in.sizes, len(msgs))
+	defer func() { in.sizes = sizes }()
 	var blk *block
 	if n := len(q.blocks); n > 0 {
 		blk = q.blocks[n-1]
 	}
+	run := -1 // the run in in.runs that takes the next message
 	for i, m := range msgs {
-		ev := pending{kind: kind, session: session, size: uint32(len(m))}
-		if len(m) > 0 {
-			if blk == nil || len(blk.buf)-blk.used < len(m) {
-				if len(m) > maxEventSize {
-					return i
-				}
-				if blk = q.roomLocked(len(m)); blk == nil {
-					return i
-				}
+		if len(m) > 0 && (blk == nil || len(blk.buf)-blk.used < len(m)) {
+			if len(m) > maxEventSize {
+				return i
 			}
-			ev.pos, ev.flags = blk.start+uint64(blk.used), pendingHasData
+			if blk = q.roomLocked(len(m)); blk == nil {
+				return i
+			}
+			run = -1 // a run's data lies in one block
+		}
+		if run < 0 {
+			in.runs = append(in.runs, pending{kind: kind, session: session})
+			run = len(in.runs) - 1
+		}
+		r := &in.runs[run]
+		if len(m) > 0 {
+			if r.flags == 0 {
+				r.pos, r.flags = blk.start+uint64(blk.used), pendingHasData
+			}
 			blk.used += copy(blk.buf[blk.used:], m)
 		}
-		evs = append(evs, ev)
+		r.n++
+		sizes = append(sizes, uint32(len(m)))
 	}
 	return len(msgs)
 }
 
-// maxEventSize is the largest event the queue takes (pending.size).
+// maxEventSize is the largest event the queue takes (queued.sizes).
 const maxEventSize = 1<<32 - 1
 
-func (q *Inbox) push(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
+// pushNotice queues a notice: its text, then a zero byte.
+func (q *Inbox) pushNotice(kind uint32, status int32, session uint64, text string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.dead {
+	if q.dead || len(text) > maxEventSize {
 		return false
 	}
-	if !q.pushLocked(kind, status, session, msg, text, isText) {
+	blk := q.roomLocked(len(text) + 1)
+	if blk == nil {
 		return false
 	}
+	dst := blk.buf[blk.used : blk.used+len(text)+1]
+	dst[copy(dst, text)] = 0
+	q.incoming.runs = append(q.incoming.runs, pending{kind: kind, status: status, session: session,
+		pos: blk.start + uint64(blk.used), n: 1, flags: pendingText | pendingHasData})
+	q.incoming.sizes = append(q.incoming.sizes, uint32(len(text)))
+	blk.used += len(dst)
 	q.signalLocked()
-	return true
-}
-
-// pushLocked queues one event; the caller signals the consumer.
-func (q *Inbox) pushLocked(kind uint32, status int32, session uint64, msg []byte, text string, isText bool) bool {
-	size, span := len(msg), len(msg)
-	if isText {
-		size, span = len(text), len(text)+1
-	}
-	if size > maxEventSize {
-		return false
-	}
-	ev := pending{kind: kind, status: status, session: session, size: uint32(size)}
-	if isText {
-		ev.flags = pendingText
-	}
-	if span > 0 {
-		blk := q.roomLocked(span)
-		if blk == nil {
-			return false
-		}
-		ev.pos = blk.start + uint64(blk.used)
-		ev.flags |= pendingHasData
-		dst := blk.buf[blk.used : blk.used+span]
-		if isText {
-			dst[copy(dst, text)] = 0
-		} else {
-			copy(dst, msg)
-		}
-		blk.used += span
-	}
-	q.incoming = append(q.incoming, ev)
 	return true
 }
 
 // signalLocked makes the descriptor readable, once per wait.
 func (q *Inbox) signalLocked() {
-	if q.notify != nil && !q.signaled && len(q.incoming) > 0 {
+	if q.notify != nil && !q.signaled && len(q.incoming.runs) > 0 {
 		q.notify.set()
 		q.signaled = true
 	}
@@ -354,10 +359,10 @@ func (q *Inbox) recycleLocked() {
 // firstBlockLocked is the block holding the data of the first pending
 // event that has any (nil if none does).
 func (q *Inbox) firstBlockLocked() *block {
-	for _, evs := range [2][]pending{q.taken[q.head:], q.incoming} {
-		for i := range evs {
-			if evs[i].flags&pendingHasData != 0 {
-				return q.blockAt(evs[i].pos)
+	for _, runs := range [2][]pending{q.taken.runs[q.cur.run:], q.incoming.runs} {
+		for i := range runs {
+			if runs[i].flags&pendingHasData != 0 {
+				return q.blockAt(runs[i].pos)
 			}
 		}
 	}
@@ -378,7 +383,9 @@ func (q *Inbox) blockAt(pos uint64) *block {
 
 // pendingLocked reports whether any event waits to be handed out (the
 // caller holds mu and takeMu).
-func (q *Inbox) pendingLocked() bool { return q.head < len(q.taken) || len(q.incoming) > 0 }
+func (q *Inbox) pendingLocked() bool {
+	return q.cur.run < len(q.taken.runs) || len(q.incoming.runs) > 0
+}
 
 // release keeps up to maxSpares blocks of the usual size and frees the rest.
 func (q *Inbox) release(blk *block) {
@@ -407,7 +414,7 @@ func (q *Inbox) notifierLocked() (int, error) {
 			return -1, err
 		}
 		q.notify = n
-		if len(q.incoming) > 0 || q.takenLeft {
+		if len(q.incoming.runs) > 0 || q.takenLeft {
 			n.set()
 			q.signaled = true
 		}
@@ -426,7 +433,7 @@ func (q *Inbox) notifierLocked() (int, error) {
 // returns ErrClosed. An error creating the wake-up descriptor is returned
 // as it is.
 func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)) (int, error) {
-	return q.take(timeout, func(evs []pending) (int, int) { return q.handOut(evs, max, each) })
+	return q.take(timeout, func() (int, int) { return q.handOut(max, each) })
 }
 
 // TakeRecords is Take into out, a record per event (up to len(out)),
@@ -435,12 +442,15 @@ func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)
 // until the next Take or TakeRecords begins, and one block's data per
 // call, back to back in order.
 func (q *Inbox) TakeRecords(out []Record, timeout time.Duration) (int, error) {
-	return q.take(timeout, func(evs []pending) (int, int) { return q.handOutRecords(evs, out) })
+	return q.take(timeout, func() (int, int) {
+		n, bytes, _ := q.handOutRecords(out, nil, nil)
+		return n, bytes
+	})
 }
 
 // take is Take and TakeRecords: it waits for events and lets handOut hand
-// out a prefix of the untaken ones (it returns how many, and their bytes).
-func (q *Inbox) take(timeout time.Duration, handOut func(evs []pending) (n, bytes int)) (int, error) {
+// out some of the taken ones (it returns how many, and their bytes).
+func (q *Inbox) take(timeout time.Duration, handOut func() (n, bytes int)) (int, error) {
 	if !q.takeMu.TryLock() {
 		return 0, ErrBusy
 	}
@@ -455,19 +465,20 @@ func (q *Inbox) take(timeout time.Duration, handOut func(evs []pending) (n, byte
 	for {
 		q.mu.Lock()
 		q.recycleLocked() // this Take has begun: the last one's data may go
-		if q.head == len(q.taken) && len(q.incoming) > 0 {
-			// Records hold no pointers: the old queue is reused as it is.
-			q.taken, q.incoming, q.head = q.incoming, q.taken[:0], 0
+		if q.cur.run == len(q.taken.runs) && len(q.incoming.runs) > 0 {
+			// Runs hold no pointers: the old queue is reused as it is.
+			q.taken, q.incoming = q.incoming, q.taken
+			q.incoming.reset()
+			q.cur = cursor{}
 		}
-		if q.head < len(q.taken) {
+		if q.cur.run < len(q.taken.runs) {
 			q.takenLeft = true
 			q.mu.Unlock()
-			n, bytes := handOut(q.taken[q.head:])
-			q.head += n
-			if q.head == len(q.taken) {
+			n, bytes := handOut()
+			if q.cur.run == len(q.taken.runs) {
 				q.mu.Lock()
 				q.takenLeft = false
-				if len(q.incoming) == 0 && q.signaled {
+				if len(q.incoming.runs) == 0 && q.signaled {
 					q.notify.clear()
 					q.signaled = false
 				}
@@ -514,71 +525,103 @@ func (q *Inbox) isClosed() bool {
 	}
 }
 
-// oneBlock returns the prefix of evs (up to max) whose data lies in one
-// block, and that block (nil if none of them has data). The caller holds
-// takeMu: the blocks of taken events stay until the next Take.
-func (q *Inbox) oneBlock(evs []pending, max int) ([]pending, *block) {
-	if len(evs) > max {
-		evs = evs[:max]
-	}
-	var blk *block
-	for i := range evs {
-		if evs[i].flags&pendingHasData == 0 {
-			continue
+// handOutRecords hands taken events out into out from the cursor on, up
+// to len(out) of them whose data lies in blk (nil: the block of the first
+// that has data). texts, if not nil, gets whether each is a notice. It
+// returns how many it handed out, their bytes and their block. The caller
+// holds takeMu, not mu: the blocks of taken events stay until the next
+// Take.
+func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataBytes int, _ *block) {
+	runs, sizes := q.taken.runs, q.taken.sizes
+	c := q.cur
+	for n < len(out) && c.run < len(runs) {
+		r := &runs[c.run]
+		var base uintptr
+		var start uint64
+		if r.flags&pendingHasData != 0 {
+			if blk == nil {
+				q.mu.Lock() // blocks may be added meanwhile; the taken ones stay
+				blk = q.blockAt(r.pos)
+				q.mu.Unlock()
+			} else if !blk.holds(r.pos) {
+				break // one block per Take
+			}
+			if c.in == 0 {
+				c.pos = r.pos
+			}
+			base, start = blk.base, blk.start
 		}
-		if blk == nil {
-			q.mu.Lock() // blocks may grow meanwhile; the taken ones stay
-			blk = q.blockAt(evs[i].pos)
-			q.mu.Unlock()
-		} else if !blk.holds(evs[i].pos) {
-			return evs[:i], blk
+		text := r.flags&pendingText != 0
+		for c.in < int(r.n) && n < len(out) {
+			size := sizes[c.size]
+			var data uintptr
+			if size > 0 {
+				data = base + uintptr(c.pos-start)
+				c.pos += uint64(size)
+			}
+			if text {
+				c.pos++ // its zero byte
+				if texts != nil {
+					texts[n] = true
+				}
+			} else if texts != nil {
+				texts[n] = false
+			}
+			// Field by field: a struct literal is built on the stack and
+			// copied in 16-byte loads that its smaller stores cannot
+			// forward to, a stall per record.
+			o := &out[n]
+			o.Kind, o.Status, o.Session, o.Data, o.Size = r.kind, r.status, r.session, data, uintptr(size)
+			c.size++
+			c.in++
+			n++
+			dataBytes += int(size) // texts count against the byte bound too
+		}
+		if c.in == int(r.n) {
+			c.run, c.in = c.run+1, 0
 		}
 	}
-	return evs, blk
+	q.cur = c
+	return n, dataBytes, blk
 }
 
-// handOut hands the events of one block (see Take) from evs to each; the
-// caller holds takeMu, not mu.
-func (q *Inbox) handOut(evs []pending, max int, each func(i int, ev *Event)) (n, dataBytes int) {
-	evs, blk := q.oneBlock(evs, max)
-	for i := range evs {
-		p := &evs[i]
-		ev := &q.taking
-		*ev = Event{Kind: p.kind, Status: p.status, Session: p.session, Text: p.flags&pendingText != 0}
-		if p.flags&pendingHasData != 0 {
-			off, size := int(p.pos-blk.start), int(p.size)
-			span := size
-			if ev.Text {
-				span++
-			}
-			ev.Data = blk.buf[off : off+size : off+span]
+// zeroText is the data of an empty text: its zero byte.
+var zeroText = [1]byte{}
+
+// handOut hands out up to max taken events of one block (see Take) to
+// each, in chunks of records; the caller holds takeMu, not mu.
+func (q *Inbox) handOut(max int, each func(i int, ev *Event)) (n, dataBytes int) {
+	var recs [64]Record
+	var texts [64]bool
+	var blk *block
+	for n < max {
+		k, bytes, b := q.handOutRecords(recs[:min(len(recs), max-n)], texts[:], blk)
+		if k == 0 {
+			break
 		}
-		each(i, ev)
-		dataBytes += int(p.size) // texts count against the byte bound too
+		blk = b
+		for i := range recs[:k] {
+			r := &recs[i]
+			ev := &q.taking
+			*ev = Event{Kind: r.Kind, Status: r.Status, Session: r.Session, Text: texts[i]}
+			switch size := int(r.Size); {
+			case size > 0:
+				off := int(r.Data - blk.base)
+				span := size
+				if ev.Text {
+					span++
+				}
+				ev.Data = blk.buf[off : off+size : off+span]
+			case ev.Text:
+				ev.Data = zeroText[:0:1]
+			}
+			each(n+i, ev)
+		}
+		n += k
+		dataBytes += bytes
 	}
 	q.taking = Event{} // keeps no block alive
-	return len(evs), dataBytes
-}
-
-// handOutRecords is handOut into records; the caller holds takeMu.
-func (q *Inbox) handOutRecords(evs []pending, out []Record) (n, dataBytes int) {
-	evs, blk := q.oneBlock(evs, len(out))
-	var start uint64
-	var base uintptr
-	if blk != nil {
-		start, base = blk.start, blk.base
-	}
-	out = out[:len(evs)]
-	for i := range evs {
-		p := &evs[i]
-		var data uintptr
-		if p.size > 0 {
-			data = base + uintptr(p.pos-start)
-		}
-		out[i] = Record{Kind: p.kind, Status: p.status, Session: p.session, Data: data, Size: uintptr(p.size)}
-		dataBytes += int(p.size)
-	}
-	return len(evs), dataBytes
+	return n, dataBytes
 }
 
 // Close wakes any Take for good; later Takes return ErrClosed. Events
@@ -611,6 +654,6 @@ func (q *Inbox) Free() {
 	for _, blk := range q.spares {
 		q.mem.Free(blk.buf)
 	}
-	q.blocks, q.spares, q.incoming, q.taken, q.head, q.dead = nil, nil, nil, nil, 0, true
+	q.blocks, q.spares, q.incoming, q.taken, q.cur, q.dead = nil, nil, queued{}, queued{}, cursor{}, true
 	q.mu.Unlock()
 }
