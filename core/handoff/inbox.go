@@ -561,13 +561,8 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 				data = base + uintptr(c.pos-start)
 				c.pos += uint64(size)
 			}
-			if text {
-				c.pos++ // its zero byte
-				if texts != nil {
-					texts[n] = true
-				}
-			} else if texts != nil {
-				texts[n] = false
+			if texts != nil {
+				texts[n] = text // a notice is a run of one: its zero byte ends the run
 			}
 			// Field by field: a struct literal is built on the stack and
 			// copied in 16-byte loads that its smaller stores cannot

@@ -1,0 +1,117 @@
+package handoff
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// handedOut is one event as a consumer saw it.
+type handedOut struct {
+	kind    uint32
+	status  int32
+	session uint64
+	data    string
+}
+
+// TakeRecords hands out what Take does, event for event, under any mix of
+// pushes and takes: batches of messages of every size (empty ones, ones
+// larger than a block, batches that fill a block and go on in the next),
+// notices with and without text, and takes of any size, which may stop in
+// the middle of a batch. The records of one call lie in one block, back to
+// back in order (a text followed by its zero byte), and an empty event has
+// no data (NULL for C).
+func TestInboxTakeRecordsHandsOutWhatTakeDoes(t *testing.T) {
+	for seed := int64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			viaTake := NewInbox(newBacklog(1<<30, 1<<40), mmapMemory{}, nil)
+			defer viaTake.Free()
+			viaRecords := NewInbox(newBacklog(1<<30, 1<<40), mmapMemory{}, nil)
+			defer viaRecords.Free()
+
+			var want, got []handedOut
+			takeOne := func() {
+				max := 1 + rng.Intn(300)
+				_, err := viaTake.Take(max, 0, func(_ int, ev *Event) {
+					want = append(want, handedOut{ev.Kind, ev.Status, ev.Session, string(ev.Data)})
+					if ev.Text {
+						require.Equal(t, byte(0), ev.Data[:len(ev.Data)+1][len(ev.Data)])
+					}
+				})
+				require.NoError(t, err)
+				out := make([]Record, max)
+				n, err := viaRecords.TakeRecords(out, 0)
+				require.NoError(t, err)
+				var next uintptr // where the next event's bytes must start; 0: not known yet
+				for i := range out[:n] {
+					r := &out[i]
+					span := r.Size
+					if r.Kind == kindError {
+						span++ // a notice's zero byte
+					}
+					switch {
+					case r.Size == 0:
+						require.Zero(t, r.Data, "an empty event has no data")
+						if next != 0 {
+							next += span - r.Size
+						}
+					case next == 0:
+						next = r.Data + span
+					default:
+						require.Equal(t, next, r.Data, "record %d: back to back", i)
+						next += span
+					}
+					got = append(got, handedOut{r.Kind, r.Status, r.Session, string(recordBytes(r))})
+				}
+			}
+			for step := 0; step < 150; step++ {
+				switch rng.Intn(4) {
+				case 0, 1:
+					msgs := make([][]byte, rng.Intn(300))
+					for i := range msgs {
+						size := rng.Intn(200)
+						switch rng.Intn(400) {
+						case 0:
+							size = 0
+						case 1:
+							size = blockSize + rng.Intn(1000)
+						case 2, 3, 4, 5:
+							size = blockSize/3 + rng.Intn(1000)
+						}
+						msgs[i] = make([]byte, size)
+						rng.Read(msgs[i][:min(size, 24)]) // enough to tell messages apart
+						if size > 0 {
+							msgs[i][size-1] = byte(i)
+						}
+					}
+					sid := uint64(rng.Intn(3))
+					require.Equal(t, len(msgs), viaTake.PushMessages(kindMessage, sid, msgs, nil))
+					require.Equal(t, len(msgs), viaRecords.PushMessages(kindMessage, sid, msgs, nil))
+				case 2:
+					text := ""
+					if rng.Intn(3) > 0 {
+						text = fmt.Sprintf("notice %d", rng.Int())
+					}
+					status := int32(rng.Intn(3))
+					require.True(t, viaTake.PushNotice(kindError, status, 9, text))
+					require.True(t, viaRecords.PushNotice(kindError, status, 9, text))
+				case 3:
+					takeOne()
+				}
+			}
+			pending := func(q *Inbox) bool { n, _ := q.backlog.Pending(); return n > 0 }
+			for pending(viaTake) || pending(viaRecords) {
+				before := len(want) + len(got)
+				takeOne()
+				require.Greater(t, len(want)+len(got), before, "a take of a non-empty queue hands something out")
+			}
+			require.Equal(t, len(want), len(got))
+			for i := range want {
+				require.Equal(t, want[i], got[i], "event %d", i)
+			}
+		})
+	}
+}
