@@ -21,8 +21,8 @@ var ErrClosed = errors.New("the queue was closed")
 
 // Inbox is a queue a consumer drains when it likes (the C library's
 // netsys_*_poll). Each message is copied once, into blocks of the Inbox's
-// Memory, and Take hands out slices of those blocks: the data of one Take
-// stays valid until the next Take begins. Events are counted in the Backlog
+// Memory, and Take hands out slices of those blocks (TakeRecords, their
+// addresses): the data of one Take stays valid until the next Take begins. Events are counted in the Backlog
 // given to NewInbox until a Take hands them out.
 //
 // The consumer may block in Take (with a timeout) or watch FD, which is
