@@ -220,41 +220,52 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 // pushMessagesLocked queues msgs and returns how many it queued (those
 // before the first that found no memory). One read's messages go into the
 // last block back to back as one run, until the block is full; the rest
-// start a run in the next.
+// start a run in the next. Each run is laid down in passes (the messages
+// that fit, their sizes, their bytes) with nothing else live across the
+// copies, which a loop doing all three at once spilled around every one.
 func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) int {
 	in := &q.incoming
-	sizes := slices.Grow(in.sizes, len(msgs))
-	defer func() { in.sizes = sizes }()
+	in.sizes = slices.Grow(in.sizes, len(msgs))
 	var blk *block
 	if n := len(q.blocks); n > 0 {
 		blk = q.blocks[n-1]
 	}
-	run := -1 // the run in in.runs that takes the next message
-	for i, m := range msgs {
-		if len(m) > 0 && (blk == nil || len(blk.buf)-blk.used < len(m)) {
-			if len(m) > maxEventSize {
-				return i
-			}
-			if blk = q.roomLocked(len(m)); blk == nil {
-				return i
-			}
-			run = -1 // a run's data lies in one block
+	done := 0
+	for done < len(msgs) {
+		room := 0
+		if blk != nil {
+			room = len(blk.buf) - blk.used
 		}
-		if run < 0 {
-			in.runs = append(in.runs, pending{kind: kind, session: session})
-			run = len(in.runs) - 1
+		rest := msgs[done:]
+		k, bytes := 0, 0
+		for k < len(rest) && bytes+len(rest[k]) <= room {
+			bytes += len(rest[k])
+			k++
 		}
-		r := &in.runs[run]
-		if len(m) > 0 {
-			if r.flags == 0 {
-				r.pos, r.flags = blk.start+uint64(blk.used), pendingHasData
+		if k == 0 { // the next message needs a block of its own
+			if size := len(rest[0]); size > maxEventSize {
+				return done
+			} else if blk = q.roomLocked(size); blk == nil {
+				return done
 			}
-			blk.used += copy(blk.buf[blk.used:], m)
+			continue
 		}
-		r.n++
-		sizes = append(sizes, uint32(len(m)))
+		run := pending{kind: kind, session: session, n: uint32(k)}
+		if bytes > 0 {
+			run.pos, run.flags = blk.start+uint64(blk.used), pendingHasData
+			dst := blk.buf[blk.used : blk.used+bytes]
+			for _, m := range rest[:k] {
+				dst = dst[copy(dst, m):]
+			}
+			blk.used += bytes
+		}
+		for _, m := range rest[:k] {
+			in.sizes = append(in.sizes, uint32(len(m)))
+		}
+		in.runs = append(in.runs, run)
+		done += k
 	}
-	return len(msgs)
+	return done
 }
 
 // maxEventSize is the largest event the queue takes (queued.sizes).
