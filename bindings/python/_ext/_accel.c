@@ -108,10 +108,22 @@ static PyObject *split_messages(PyObject *self, PyObject *args) {
         Py_XDECREF(sids);
         return NULL;
     }
+    /* A batch is mostly runs of one session: its id's int is made once
+     * per run (ints are immutable: sharing one is invisible). */
+    PyObject *sid = NULL;
+    uint64_t sid_value = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         memcpy(&ev, base + (size_t)i * sizeof(netsys_event), sizeof ev);
-        PyObject *sid = PyLong_FromUnsignedLongLong((unsigned long long)ev.session_id);
-        if (sid == NULL || PyList_SetItem(sids, i, sid) < 0) {
+        if (sid == NULL || ev.session_id != sid_value) {
+            sid = PyLong_FromUnsignedLongLong((unsigned long long)ev.session_id);
+            if (sid == NULL) {
+                goto fail;
+            }
+            sid_value = ev.session_id;
+        } else {
+            Py_INCREF(sid);
+        }
+        if (PyList_SetItem(sids, i, sid) < 0) { /* steals the reference: sid stays alive in the list */
             goto fail;
         }
         PyObject *data = PyBytes_FromStringAndSize((const char *)ev.data, (Py_ssize_t)ev.size);
