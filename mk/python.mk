@@ -1,10 +1,18 @@
-# The Python package (bindings/python): pure Python over ctypes. Its tests,
-# demo and benchmark run against the library in $(BUILD)/lib through
-# NETSYS_LIBRARY and the package source through PYTHONPATH: no pip, no
-# virtualenv, no network. (`pip install ./bindings/python` builds a wheel with
-# the library inside: mk/wheel.mk tests that path.)
+# The Python package (bindings/python): pure Python over ctypes, plus an
+# optional C extension (bindings/python/_ext/_accel.c: the per-message
+# loops) built into $(BUILD)/python/netsys/, not into the source tree. Its
+# tests, demo and benchmark run against the library in $(BUILD)/lib through
+# NETSYS_LIBRARY, the package source through PYTHONPATH and the extension
+# through NETSYS_BUILD: no pip, no virtualenv, no network. (`pip install
+# ./bindings/python` builds a wheel with the library and the extension
+# inside: mk/wheel.mk tests that path.)
 #
-#   make test-python         pytest suite (tests/python), part of `make test`
+#   make python-accel        the C extension, part of `make build` (without
+#                            Python headers or a C compiler: one line says
+#                            so, and the package runs pure Python)
+#   make test-python         pytest suite (tests/python), part of `make test`:
+#                            once with the extension (when built), once more
+#                            as pure Python (NETSYS_PYTHON_ACCEL=0)
 #   make test-python-typing  mypy --strict over the package, part of `make test`
 #                            (reported as not measured without mypy: make deps)
 #   make demo-python         Python examples: echo client against the C++ echo
@@ -16,20 +24,50 @@
 PYTHON ?= python3
 PY_ENV  = PYTHONPATH=$(CURDIR)/bindings/python NETSYS_LIBRARY=$(BUILD)/lib/libnetsys.so NETSYS_BUILD=$(BUILD) GO=$(GO)
 
+BUILD_TARGETS += python-accel
 TEST_TARGETS  += test-python test-python-typing
 DEMO_TARGETS  += demo-python
 BENCH_TARGETS += bench-python
 
-.PHONY: test-python test-python-typing demo-python bench-python
+.PHONY: python-accel test-python test-python-typing demo-python bench-python
+
+# The extension uses CPython's stable ABI (3.8 and later): one
+# _accel.abi3.so for every CPython 3 on this platform. The headers are
+# those of $(PYTHON) (sysconfig); warnings are errors, as for our other C.
+PYACCEL     := $(BUILD)/python/netsys/_accel.abi3.so
+PYACCEL_SRC := bindings/python/_ext/_accel.c
+
+python-accel: $(PYACCEL) ## The Python package's optional C extension (build/python/netsys/)
+
+$(PYACCEL): $(PYACCEL_SRC) include/netsys.h
+	$(Q)inc=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null); \
+	if [ -z "$$inc" ] || [ ! -f "$$inc/Python.h" ]; then \
+		echo "  SKIP    Python C extension: no Python.h for $(PYTHON) (install its development headers); the package runs pure Python"; \
+	elif ! command -v $(CC) >/dev/null 2>&1; then \
+		echo "  SKIP    Python C extension: no C compiler ($(CC)); the package runs pure Python"; \
+	else \
+		mkdir -p $(dir $@); \
+		printf '  %-7s %s\n' CC "$(PYACCEL_SRC) -> $(patsubst $(CURDIR)/%,%,$@)"; \
+		$(if $(filter 1,$(V)),set -x;) \
+		$(CC) $(C_WARN) -O2 -fPIC -shared -fvisibility=hidden -I include -I "$$inc" -o $@.tmp $(PYACCEL_SRC) && mv $@.tmp $@; \
+	fi
 
 # -p no:cacheprovider: no .pytest_cache in the source tree. The timeout is
 # a backstop only: every test bounds its own waits. Counts come from
-# pytest's JUnit report.
-test-python: libnetsys ## Python binding tests (pytest)
-	$(say) PYTEST "tests/python (about a minute)"
-	$(Q)rm -f $(RESULTS)/test-python.xml; mkdir -p $(RESULTS); \
+# pytest's JUnit reports, both passes added up. The first pass uses the C
+# extension when it was built (tests/python/test_accel.py fails if it was
+# built and does not load); the second runs the package as pure Python.
+test-python: libnetsys python-accel ## Python binding tests (pytest): with the C extension, then pure Python
+	$(say) PYTEST "tests/python, with the C extension if built (about a minute)"
+	$(Q)rm -f $(RESULTS)/test-python.xml $(RESULTS)/test-python-pure.xml; mkdir -p $(RESULTS); \
 	$(PY_ENV) timeout 600 $(PYTHON) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/test-python.xml tests/python; \
-	rc=$$?; sh mk/results.sh junit test-python $(RESULTS)/test-python.xml; exit $$rc
+	rc=$$?; sh mk/results.sh junit test-python $(RESULTS)/test-python.xml; \
+	echo "  PYTEST  tests/python, pure Python (NETSYS_PYTHON_ACCEL=0; about a minute)"; \
+	$(PY_ENV) NETSYS_PYTHON_ACCEL=0 timeout 600 $(PYTHON) -m pytest -q -p no:cacheprovider \
+		--junitxml=$(RESULTS)/test-python-pure.xml tests/python || rc=1; \
+	sh mk/results.sh junit test-python-pure $(RESULTS)/test-python-pure.xml; \
+	read -r p f s rest < $(RESULTS)/test-python-pure.txt; rm -f $(RESULTS)/test-python-pure.txt; \
+	sh mk/results.sh add test-python $$p $$f $$s; exit $$rc
 
 # The package, its build backend and the wheel test; the cache goes to
 # build/, not into the source tree.

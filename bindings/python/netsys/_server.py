@@ -36,7 +36,7 @@ import ctypes
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
-from . import _ffi, _handlers, _options
+from . import _ffi, _handlers, _options, _speedups
 from ._events import EventBuffer, MessageBatch
 from ._session import Session
 from .exceptions import NetsysError, NotFoundError
@@ -495,9 +495,11 @@ class Server(_handlers.HandlerHost):
         (a Python-level subscript or C-level ``map``), so the common shape,
         every message of one session, has no per-message lookup at all:
         ``list.count`` checks the shape in C, and the loop runs over the
-        data alone. Other batches keep one dict lookup per message. The two
-        loops are written out rather than sharing a per-message call, which
-        would cost more than the lookup it saves."""
+        data alone (_to_session). Other batches keep one dict lookup per
+        message (_to_sessions). The two loops are written out rather than
+        sharing a per-message call, which would cost more than the lookup
+        it saves; each is the C extension's where that is faster
+        (netsys._speedups), with the same behaviour."""
         if self._on_message is None or not sids:
             return
         if sessions is None:
@@ -509,34 +511,9 @@ class Server(_handlers.HandlerHost):
             session = sessions.get(first)
             if session is None:
                 session = sessions[first] = self._session_for(first)
-            for data in datas:
-                on_message = self._on_message
-                if on_message is None:
-                    continue
-                try:
-                    result = on_message(session, data)
-                except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
-                    self._handler_failed("on_message", exc, session)
-                    continue
-                if result is not None:
-                    self._deliver_result(result, "on_message", (session,))
+            _to_session(self, session, datas)
             return
-        for sid, data in zip(sids, datas):
-            on_message = self._on_message
-            if on_message is None:
-                continue
-            session = sessions.get(sid)
-            if session is None:
-                # Looked up when first met, not before the batch: a session
-                # met after a handler destroyed the server gets a new object.
-                session = sessions[sid] = self._session_for(sid)
-            try:
-                result = on_message(session, data)
-            except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
-                self._handler_failed("on_message", exc, session)
-                continue
-            if result is not None:
-                self._deliver_result(result, "on_message", (session,))
+        _to_sessions(self, sids, datas, sessions)
 
     def _call(self, fn: Optional[Callable[..., Any]], where: str, session: Session, *args: Any) -> None:
         if fn is None:
@@ -557,3 +534,55 @@ class Server(_handlers.HandlerHost):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self.is_running else "stopped")
         return f"<netsys.Server {self._id!r} {state}>"
+
+
+# -- the handler loops (dispatcher thread) --------------------------------------
+#
+# On every message the handler is read again (a handler may replace or
+# remove it: that applies from the next message); an exception, whatever
+# it is, goes to _handler_failed and the batch goes on; a result that is
+# not None goes to _deliver_result. netsys._accel has the same loops in C.
+
+
+def _messages_to_session(server: Server, session: Session, datas: Iterable[bytes]) -> None:
+    """Every message of a batch from one session, whose object is known."""
+    for data in datas:
+        on_message = server._on_message
+        if on_message is None:
+            continue
+        try:
+            result = on_message(session, data)
+        except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
+            server._handler_failed("on_message", exc, session)
+            continue
+        if result is not None:
+            server._deliver_result(result, "on_message", (session,))
+
+
+def _messages_to_sessions(server: Server, sids: Iterable[int], datas: Iterable[bytes],
+                          sessions: Dict[int, Any]) -> None:
+    """The messages of several sessions: each object from ``sessions``, or
+    made when its session is first met."""
+    for sid, data in zip(sids, datas):
+        on_message = server._on_message
+        if on_message is None:
+            continue
+        session = sessions.get(sid)
+        if session is None:
+            # Looked up when first met, not before the batch: a session
+            # met after a handler destroyed the server gets a new object.
+            session = sessions[sid] = server._session_for(sid)
+        try:
+            result = on_message(session, data)
+        except BaseException as exc:  # noqa: BLE001 - the promise: never propagate
+            server._handler_failed("on_message", exc, session)
+            continue
+        if result is not None:
+            server._deliver_result(result, "on_message", (session,))
+
+
+#: The loops the dispatcher runs: the C extension's where it has them.
+_to_session: Callable[[Server, Session, Iterable[bytes]], None] = \
+    _speedups.dispatch_session or _messages_to_session
+_to_sessions: Callable[[Server, Iterable[int], Iterable[bytes], Dict[int, Any]], None] = \
+    _speedups.dispatch_sessions or _messages_to_sessions

@@ -224,6 +224,10 @@ func servers(c config) []Server {
 	pyEnv := append([]string{
 		"PYTHONPATH=" + filepath.Join(filepath.Dir(filepath.Dir(c.src)), "bindings", "python"),
 		"NETSYS_LIBRARY=" + filepath.Join(c.lib, "libnetsys.so"),
+		// The build directory: the package's C extension, when built, is
+		// in python/netsys/ there (NETSYS_PYTHON_ACCEL=0 in the runner's
+		// environment measures the package as pure Python).
+		"NETSYS_BUILD=" + filepath.Dir(c.lib),
 		"PYTHONUNBUFFERED=1",
 	}, libEnv...)
 	pingOnly := []string{"pingpong-64"}

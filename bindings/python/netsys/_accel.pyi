@@ -1,0 +1,13 @@
+"""Types of the optional C extension netsys._accel (bindings/python/_ext/_accel.c);
+netsys._speedups says when it is used."""
+
+from typing import Any, Iterable, List, Optional, Tuple
+
+API_VERSION: int
+EVENT_SIZE: int
+EVENT_MESSAGE: int
+
+def split_messages(raw: bytearray, n: int) -> Optional[Tuple[List[int], List[bytes]]]: ...
+def dispatch_session(server: Any, session: Any, datas: Iterable[bytes]) -> None: ...
+def dispatch_sessions(server: Any, sids: Iterable[int], datas: Iterable[bytes], sessions: Any) -> None: ...
+def dispatch_client(client: Any, datas: Iterable[bytes]) -> None: ...
