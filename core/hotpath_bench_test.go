@@ -79,7 +79,8 @@ func BenchmarkHotPathSendPlain64B(b *testing.B) {
 		}
 		if i%1024 == 1023 {
 			c.mu.Lock()
-			c.out, c.queued = c.out[:0], 0
+			c.out = c.out[:0]
+			c.queued.Store(0)
 			c.mu.Unlock()
 		}
 	}
