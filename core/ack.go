@@ -465,7 +465,14 @@ func (c *conn) awaitRoom(frameLen int, timeout time.Duration) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.waitForRoom(frameLen, timeout)
+	if err := c.reserve(frameLen, timeout, false); err != nil {
+		if c.sendClosed {
+			return nil // the next attempt reports it
+		}
+		return err
+	}
+	c.queued.Add(-int64(frameLen)) // nothing is queued: the room goes back (mu held throughout)
+	return nil
 }
 
 // scheduleExpiryLocked arms the ReconnectQueueTimeout timer for the oldest

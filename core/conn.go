@@ -121,27 +121,37 @@ type conn struct {
 	closeSent     bool
 	finSent       bool
 	wasOpen       bool
-	peerRefused   bool  // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
-	pendingHS     bool  // in Server.pending's queues, under its mu (not loop-owned)
-	lastRecv      int64 // mono time of the last read
-	lastPing      int64 // mono time of the last PING we sent
-	pingEvery     int64 // heartbeat: PING after this long without receiving; 0: none
-	frameStart    int64 // mono time the incomplete frame's first bytes arrived; 0: none
-	pausedAt      int64 // mono time reading was paused (timers resume from it)
-	writeWait     int64 // mono time of the last write progress while writes block
-	deadline      int64 // mono time of the handshake or close deadline; 0: none
-	end           *closeState
-	dial          *dialState // client side only
-
-	// Shared with senders, under mu.
-	mu         sync.Mutex
-	out        []byte
-	queued     int
+	peerRefused   bool // the peer's CLOSE refused our last DATA (1009, 1011 transform failed)
+	pendingHS     bool // in Server.pending's queues, under its mu (not loop-owned)
+	// sendClosed: no more frames are queued (set with mu held, on the loop
+	// only, so the loop may read it without mu); dirtyMark: the connection
+	// is in its loop's dirty list (under mu). They sit here, in padding.
 	sendClosed bool
 	dirtyMark  bool
-	// fd sits here, beside the two flags, so that the struct stays within
-	// its allocation class (see TestIdleConnectionSizes). Set once.
-	fd      int32
+	lastRecv   int64 // mono time of the last read
+	lastPing   int64 // mono time of the last PING we sent
+	pingEvery  int64 // heartbeat: PING after this long without receiving; 0: none
+	frameStart int64 // mono time the incomplete frame's first bytes arrived; 0: none
+	pausedAt   int64 // mono time reading was paused (timers resume from it)
+	writeWait  int64 // mono time of the last write progress while writes block
+	deadline   int64 // mono time of the handshake or close deadline; 0: none
+	end        *closeState
+	dial       *dialState // client side only
+
+	// Shared with senders, under mu.
+	mu  sync.Mutex
+	out []byte
+	// queued is the bytes queued and not yet written (out, wbuf past woff):
+	// an atomic, changed with mu held except by sendOwn, which reserves
+	// its frames with a compare-and-swap (see tryReserve).
+	queued atomic.Int64
+	// fd sits here, beside outBusy, so that the struct stays within its
+	// allocation class (see TestIdleConnectionSizes). Set once.
+	fd int32
+	// outBusy: out may hold frames. Set (mu held) by whoever appends to
+	// out, cleared (mu held) by the loop when it empties out; sendOwn reads
+	// it without mu, and appends to wbuf only while it is clear.
+	outBusy atomic.Bool
 	spaceCh chan struct{}
 }
 
@@ -336,23 +346,73 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 	// into the queue under the lock.
 	frameLen := wire.HeaderSize + len(msg)
 	c.mu.Lock()
-	if !force {
-		if err := c.waitForRoom(frameLen, timeout); err != nil {
-			c.mu.Unlock()
-			return err
-		}
-	}
-	if c.sendClosed {
+	if err := c.reserve(frameLen, timeout, force); err != nil {
 		c.mu.Unlock()
-		return newError("send", c.remoteAddr().String(), ErrClosed, "connection closed", nil)
+		return err
 	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
 	c.out = append(c.out, msg...)
 	wire.PutHeader(c.out[start:], len(msg), wire.TypeData, 0)
-	c.queued += frameLen
 	c.unlockQueued()
 	return nil
+}
+
+// sendOwn is send for a plain message on c's own loop while it reads c (a
+// handler answering its connection's message): the frame goes straight
+// into the loop-owned write buffer, without the lock or the dirty list,
+// and endOwnSends writes it once the read is done. Order holds: frames
+// queued in out before (by other goroutines, or control frames) are moved
+// into wbuf first, under mu, when outBusy says there may be some; a frame
+// another goroutine queues meanwhile is concurrent with this one. It
+// reports false, having queued nothing, when it does not apply or the
+// message is refused (send then reports why: closed, too large, queue
+// full).
+func (c *conn) sendOwn(msg []byte) bool {
+	if c.sendClosed {
+		return false
+	}
+	p := c.params.Load()
+	if p == nil || p.ack != nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress || len(msg) > p.peerMax {
+		return false
+	}
+	if !c.tryReserve(wire.HeaderSize + len(msg)) {
+		return false
+	}
+	if c.outBusy.Load() {
+		c.mu.Lock()
+		c.takeOut()
+		c.mu.Unlock()
+	}
+	start := len(c.wbuf)
+	c.wbuf = append(c.wbuf, 0, 0, 0, 0, 0, 0)
+	c.wbuf = append(c.wbuf, msg...)
+	wire.PutHeader(c.wbuf[start:], len(msg), wire.TypeData, 0)
+	l := c.loop
+	l.sentMsgs++
+	l.sentBytes += uint64(len(msg))
+	return true
+}
+
+// endOwnSends ends a read of c: it counts the messages sendOwn took in the
+// session's and the server's statistics and writes them.
+func (c *conn) endOwnSends() {
+	l := c.loop
+	if l.sentMsgs == 0 {
+		return
+	}
+	msgs, bytes := l.sentMsgs, l.sentBytes
+	l.sentMsgs, l.sentBytes = 0, 0
+	if s := c.sess; s != nil {
+		s.stats.msgsSent.Add(msgs)
+		s.stats.bytesSent.Add(bytes)
+		srv := s.server()
+		srv.stats.msgsSent.Add(msgs)
+		srv.stats.bytesSent.Add(bytes)
+	}
+	if c.state.Load() != stClosed && !c.wantWrite && c.woff < len(c.wbuf) {
+		c.writeOut()
+	}
 }
 
 // sendEncoded is send for a message that is transformed, compressed, or
@@ -406,18 +466,16 @@ func (c *conn) encode(p *connParams, msg []byte) (body []byte, flags byte, buf *
 func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ackState, timeout time.Duration, force bool) error {
 	frameLen := wire.HeaderSize + len(body)
 	c.mu.Lock()
-	if !force {
-		if err := c.waitForRoom(frameLen, timeout); err != nil {
-			c.mu.Unlock()
-			return err
-		}
-	}
-	if c.sendClosed {
+	if err := c.reserve(frameLen, timeout, force); err != nil {
 		c.mu.Unlock()
-		return newError("send", c.remoteAddr().String(), ErrClosed, "connection closed", nil)
+		return err
 	}
+	// A refusal below gives the room back: mu is held throughout, and
+	// sendOwn, the one taker of room without it, never runs on a
+	// connection that early data or acknowledgements apply to.
 	if early && c.dial != nil { // only a client sends before WELCOME
 		if int(c.dial.earlyBytes)+msgLen > wire.MaxEarlyData {
+			c.queued.Add(-int64(frameLen))
 			c.mu.Unlock()
 			return errEarlyDataFull
 		}
@@ -426,6 +484,7 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ack
 	}
 	if a != nil {
 		if err := c.holdSent(a, msgLen); err != nil {
+			c.queued.Add(-int64(frameLen))
 			c.mu.Unlock()
 			return err
 		}
@@ -434,17 +493,27 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ack
 	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
 	c.out = append(c.out, body...)
 	wire.PutHeader(c.out[start:], len(body), wire.TypeData, flags)
-	c.queued += frameLen
 	c.unlockQueued()
 	return nil
 }
 
-// waitForRoom blocks (mu held, released while waiting) until frameLen fits
-// under the high-water mark. An empty queue always takes one message, so a
-// message larger than the mark can still be sent.
-func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
+// reserve adds frameLen to queued (mu held) if the connection still takes
+// data: without force, only below the high-water mark, waiting up to
+// timeout (mu released while waiting) for room. An empty queue always
+// takes one message, so a message larger than the mark can still be sent.
+func (c *conn) reserve(frameLen int, timeout time.Duration, force bool) error {
 	var deadline time.Time
-	for !c.sendClosed && c.queued > 0 && c.queued+frameLen > c.cfg.SendQueueLimit {
+	for {
+		if c.sendClosed {
+			return newError("send", c.remoteAddr().String(), ErrClosed, "connection closed", nil)
+		}
+		if force {
+			c.queued.Add(int64(frameLen))
+			return nil
+		}
+		if c.tryReserve(frameLen) {
+			return nil
+		}
 		if timeout <= 0 {
 			return newError("send", c.remoteAddr().String(), ErrBackpressure, "", nil)
 		}
@@ -474,7 +543,22 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 		t.Stop()
 		c.mu.Lock()
 	}
-	return nil
+}
+
+// tryReserve adds n to queued if that stays under the high-water mark or
+// the queue is empty. A compare-and-swap, so that sendOwn (without mu) and
+// the senders under mu never take the same room twice.
+func (c *conn) tryReserve(n int) bool {
+	limit := int64(c.cfg.SendQueueLimit)
+	for {
+		q := c.queued.Load()
+		if q > 0 && q+int64(n) > limit {
+			return false
+		}
+		if c.queued.CompareAndSwap(q, q+int64(n)) {
+			return true
+		}
+	}
 }
 
 // sendControl queues a control frame and returns the bytes now queued. It
@@ -483,13 +567,12 @@ func (c *conn) waitForRoom(frameLen int, timeout time.Duration) error {
 func (c *conn) sendControl(typ byte, payload []byte) int {
 	c.mu.Lock()
 	if c.sendClosed {
-		q := c.queued
+		q := int(c.queued.Load())
 		c.mu.Unlock()
 		return q
 	}
 	c.out = wire.AppendFrame(c.out, typ, 0, payload)
-	c.queued += wire.HeaderSize + len(payload)
-	q := c.queued
+	q := int(c.queued.Add(int64(wire.HeaderSize + len(payload))))
 	c.unlockQueued()
 	return q
 }
@@ -516,13 +599,16 @@ func (c *conn) sendControlNowLocked(typ byte, payload []byte) {
 		frame = frame[max(n, 0):]
 	}
 	c.out = append(c.out, frame...)
-	c.queued += len(frame)
+	c.queued.Add(int64(len(frame)))
 	c.unlockQueued()
 }
 
-// unlockQueued releases mu after a frame was queued and asks the loop to
-// flush, once per flush.
+// unlockQueued releases mu after a frame was queued in out and asks the
+// loop to flush, once per flush.
 func (c *conn) unlockQueued() {
+	if !c.outBusy.Load() {
+		c.outBusy.Store(true)
+	}
 	mark := !c.dirtyMark
 	c.dirtyMark = true
 	c.mu.Unlock()
@@ -552,6 +638,9 @@ func (c *conn) takeOut() {
 	} else if len(c.out) > 0 {
 		c.wbuf = append(c.wbuf, c.out...)
 		c.out = c.out[:0]
+	}
+	if c.outBusy.Load() {
+		c.outBusy.Store(false)
 	}
 }
 
@@ -621,8 +710,7 @@ func (c *conn) noteWritten(n int) (drained bool) {
 		c.writeWait = mono(c.loop.now)
 	}
 	c.mu.Lock()
-	c.queued -= n
-	drained = c.queued < c.cfg.SendQueueLimit/2
+	drained = c.queued.Add(-int64(n)) < int64(c.cfg.SendQueueLimit/2)
 	if c.spaceCh != nil {
 		close(c.spaceCh)
 		c.spaceCh = nil
@@ -655,6 +743,15 @@ func (c *conn) onWritable() {
 }
 
 func (c *conn) onReadable() {
+	l := c.loop
+	l.reading = c
+	c.read()
+	l.reading = nil
+	c.endOwnSends()
+}
+
+// read reads and decodes what the socket has, a bounded number of times.
+func (c *conn) read() {
 	st := c.state.Load()
 	if st == stConnecting || st == stClosed || c.paused != 0 {
 		return
@@ -1153,7 +1250,9 @@ func (c *conn) finish(kind error, reason string) {
 			undelivered = p.ack.unconfirmed()
 		}
 	}
-	c.wbuf, c.out, c.queued = nil, nil, 0
+	c.wbuf, c.out = nil, nil
+	c.queued.Store(0)
+	c.outBusy.Store(false)
 	if c.spaceCh != nil {
 		close(c.spaceCh)
 		c.spaceCh = nil

@@ -79,7 +79,8 @@ func BenchmarkHotPathSendPlain64B(b *testing.B) {
 		}
 		if i%1024 == 1023 {
 			c.mu.Lock()
-			c.out, c.queued = c.out[:0], 0
+			c.out = c.out[:0]
+			c.queued.Store(0)
 			c.mu.Unlock()
 		}
 	}
@@ -100,5 +101,46 @@ func BenchmarkHotPathReceiveOnMessage64B(b *testing.B) {
 	feedPlain64B(b, c)
 	if n < b.N {
 		b.Fatalf("delivered %d of %d", n, b.N)
+	}
+}
+
+// BenchmarkHotPathEcho64B is a server's pipelined echo without the socket:
+// an OnMessage handler sending each message back to its own session,
+// 1024 64-byte frames to a read, on the connection's loop (conn.sendOwn),
+// with the read's end (statistics, the write buffer taken as written).
+func BenchmarkHotPathEcho64B(b *testing.B) {
+	s, err := NewServer("bench", ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.OnMessage(func(sess *Session, msg []byte) {
+		if err := sess.Send(msg); err != nil {
+			b.Fatal(err)
+		}
+	})
+	c := benchConn(b, s)
+	c.sess = &Session{c: c, id: 1}
+	l := c.loop
+	l.g.Store(getg()) // this goroutine plays the loop
+	const perRead = 1024
+	var read []byte
+	for i := 0; i < perRead; i++ {
+		read = wire.AppendFrame(read, wire.TypeData, 0, make([]byte, 64))
+	}
+	c.wantWrite = true // endOwnSends leaves the write buffer to the benchmark
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += perRead {
+		l.reading = c
+		c.feed(read)
+		l.reading = nil
+		c.endOwnSends()
+		c.wbuf, c.woff = c.wbuf[:0], 0
+		c.queued.Store(0)
+	}
+	b.StopTimer()
+	if got := c.sess.Statistics().MessagesSent; got < uint64(b.N) {
+		b.Fatalf("sent %d of %d", got, b.N)
 	}
 }

@@ -54,6 +54,11 @@ type loop struct {
 	// connection's statistics at the read's end: kept here like the batch,
 	// as one connection decodes at a time, so an idle one holds no counters.
 	recvMsgs, recvBytes uint64
+	// reading is the connection whose read is being decoded, nil between
+	// reads; sentMsgs, sentBytes count what sendOwn took for it, for its
+	// statistics at the read's end (conn.endOwnSends).
+	reading             *conn
+	sentMsgs, sentBytes uint64
 	events              []poll.Event
 	now                 time.Time
 	closing             bool

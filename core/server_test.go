@@ -520,7 +520,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	}
 	require.ErrorIs(t, err, ErrTimeout)
 	sess.c.mu.Lock()
-	queued := sess.c.queued
+	queued := int(sess.c.queued.Load())
 	sess.c.mu.Unlock()
 	require.LessOrEqual(t, queued, 256<<10)
 }

@@ -121,7 +121,11 @@ func (s *Session) Send(msg []byte) error { return s.SendTimeout(msg, 0) }
 
 // SendTimeout is Send that waits up to timeout for room in a full queue.
 func (s *Session) SendTimeout(msg []byte, timeout time.Duration) error {
-	if err := s.c.send(msg, timeout, false); err != nil {
+	c := s.c
+	if l := c.loop; l.onLoop() && l.reading == c && c.sendOwn(msg) {
+		return nil // counted at the end of the read
+	}
+	if err := c.send(msg, timeout, false); err != nil {
 		s.more().errors.Add(1) // the extras: most sessions never fail a send
 		return err
 	}
