@@ -24,7 +24,11 @@ type ServerStatistics struct {
 	LastActivity      time.Time
 }
 
-// SessionStatistics is a snapshot of one session's counters.
+// SessionStatistics is a snapshot of one session's counters. What a read
+// of the connection brings, and what its handlers send back to it from
+// that read, is counted (here and in the server's totals) when the read's
+// handlers have all returned: a handler sees the counters as they were
+// before its read.
 type SessionStatistics struct {
 	MessagesSent     uint64
 	MessagesReceived uint64
