@@ -37,10 +37,10 @@ type Inbox struct {
 	// queued events out (a lock held while filling the consumer's array
 	// made the loops wait on the consumer, spinning and sleeping).
 	mu       sync.Mutex
-	incoming queued // queued, not yet swapped out by Take
-	blocks   []*block  // in fill order; the last one takes new data
-	spares   []*block  // recycled blocks of the usual size, at most maxSpares
-	dead     bool      // freed: nothing more is queued
+	incoming queued   // queued, not yet swapped out by Take
+	blocks   []*block // in fill order; the last one takes new data
+	spares   []*block // recycled blocks of the usual size, at most maxSpares
+	dead     bool     // freed: nothing more is queued
 	notify   *notifier
 	signaled bool // notify is readable
 	// takenLeft: Take swapped out events it has not all handed out yet (so
