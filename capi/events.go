@@ -54,13 +54,7 @@ func waitReadable(fd int, timeout time.Duration) {
 // poll implements netsys_*_poll on q: it fills out, the host's array,
 // viewed as the queue's records (the same layout, checked below).
 func poll(q *handoff.Inbox, out []C.capi_event, timeout time.Duration) (int, status) {
-	var n int
-	var err error
-	if len(out) > 0 {
-		n, err = q.TakeRecords(unsafe.Slice((*handoff.Record)(unsafe.Pointer(&out[0])), len(out)), timeout)
-	} else {
-		n, err = q.TakeRecords(nil, timeout)
-	}
+	n, err := q.TakeRecords(unsafe.Slice((*handoff.Record)(unsafe.Pointer(unsafe.SliceData(out))), len(out)), timeout)
 	switch {
 	case err == nil:
 		return n, statusOK

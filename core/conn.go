@@ -339,7 +339,7 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		return newError("send", c.remoteAddr().String(), ErrTooLarge,
 			wire.Reason(wire.ReasonTooLarge, formatSizes(len(msg), limit)), nil)
 	}
-	if p == nil || p.ack != nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress {
+	if !sendsPlain(p, len(msg)) {
 		return c.sendEncoded(p, msg, timeout, force)
 	}
 	// The common case, kept as short as before: a plain message, copied
@@ -350,12 +350,27 @@ func (c *conn) send(msg []byte, timeout time.Duration, force bool) error {
 		c.mu.Unlock()
 		return err
 	}
-	start := len(c.out)
-	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
-	c.out = append(c.out, msg...)
-	wire.PutHeader(c.out[start:], len(msg), wire.TypeData, 0)
+	c.out = appendData(c.out, msg, 0)
 	c.unlockQueued()
 	return nil
+}
+
+// sendsPlain reports whether a message of n bytes goes out as it is, under
+// the connection's parameters p: no acknowledgement numbering, transforms or
+// compression, and not before WELCOME (p nil).
+func sendsPlain(p *connParams, n int) bool {
+	return p != nil && p.ack == nil && len(p.xforms) == 0 && (p.codec == wire.CodecNone || n < p.minCompress)
+}
+
+// appendData appends a DATA frame of body to buf, its header written in
+// place (the send paths' form of wire.AppendFrame, without the header's
+// copy).
+func appendData(buf, body []byte, flags byte) []byte {
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0)
+	buf = append(buf, body...)
+	wire.PutHeader(buf[start:], len(body), wire.TypeData, flags)
+	return buf
 }
 
 // sendOwn is send for a plain message on c's own loop while it reads c (a
@@ -373,7 +388,7 @@ func (c *conn) sendOwn(msg []byte) bool {
 		return false
 	}
 	p := c.params.Load()
-	if p == nil || p.ack != nil || len(p.xforms) > 0 || p.codec != wire.CodecNone && len(msg) >= p.minCompress || len(msg) > p.peerMax {
+	if !sendsPlain(p, len(msg)) || len(msg) > p.peerMax {
 		return false
 	}
 	if !c.tryReserve(wire.HeaderSize + len(msg)) {
@@ -384,10 +399,7 @@ func (c *conn) sendOwn(msg []byte) bool {
 		c.takeOut()
 		c.mu.Unlock()
 	}
-	start := len(c.wbuf)
-	c.wbuf = append(c.wbuf, 0, 0, 0, 0, 0, 0)
-	c.wbuf = append(c.wbuf, msg...)
-	wire.PutHeader(c.wbuf[start:], len(msg), wire.TypeData, 0)
+	c.wbuf = appendData(c.wbuf, msg, 0)
 	l := c.loop
 	l.sentMsgs++
 	l.sentBytes += uint64(len(msg))
@@ -404,11 +416,8 @@ func (c *conn) endOwnSends() {
 	msgs, bytes := l.sentMsgs, l.sentBytes
 	l.sentMsgs, l.sentBytes = 0, 0
 	if s := c.sess; s != nil {
-		s.stats.msgsSent.Add(msgs)
-		s.stats.bytesSent.Add(bytes)
-		srv := s.server()
-		srv.stats.msgsSent.Add(msgs)
-		srv.stats.bytesSent.Add(bytes)
+		s.stats.sentMany(msgs, bytes)
+		s.server().stats.sentMany(msgs, bytes)
 	}
 	if c.state.Load() != stClosed && !c.wantWrite && c.woff < len(c.wbuf) {
 		c.writeOut()
@@ -489,10 +498,7 @@ func (c *conn) queueData(body []byte, flags byte, msgLen int, early bool, a *ack
 			return err
 		}
 	}
-	start := len(c.out)
-	c.out = append(c.out, 0, 0, 0, 0, 0, 0)
-	c.out = append(c.out, body...)
-	wire.PutHeader(c.out[start:], len(body), wire.TypeData, flags)
+	c.out = appendData(c.out, body, flags)
 	c.unlockQueued()
 	return nil
 }
@@ -865,32 +871,33 @@ func (c *conn) feed(b []byte) bool {
 // reaches its room goes at once, and a pause or close its handler asked
 // for stops the read after it, as on the decoder's path.
 func (c *conn) batchPlain(b []byte) ([]byte, error) {
-	l := c.loop
-	batch := *c.batch
 	for {
 		msg, rest, ok := c.dec.NextPlain(b)
 		if !ok {
-			break
+			return b, nil
 		}
 		b = rest
-		l.recvMsgs++
-		l.recvBytes += uint64(len(msg))
-		batch = append(batch, msg)
-		l.batchRoom--
-		l.batchRoomBytes -= len(msg)
-		if l.batchRoom <= 0 || l.batchRoomBytes <= 0 {
-			*c.batch = batch
+		if c.addToBatch(msg) {
 			if err := c.flushBatch(); err != nil {
 				if err == wire.ErrSuspend {
 					err = c.dec.Suspend(b)
 				}
 				return b, err
 			}
-			batch = *c.batch
 		}
 	}
-	*c.batch = batch
-	return b, nil
+}
+
+// addToBatch adds a plain message to the read's batch, counting it, and
+// reports whether the batch has reached its room (the caller delivers it).
+func (c *conn) addToBatch(msg []byte) (full bool) {
+	l := c.loop
+	l.recvMsgs++
+	l.recvBytes += uint64(len(msg))
+	*c.batch = append(*c.batch, msg)
+	l.batchRoom--
+	l.batchRoomBytes -= len(msg)
+	return l.batchRoom <= 0 || l.batchRoomBytes <= 0
 }
 
 // startBatch turns batching on for one read if the endpoint wants it. The
@@ -946,22 +953,19 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 		// The common case, kept short: an open connection without
 		// transforms receiving an uncompressed message (the decoder
 		// already held it to the agreed limit).
-		l := c.loop
-		l.recvMsgs++
-		l.recvBytes += uint64(len(p))
 		if c.batch != nil && !c.dec.InPending() {
 			// p aliases the read buffer: it stays valid until the end of
 			// this read, when the batch is delivered, or until the batch
 			// is full: then it goes at once, and a pause its handler asked
 			// for stops the read at this message.
-			*c.batch = append(*c.batch, p)
-			l.batchRoom--
-			l.batchRoomBytes -= len(p)
-			if l.batchRoom <= 0 || l.batchRoomBytes <= 0 {
+			if c.addToBatch(p) {
 				return c.flushBatch()
 			}
 			return nil
 		}
+		l := c.loop
+		l.recvMsgs++
+		l.recvBytes += uint64(len(p))
 		return c.deliverOne(p)
 	}
 	// Anything else (a CLOSE, say) must come after the messages before it.

@@ -56,9 +56,11 @@ type traffic struct {
 	lastMessage          atomic.Int64 // unix nanoseconds
 }
 
-func (t *traffic) sent(n int) {
-	t.msgsSent.Add(1)
-	t.bytesSent.Add(uint64(n))
+func (t *traffic) sent(n int) { t.sentMany(1, uint64(n)) }
+
+func (t *traffic) sentMany(msgs, bytes uint64) {
+	t.msgsSent.Add(msgs)
+	t.bytesSent.Add(bytes)
 }
 
 func (t *traffic) recv(msgs, bytes uint64, now time.Time) {

@@ -22,8 +22,9 @@ var ErrClosed = errors.New("the queue was closed")
 // Inbox is a queue a consumer drains when it likes (the C library's
 // netsys_*_poll). Each message is copied once, into blocks of the Inbox's
 // Memory, and Take hands out slices of those blocks (TakeRecords, their
-// addresses): the data of one Take stays valid until the next Take begins. Events are counted in the Backlog
-// given to NewInbox until a Take hands them out.
+// addresses): the data of one Take stays valid until the next Take begins.
+// Events are counted in the Backlog given to NewInbox until a Take hands
+// them out.
 //
 // The consumer may block in Take (with a timeout) or watch FD, which is
 // readable exactly while events are pending.
@@ -300,22 +301,13 @@ func (q *Inbox) signalLocked() {
 	}
 }
 
-// lastBlockWithRoom is the last block if span more bytes fit into it,
-// else nil.
-func (q *Inbox) lastBlockWithRoom(span int) *block {
+// roomLocked returns the block that takes the next span bytes (nil when
+// out of memory).
+func (q *Inbox) roomLocked(span int) *block {
 	if n := len(q.blocks); n > 0 {
 		if last := q.blocks[n-1]; len(last.buf)-last.used >= span {
 			return last
 		}
-	}
-	return nil
-}
-
-// roomLocked returns the block that takes the next span bytes (nil when
-// out of memory).
-func (q *Inbox) roomLocked(span int) *block {
-	if last := q.lastBlockWithRoom(span); last != nil {
-		return last
 	}
 	var blk *block
 	switch {
