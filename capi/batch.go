@@ -125,7 +125,7 @@ func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
 	}
 	switch a := s.active.Load(); {
 	case a.mode == deliveryEvents:
-		for range len(msgs) - s.queue.PushMessages(evMessage, sess.ID(), msgs, sess) {
+		for range len(msgs) - s.queue.PushRead(evMessage, sess.ID(), in, msgs, sess) {
 			s.lostForMemory(sess.ID())
 		}
 		return

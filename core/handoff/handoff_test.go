@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"testing"
@@ -446,4 +447,72 @@ func TestInboxPushMessagesOutOfMemoryKeepsThoseBeforeAndUncountsTheRest(t *testi
 	require.Equal(t, int64(2), events, "the refused messages do not count")
 	require.Equal(t, int64(len("kept")+len("fits")), bytes)
 	require.Equal(t, []string{"kept", "fits"}, take(t, q, 10, 0).datas)
+}
+
+// oneRead lays msgs out as one read holds them, each after a gap of the
+// given size (a frame header is 6 bytes), and returns the read and views
+// of the messages in it.
+func oneRead(gaps []int, msgs ...string) ([]byte, [][]byte) {
+	var read []byte
+	starts := make([]int, len(msgs))
+	for i, m := range msgs {
+		read = append(read, bytes.Repeat([]byte{'h'}, gaps[i])...)
+		starts[i] = len(read)
+		read = append(read, m...)
+	}
+	views := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		views[i] = read[starts[i] : starts[i]+len(m) : starts[i]+len(m)]
+	}
+	return read, views
+}
+
+// gapsBetween is how many bytes lie between each event's data and the
+// next's in one Take.
+func gapsBetween(got taken) []int {
+	var gaps []int
+	for i := 1; i < len(got.raw); i++ {
+		gaps = append(gaps, int(unsafePointer(got.raw[i])-unsafePointer(got.raw[i-1]))-len(got.raw[i-1]))
+	}
+	return gaps
+}
+
+func TestInboxPushReadCopiesOneReadsMessagesWithTheirFrameHeaders(t *testing.T) {
+	b := newBacklog(1<<20, 1<<30)
+	q := NewInbox(b, nil, nil)
+	defer q.Free()
+	first, msgs1 := oneRead([]int{6, 6, 6}, "one", "two", "three")
+	second, msgs2 := oneRead([]int{6, 6}, "four", "five")
+	require.Equal(t, 3, q.PushRead(kindMessage, 1, first, msgs1, nil))
+	require.Equal(t, 2, q.PushRead(kindMessage, 1, second, msgs2, nil))
+	_, pending := b.Pending()
+	require.Equal(t, int64(len("onetwothreefourfive")), pending, "frame headers do not count as message bytes")
+	got := take(t, q, 10, 0)
+	require.Equal(t, []string{"one", "two", "three", "four", "five"}, got.datas)
+	require.Equal(t, []int{6, 6, 6, 6}, gapsBetween(got),
+		"each read's run starts with its frame header, so one gap holds all through a stream")
+}
+
+func TestInboxPushReadStartsANewRunAtALargeGapOrAMessageFromElsewhere(t *testing.T) {
+	q := NewInbox(newBacklog(1<<20, 1<<30), nil, nil)
+	defer q.Free()
+	read, msgs := oneRead([]int{6, maxGap + 1, 6, 6, 6}, "a", "b", "c", "d", "e")
+	msgs[2] = []byte("C") // decompressed, say: not in the read
+	require.Equal(t, 5, q.PushRead(kindMessage, 1, read, msgs, nil))
+	got := take(t, q, 10, 0)
+	require.Equal(t, []string{"a", "b", "C", "d", "e"}, got.datas)
+	require.Equal(t, []int{0, 0, 6, 6}, gapsBetween(got),
+		"the large gap is not copied, C is copied alone, d and e run on with their headers")
+}
+
+func TestInboxPushReadSkipsEmptyMessagesInARun(t *testing.T) {
+	q := NewInbox(newBacklog(1<<20, 1<<30), nil, nil)
+	defer q.Free()
+	read, msgs := oneRead([]int{6, 6, 6}, "x", "", "y")
+	require.Equal(t, 3, q.PushRead(kindMessage, 1, read, msgs, nil))
+	got := take(t, q, 10, 0)
+	require.Equal(t, []string{"x", "", "y"}, got.datas)
+	require.Nil(t, got.raw[1], "an empty event has no data")
+	require.Equal(t, 12, int(unsafePointer(got.raw[2])-unsafePointer(got.raw[0]))-1,
+		"y lies after both frame headers")
 }

@@ -79,13 +79,13 @@ type Record struct {
 }
 
 // pending is a queued run of events: one notice, or consecutive messages
-// of one session pushed together, their data back to back in one block
-// from pos, a position in the stream of the Inbox's blocks (each block
+// of one session pushed together, their data in order in one block from
+// pos, a position in the stream of the Inbox's blocks (each block
 // covers [start, start+len(buf)) of it), which finds the block when they
 // are handed out. It holds no pointer, so the queues of them cost the
-// garbage collector nothing and need no clearing; the sizes of a run's
-// events are in queued.sizes, in order (4 bytes a message, where a record
-// per message made the loop write and the consumer read 32).
+// garbage collector nothing and need no clearing; where each of a run's
+// events lies is in queued.extents, in order (8 bytes a message, where a
+// record per message made the loop write and the consumer read 32).
 type pending struct {
 	kind    uint32
 	status  int32
@@ -103,23 +103,28 @@ const (
 	pendingHasData
 )
 
-// queued is a queue of runs and the sizes of their events.
+// queued is a queue of runs and the extents of their events.
 type queued struct {
-	runs  []pending
-	sizes []uint32
+	runs    []pending
+	extents []extent
 }
 
+// extent is where an event's data lies in its run: gap bytes after the
+// previous event's data (the frame header between two messages copied
+// with one read's bytes, see PushRead), then size bytes.
+type extent struct{ gap, size uint32 }
+
 // reset empties q, keeping its memory.
-func (q *queued) reset() { q.runs, q.sizes = q.runs[:0], q.sizes[:0] }
+func (q *queued) reset() { q.runs, q.extents = q.runs[:0], q.extents[:0] }
 
 // cursor is where the consumer is in the taken queue: the run, the event
 // within it, that event's size's index and its data's position.
 type cursor struct {
-	run, in, size int
-	pos           uint64
+	run, in, ext int
+	pos          uint64
 }
 
-// block is memory holding event data back to back.
+// block is memory holding event data in order.
 type block struct {
 	buf   []byte
 	used  int
@@ -193,6 +198,16 @@ func (q *Inbox) PushNotice(kind uint32, status int32, session uint64, text strin
 // it drains. A server's batch handler bounded with
 // Server.LimitMessageBatches(backlog.Room) keeps the bound message-exact.
 func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src core.Pausable) int {
+	return q.PushRead(kind, session, nil, msgs, src)
+}
+
+// PushRead is PushMessages for messages decoded from one read, as a
+// server's batch handler gets them: those that lie in in, one after the
+// other, are copied with the few bytes between them (their frame headers)
+// in one copy per run, instead of one copy each. Their events are then in
+// order in one block but not back to back: each event's data is where its
+// record says. in nil, or a message outside it, is copied on its own.
+func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, src core.Pausable) int {
 	bytes := 0
 	for _, m := range msgs {
 		bytes += len(m)
@@ -201,7 +216,7 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 	n := 0
 	q.mu.Lock()
 	if !q.dead {
-		n = q.pushMessagesLocked(kind, session, msgs)
+		n = q.pushMessagesLocked(kind, session, in, msgs)
 		q.signalLocked()
 	}
 	q.mu.Unlock()
@@ -218,15 +233,22 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 	return n
 }
 
+// maxGap is the most bytes between two messages of a read that are copied
+// with them: a frame header, or a small frame of another kind between two
+// messages. A larger gap starts a new run. It is small because gap bytes
+// are not counted against the byte bound: each event may hold this much
+// more memory than its data, as it does for its extent and record.
+const maxGap = 32
+
 // pushMessagesLocked queues msgs and returns how many it queued (those
 // before the first that found no memory). One read's messages go into the
-// last block back to back as one run, until the block is full; the rest
-// start a run in the next. Each run is laid down in passes (the messages
-// that fit, their sizes, their bytes) with nothing else live across the
-// copies, which a loop doing all three at once spilled around every one.
-func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) int {
-	in := &q.incoming
-	in.sizes = slices.Grow(in.sizes, len(msgs))
+// last block as one run, until the block is full; the rest start a run in
+// the next. Each run is laid down in passes (the messages that fit with
+// their extents, then their bytes) with nothing else live across the
+// copies, which a loop doing all at once spilled around every one.
+func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs [][]byte) int {
+	iq := &q.incoming
+	iq.extents = slices.Grow(iq.extents, len(msgs))
 	var blk *block
 	if n := len(q.blocks); n > 0 {
 		blk = q.blocks[n-1]
@@ -238,10 +260,13 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) i
 			room = len(blk.buf) - blk.used
 		}
 		rest := msgs[done:]
-		k, bytes := 0, 0
-		for k < len(rest) && bytes+len(rest[k]) <= room {
-			bytes += len(rest[k])
-			k++
+		ext := iq.extents[len(iq.extents):cap(iq.extents)]
+		var k, bytes, from int
+		spanning := offsetIn(in, rest[0]) >= 0
+		if spanning {
+			k, bytes, from = fitSpan(in, rest, room, ext)
+		} else {
+			k, bytes = fitCopies(in, rest, room, ext)
 		}
 		if k == 0 { // the next message needs a block of its own
 			if size := len(rest[0]); size > maxEventSize {
@@ -255,21 +280,95 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, msgs [][]byte) i
 		if bytes > 0 {
 			run.pos, run.flags = blk.start+uint64(blk.used), pendingHasData
 			dst := blk.buf[blk.used : blk.used+bytes]
-			for _, m := range rest[:k] {
-				dst = dst[copy(dst, m):]
+			if spanning {
+				copy(dst, in[from:from+bytes])
+			} else {
+				for _, m := range rest[:k] {
+					dst = dst[copy(dst, m):]
+				}
 			}
 			blk.used += bytes
 		}
-		for _, m := range rest[:k] {
-			in.sizes = append(in.sizes, uint32(len(m)))
-		}
-		in.runs = append(in.runs, run)
+		iq.extents = iq.extents[:len(iq.extents)+k]
+		iq.runs = append(iq.runs, run)
 		done += k
 	}
 	return done
 }
 
-// maxEventSize is the largest event the queue takes (queued.sizes).
+// fitCopies counts the messages at the start of msgs that fit in room
+// bytes, copied one by one, up to the first that lies in in (to be copied
+// with its neighbours); it writes their extents into ext and returns how
+// many and their bytes.
+func fitCopies(in []byte, msgs [][]byte, room int, ext []extent) (k, bytes int) {
+	for k < len(msgs) && bytes+len(msgs[k]) <= room && (k == 0 || offsetIn(in, msgs[k]) < 0) {
+		ext[k] = extent{size: uint32(len(msgs[k]))}
+		bytes += len(msgs[k])
+		k++
+	}
+	return k, bytes
+}
+
+// fitSpan counts the messages at the start of msgs that fit in room bytes
+// as one span of in, each after the one before with at most maxGap bytes
+// between (an empty message lies anywhere); it writes their extents into
+// ext and returns how many, the span's length and where it starts in in.
+// msgs[0] lies in in.
+func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from int) {
+	from, end := -1, 0
+	for ; k < len(msgs); k++ {
+		m := msgs[k]
+		if len(m) == 0 {
+			ext[k] = extent{}
+			continue
+		}
+		off := offsetIn(in, m)
+		gap := 0
+		if from >= 0 {
+			gap = off - end
+			if off < 0 || gap < 0 || gap > maxGap {
+				break
+			}
+		} else {
+			from, end = off, off
+		}
+		if end+gap+len(m)-from > room {
+			break
+		}
+		ext[k] = extent{gap: uint32(gap), size: uint32(len(m))}
+		end = off + len(m)
+	}
+	if from < 0 {
+		return k, 0, 0
+	}
+	span = end - from
+	// The run starts with the gap its first two messages have between them
+	// (read before the first, where in has it), so that the gaps between
+	// runs are those within them: the Python binding, which splits a poll
+	// with one pattern, then has one pattern for a stream.
+	if k >= 2 && ext[0].size > 0 && ext[1].size > 0 {
+		if lead := int(ext[1].gap); lead <= from && span+lead <= room {
+			from, span = from-lead, span+lead
+			ext[0].gap = uint32(lead)
+		}
+	}
+	return k, span, from
+}
+
+// offsetIn is where m starts in in, or -1 if it does not lie in it (or is
+// empty, and so lies nowhere in particular).
+func offsetIn(in, m []byte) int {
+	if len(m) == 0 || len(in) == 0 {
+		return -1
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(m))) - uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+	if off >= uintptr(len(in)) || uintptr(len(m)) > uintptr(len(in))-off {
+		return -1
+	}
+	return int(off)
+}
+
+// maxEventSize is the largest event the queue takes (extent.size).
 const maxEventSize = 1<<32 - 1
 
 // pushNotice queues a notice: its text, then a zero byte.
@@ -287,7 +386,7 @@ func (q *Inbox) pushNotice(kind uint32, status int32, session uint64, text strin
 	dst[copy(dst, text)] = 0
 	q.incoming.runs = append(q.incoming.runs, pending{kind: kind, status: status, session: session,
 		pos: blk.start + uint64(blk.used), n: 1, flags: pendingText | pendingHasData})
-	q.incoming.sizes = append(q.incoming.sizes, uint32(len(text)))
+	q.incoming.extents = append(q.incoming.extents, extent{size: uint32(len(text))})
 	blk.used += len(dst)
 	q.signalLocked()
 	return true
@@ -431,8 +530,9 @@ func (q *Inbox) notifierLocked() (int, error) {
 // and hands up to max of them to each, in order, with i counting from 0.
 // It returns how many it handed out. The events' data stays valid until
 // the next Take begins. The events of one Take have their data in one
-// block, back to back in order (the rest waits for the next Take), so a
-// consumer can copy a whole Take's data at once.
+// block, in order, each at most maxGap bytes after the one before (the
+// rest waits for the next Take), so a consumer can copy a whole Take's
+// data at once.
 //
 // Only one goroutine may take at a time (ErrBusy); after Close, Take
 // returns ErrClosed. An error creating the wake-up descriptor is returned
@@ -445,7 +545,7 @@ func (q *Inbox) Take(max int, timeout time.Duration, each func(i int, ev *Event)
 // with no call per event: what a consumer in another runtime polls
 // through. The same rules apply: one consumer at a time, the data valid
 // until the next Take or TakeRecords begins, and one block's data per
-// call, back to back in order.
+// call, in order and close together.
 func (q *Inbox) TakeRecords(out []Record, timeout time.Duration) (int, error) {
 	return q.take(timeout, func() (int, int) {
 		n, bytes, _ := q.handOutRecords(out, nil, nil)
@@ -537,7 +637,7 @@ func (q *Inbox) isClosed() bool {
 // holds takeMu, not mu: the blocks of taken events stay until the next
 // Take.
 func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataBytes int, _ *block) {
-	runs, sizes := q.taken.runs, q.taken.sizes
+	runs, extents := q.taken.runs, q.taken.extents
 	c := q.cur
 	for n < len(out) && c.run < len(runs) {
 		r := &runs[c.run]
@@ -558,9 +658,11 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 		}
 		text := r.flags&pendingText != 0
 		for c.in < int(r.n) && n < len(out) {
-			size := sizes[c.size]
+			e := extents[c.ext]
+			size := e.size
 			var data uintptr
 			if size > 0 {
+				c.pos += uint64(e.gap)
 				data = base + uintptr(c.pos-start)
 				c.pos += uint64(size)
 			}
@@ -572,7 +674,7 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 			// forward to, a stall per record.
 			o := &out[n]
 			o.Kind, o.Status, o.Session, o.Data, o.Size = r.kind, r.status, r.session, data, uintptr(size)
-			c.size++
+			c.ext++
 			c.in++
 			n++
 			dataBytes += int(size) // texts count against the byte bound too

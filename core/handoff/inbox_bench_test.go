@@ -41,7 +41,7 @@ func BenchmarkInboxStream64B(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
-		q.PushMessages(2, 7, msgs, nil)
+		q.PushRead(2, 7, read, msgs, nil)
 		for left := perRead; left > 0; {
 			n, _ := q.TakeRecords(out, 0)
 			for i := range out[:n] {

@@ -20,9 +20,11 @@ type handedOut struct {
 // pushes and takes: batches of messages of every size (empty ones, ones
 // larger than a block, batches that fill a block and go on in the next),
 // notices with and without text, and takes of any size, which may stop in
-// the middle of a batch. The records of one call lie in one block, back to
-// back in order (a text followed by its zero byte), and an empty event has
-// no data (NULL for C).
+// the middle of a batch, pushed one by one or as one read's messages (with
+// frame headers between them, larger gaps, and messages from elsewhere).
+// The records of one call lie in one block in order, each after the one
+// before (a text followed by its zero byte) with at most maxGap bytes
+// between, and an empty event has no data (NULL for C).
 func TestInboxTakeRecordsHandsOutWhatTakeDoes(t *testing.T) {
 	for seed := int64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -61,8 +63,9 @@ func TestInboxTakeRecordsHandsOutWhatTakeDoes(t *testing.T) {
 					case next == 0:
 						next = r.Data + span
 					default:
-						require.Equal(t, next, r.Data, "record %d: back to back", i)
-						next += span
+						require.GreaterOrEqual(t, r.Data, next, "record %d: after the one before", i)
+						require.LessOrEqual(t, r.Data-next, uintptr(maxGap), "record %d: near the one before", i)
+						next = r.Data + span
 					}
 					got = append(got, handedOut{r.Kind, r.Status, r.Session, string(recordBytes(r))})
 				}
@@ -71,6 +74,9 @@ func TestInboxTakeRecordsHandsOutWhatTakeDoes(t *testing.T) {
 				switch rng.Intn(4) {
 				case 0, 1:
 					msgs := make([][]byte, rng.Intn(300))
+					var read []byte // the messages as one read holds them, when asRead
+					starts := make([]int, len(msgs))
+					asRead := rng.Intn(2) == 0
 					for i := range msgs {
 						size := rng.Intn(200)
 						switch rng.Intn(400) {
@@ -86,10 +92,29 @@ func TestInboxTakeRecordsHandsOutWhatTakeDoes(t *testing.T) {
 						if size > 0 {
 							msgs[i][size-1] = byte(i)
 						}
+						if asRead {
+							gap := 6 // a frame header
+							switch rng.Intn(20) {
+							case 0:
+								gap = maxGap + 1 + rng.Intn(100) // a new run
+							case 1:
+								gap = rng.Intn(maxGap + 1)
+							}
+							read = append(read, make([]byte, gap)...)
+							starts[i] = len(read)
+							read = append(read, msgs[i]...)
+						}
+					}
+					if asRead { // msgs become views of read, but for a few from elsewhere
+						for i, m := range msgs {
+							if off := starts[i]; rng.Intn(30) > 0 {
+								msgs[i] = read[off : off+len(m) : off+len(m)]
+							}
+						}
 					}
 					sid := uint64(rng.Intn(3))
-					require.Equal(t, len(msgs), viaTake.PushMessages(kindMessage, sid, msgs, nil))
-					require.Equal(t, len(msgs), viaRecords.PushMessages(kindMessage, sid, msgs, nil))
+					require.Equal(t, len(msgs), viaTake.PushRead(kindMessage, sid, read, msgs, nil))
+					require.Equal(t, len(msgs), viaRecords.PushRead(kindMessage, sid, read, msgs, nil))
 				case 2:
 					text := ""
 					if rng.Intn(3) > 0 {

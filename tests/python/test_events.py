@@ -1,6 +1,6 @@
 """The batch decoder (netsys._events) on synthetic event arrays: the fast
-path for back-to-back messages must agree with the general decoder, and
-fall back whenever the layout is anything else."""
+path for messages in order, a few bytes apart, must agree with the general
+decoder, and fall back whenever the layout is anything else."""
 
 from __future__ import annotations
 
@@ -45,12 +45,24 @@ def test_back_to_back_messages_take_the_fast_path():
     assert len(batch) == 4 and batch and batch[1] == (MESSAGE, 0, 8, b"bc")
 
 
-@pytest.mark.parametrize("shape", ["gap", "reordered", "empty message", "other type", "status"])
+def test_messages_with_frame_headers_between_them_take_the_fast_path():
+    arena = ctypes.create_string_buffer(b"hhhhhhone" + b"hhhhhhtwo" + b"hhhhhhthree" + b"hthe end")
+    base = ctypes.addressof(arena)
+    events = [(MESSAGE, 0, 1, base + 6, 3), (MESSAGE, 0, 1, base + 15, 3), (MESSAGE, 0, 2, base + 24, 5),
+              (MESSAGE, 0, 2, base + 30, 7)]
+    batch = fast(events, arena)
+    assert isinstance(batch, _events.MessageBatch)
+    assert batch.datas == [b"one", b"two", b"three", b"the end"]
+    assert list(batch) == _events.decode(events)
+
+
+@pytest.mark.parametrize("shape", ["far apart", "overlap", "reordered", "empty message", "other type", "status"])
 def test_other_layouts_fall_back_to_the_general_decoder(shape):
-    arena = ctypes.create_string_buffer(b"0123456789abcdef")
+    arena = ctypes.create_string_buffer(b"0123456789abcdef" + bytes(2 * _events._MAX_GAP))
     base = ctypes.addressof(arena)
     events = {
-        "gap": [(MESSAGE, 0, 1, base, 4), (MESSAGE, 0, 1, base + 5, 4)],
+        "far apart": [(MESSAGE, 0, 1, base, 4), (MESSAGE, 0, 1, base + 5 + _events._MAX_GAP, 4)],
+        "overlap": [(MESSAGE, 0, 1, base, 4), (MESSAGE, 0, 1, base + 2, 4)],
         "reordered": [(MESSAGE, 0, 1, base + 4, 4), (MESSAGE, 0, 1, base, 4)],
         "empty message": [(MESSAGE, 0, 1, base, 4), (MESSAGE, 0, 1, 0, 0), (MESSAGE, 0, 1, base + 4, 4)],
         "other type": [(MESSAGE, 0, 1, base, 4), (CONNECT, 0, 1, base + 4, 3)],

@@ -9,8 +9,8 @@
  *   - splits a polled batch of message events (the netsys_event array the
  *     poll filled, in the package's bytearray) into a list of session ids
  *     and a list of bytes, or says None when the batch is not made only of
- *     non-empty messages laid out back to back (the general decoder then
- *     runs): split_messages(), the counterpart of
+ *     non-empty messages in order, close together (the general decoder
+ *     then runs): split_messages(), the counterpart of
  *     EventBuffer._messages_only;
  *   - runs a batch's on_message handlers: the handler is read from the
  *     server or client again before every message (a handler may replace
@@ -37,7 +37,7 @@
 
 /* Bumped whenever a function's contract changes: the package refuses a
  * module of another version (a stale build) and runs pure Python. */
-#define ACCEL_API_VERSION 1
+#define ACCEL_API_VERSION 2
 
 static PyObject *str_on_message_attr;    /* "_on_message" */
 static PyObject *str_on_message;         /* "on_message" */
@@ -52,12 +52,16 @@ static PyObject *empty_tuple;
 /* Splitting a batch                                                        */
 /* ------------------------------------------------------------------------ */
 
+/* The largest gap between two messages a batch may have: _MAX_GAP in
+ * netsys/_events.py. */
+#define MAX_GAP 4096
+
 /* The same checks as EventBuffer._messages_only, in the same order:
- * every event is a MESSAGE with status 0; each message's data ends where
- * the next one's begins; the last one ends after the first one starts
- * (which rules out a batch of empty messages, whose data is NULL). A sum
- * that would not fit in 64 bits (Python's integers do not wrap) is not
- * that layout either. */
+ * every event is a MESSAGE with status 0; none is empty (its data would be
+ * NULL); each message starts at most MAX_GAP bytes after the one before
+ * ends (the library leaves its frame header there). A sum that would not
+ * fit in 64 bits (Python's integers do not wrap) is not that layout
+ * either. The bytes between messages are never read. */
 static PyObject *split_messages(PyObject *self, PyObject *args) {
     PyObject *raw;
     Py_ssize_t n;
@@ -77,29 +81,27 @@ static PyObject *split_messages(PyObject *self, PyObject *args) {
         return NULL;
     }
     netsys_event ev;
-    uint64_t first_ptr = 0, expected = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         memcpy(&ev, base + (size_t)i * sizeof(netsys_event), sizeof ev);
         if (ev.type != NETSYS_EVENT_MESSAGE || ev.status != 0) {
             Py_RETURN_NONE; /* another event type, or a status */
         }
     }
+    uint64_t end = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         memcpy(&ev, base + (size_t)i * sizeof(netsys_event), sizeof ev);
         uint64_t ptr = (uint64_t)(uintptr_t)ev.data;
         uint64_t size = (uint64_t)ev.size;
-        if (i == 0) {
-            first_ptr = ptr;
-        } else if (ptr != expected) {
-            Py_RETURN_NONE; /* not contiguous (or an empty message, whose data is NULL) */
+        if (size == 0) {
+            Py_RETURN_NONE; /* an empty message, whose data is NULL */
         }
-        if (size > UINT64_MAX - ptr) {
+        if (i > 0 && (ptr < end || ptr - end > MAX_GAP)) {
+            Py_RETURN_NONE; /* out of order, or far apart */
+        }
+        if (size > UINT64_MAX - ptr || size > (uint64_t)PY_SSIZE_T_MAX) {
             Py_RETURN_NONE;
         }
-        expected = ptr + size;
-    }
-    if (expected <= first_ptr) {
-        Py_RETURN_NONE;
+        end = ptr + size;
     }
 
     PyObject *sids = PyList_New(n);
@@ -448,7 +450,7 @@ fail:
 static PyMethodDef accel_methods[] = {
     {"split_messages", split_messages, METH_VARARGS,
      "split_messages(raw, n) -> (sids, datas) or None: the first n events of the bytearray raw, if they are "
-     "all non-empty messages laid out back to back."},
+     "all non-empty messages with status 0, in order and close together."},
     {"dispatch_session", dispatch_session, METH_VARARGS,
      "dispatch_session(server, session, datas): call server._on_message(session, data) for each data."},
     {"dispatch_sessions", dispatch_sessions, METH_VARARGS,

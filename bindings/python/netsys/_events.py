@@ -14,23 +14,24 @@ poll too.
 Why one copy per message and no more: ``ctypes.string_at`` is itself a
 foreign call (about 0.5 us), too slow to make per message at the throughput
 goal (500k msg/s in a Python handler). The library copies each message once,
-from its read buffer into the memory it hands out, and packs the data of the
-events of one poll back to back (text events followed by their NUL). When
-the pointers show exactly that layout, that memory is viewed in place (a
-ctypes array over it, no copy) and each message becomes its ``bytes`` with
-its one copy: two copies in all from the socket to a Python handler. The
-check is made on the pointers themselves, before any memory is read, so a
-library that lays its data out differently is still read correctly, event
-by event, just more slowly: the fast path never reads a byte that is not
-inside some event's documented data.
+from its read buffer into the memory it hands out, and lays the data of the
+events of one poll out in order, each a few bytes after the one before (a
+message's frame header; a text is followed by its NUL). When the pointers
+show that layout, that memory is viewed in place (a ctypes array over it,
+no copy) and each message becomes its ``bytes`` with its one copy: two
+copies in all from the socket to a Python handler. The check is made on
+the pointers themselves, before any memory is read, so a library that lays
+its data out differently is still read correctly, event by event, just
+more slowly: the fast path never reads a byte that is not inside some
+event's documented data (the bytes between events are skipped, not read).
 
 The hottest case, a batch made only of messages, has its own path
 (EventBuffer._messages_only, returning a MessageBatch of parallel sid and
 data lists) that does its per-message work in C-implemented builtins: one
 ``struct.unpack_from`` splits the batch into its messages. Where the
 optional C extension is loaded (netsys._speedups), its ``split_messages``
-does the same checks and the same split in one pass over the array, at
-about a quarter of the cost.
+does the same split in one pass over the array, at about a quarter of the
+cost.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ DecodedEvent = Tuple[int, int, int, object]
 _MESSAGE = _ffi.EVENT_MESSAGE
 _string_at = ctypes.string_at
 _add = operator.add
+_sub = operator.sub
 _repeat = itertools.repeat
 
 #: The event layout the fast path assumes: 8-byte pointers and sizes, so an
@@ -123,46 +125,58 @@ class EventBuffer:
         return decode(list(EVENT_STRUCT.iter_unpack(self._view[: n * EVENT_STRUCT.size])))
 
     def _messages_only(self, n: int) -> "Optional[MessageBatch]":
-        """The fast path, for a batch of non-empty messages with their data
-        back to back (what a busy connection produces): the event array is
-        read as 64-bit words with strided memoryview slices, and the checks
-        and slicing run in C (list compare, map), so the Python-level cost
-        per message is a few list items. Returns None when the batch is not
-        of that shape; the general decoder then handles it."""
+        """The fast path, for a batch of non-empty messages each a few bytes
+        after the one before (what a busy connection produces): the event
+        array is read as 64-bit words with strided memoryview slices, and
+        the checks and slicing run in C (list compare, map), so the
+        Python-level cost per message is a few list items. Returns None
+        when the batch is not of that shape; the general decoder then
+        handles it."""
         assert self._words is not None
         words = self._words[: 4 * n]
         if words[0::4].tolist().count(_MESSAGE_WORD) != n:
             return None  # another event type, or a status
-        ptrs = words[2::4].tolist()
         sizes = words[3::4].tolist()
+        if 0 in sizes:
+            return None  # an empty message, whose data is NULL
+        ptrs = words[2::4].tolist()
         ends = list(map(_add, ptrs, sizes))
-        if ends[:-1] != ptrs[1:] or ends[-1] <= ptrs[0]:
-            return None  # not contiguous (or empty messages, whose data is NULL)
-        # Back to back, so one unpack of "<size>s" fields over the span,
-        # viewed in place, makes each message's bytes with its one copy.
+        gaps = list(map(_sub, ptrs[1:], ends[:-1]))
+        if gaps and (min(gaps) < 0 or max(gaps) > _MAX_GAP):
+            return None  # out of order, or far apart
+        # In order and close, so one unpack of "<size>s" fields with the
+        # gaps skipped as pad bytes, over the span viewed in place, makes
+        # each message's bytes with its one copy.
         view = (ctypes.c_char * (ends[-1] - ptrs[0])).from_address(ptrs[0])
-        return MessageBatch(words[1::4].tolist(), list(_splitter(sizes).unpack_from(view)))
+        return MessageBatch(words[1::4].tolist(), list(_splitter(sizes, gaps).unpack_from(view)))
 
 
-#: Splitters of batches of n messages of one size (the common shape: a
-#: stream of equal messages), by (size, n); bounded.
-_uniform_splitters: "dict[Tuple[int, int], struct.Struct]" = {}
+#: The largest gap between two messages the fast path skips (the library
+#: leaves a frame header, 6 bytes, or a small frame of another kind).
+_MAX_GAP = 4096
+
+#: Splitters of batches of n messages of one size with one gap between them
+#: (the common shape: a stream of equal messages), by (size, n, gap);
+#: bounded.
+_uniform_splitters: "dict[Tuple[int, int, int], struct.Struct]" = {}
 _UNIFORM_SPLITTERS_MAX = 64
 
 
-def _splitter(sizes: List[int]) -> struct.Struct:
-    """A Struct of one bytes field per message, of the messages' sizes."""
+def _splitter(sizes: List[int], gaps: List[int]) -> struct.Struct:
+    """A Struct of one bytes field per message, of the messages' sizes,
+    with the gaps between them as pad bytes."""
     n = len(sizes)
     first = sizes[0]
-    if sizes.count(first) == n:
-        key = (first, n)
+    gap = gaps[0] if gaps else 0
+    if sizes.count(first) == n and gaps.count(gap) == n - 1:
+        key = (first, n, gap)
         splitter = _uniform_splitters.get(key)
         if splitter is None:
             if len(_uniform_splitters) >= _UNIFORM_SPLITTERS_MAX:
                 _uniform_splitters.clear()
-            splitter = _uniform_splitters[key] = struct.Struct(f"{first}s" * n)
+            splitter = _uniform_splitters[key] = struct.Struct(f"{first}s" + f"{gap}x{first}s" * (n - 1))
         return splitter
-    return struct.Struct(("%ds" * n) % tuple(sizes))
+    return struct.Struct(f"{first}s" + "".join(f"{g}x{s}s" for g, s in zip(gaps, sizes[1:])))
 
 
 class MessageBatch(list):  # type: ignore[type-arg]
@@ -204,25 +218,25 @@ def decode(raw: List[Tuple[int, int, int, int, int]]) -> List[DecodedEvent]:
     the data before the next poll invalidates it."""
     base = 0
     expected = 0
-    contiguous = True
+    one_span = True
     for etype, _status, _sid, ptr, size in raw:
         if not size:
             if etype != _MESSAGE:
                 # An empty text may or may not leave its NUL in the slab: we
                 # cannot tell where the next event starts, so read one by one.
-                contiguous = False
+                one_span = False
                 break
             continue
         if not base:
             base = expected = ptr
-        elif ptr != expected:
-            contiguous = False
+        elif not expected <= ptr <= expected + _MAX_GAP:
+            one_span = False
             break
         expected = ptr + size + (etype != _MESSAGE)
 
     out: List[DecodedEvent] = []
     append = out.append
-    if contiguous:
+    if one_span:
         # Viewed in place: slicing the ctypes array makes each bytes with
         # its one copy.
         slab: Any = (ctypes.c_char * (expected - base)).from_address(base) if base else b""

@@ -46,7 +46,7 @@ ENV_VAR = "NETSYS_PYTHON_ACCEL"
 #: The build directory of a source tree (the extension is in python/netsys/ there).
 BUILD_ENV_VAR = "NETSYS_BUILD"
 #: The contract version the package expects of the extension (its API_VERSION).
-API_VERSION = 1
+API_VERSION = 2
 #: Whether the handler loops run in C when the extension is loaded (see the
 #: module docstring).
 C_HANDLER_LOOPS = sys.version_info < (3, 11)
