@@ -872,18 +872,18 @@ func (c *conn) feed(b []byte) bool {
 // for stops the read after it, as on the decoder's path.
 func (c *conn) batchPlain(b []byte) ([]byte, error) {
 	for {
-		msg, rest, ok := c.dec.NextPlain(b)
-		if !ok {
-			return b, nil
+		l := c.loop
+		had := len(*c.batch)
+		var bytes int
+		*c.batch, b, bytes = c.dec.AppendPlain(*c.batch, b, l.batchRoom, l.batchRoomBytes)
+		if n := len(*c.batch) - had; n == 0 || !c.countBatched(n, bytes) {
+			return b, nil // the next frame is not a plain one, or b is done
 		}
-		b = rest
-		if c.addToBatch(msg) {
-			if err := c.flushBatch(); err != nil {
-				if err == wire.ErrSuspend {
-					err = c.dec.Suspend(b)
-				}
-				return b, err
+		if err := c.flushBatch(); err != nil {
+			if err == wire.ErrSuspend {
+				err = c.dec.Suspend(b)
 			}
+			return b, err
 		}
 	}
 }
@@ -891,12 +891,18 @@ func (c *conn) batchPlain(b []byte) ([]byte, error) {
 // addToBatch adds a plain message to the read's batch, counting it, and
 // reports whether the batch has reached its room (the caller delivers it).
 func (c *conn) addToBatch(msg []byte) (full bool) {
-	l := c.loop
-	l.recvMsgs++
-	l.recvBytes += uint64(len(msg))
 	*c.batch = append(*c.batch, msg)
-	l.batchRoom--
-	l.batchRoomBytes -= len(msg)
+	return c.countBatched(1, len(msg))
+}
+
+// countBatched counts n messages of bytes bytes just added to the read's
+// batch, and reports whether the batch has reached its room.
+func (c *conn) countBatched(n, bytes int) (full bool) {
+	l := c.loop
+	l.recvMsgs += uint64(n)
+	l.recvBytes += uint64(bytes)
+	l.batchRoom -= n
+	l.batchRoomBytes -= bytes
 	return l.batchRoom <= 0 || l.batchRoomBytes <= 0
 }
 

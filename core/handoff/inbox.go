@@ -315,33 +315,28 @@ func fitCopies(in []byte, msgs [][]byte, room int, ext []extent) (k, bytes int) 
 // ext and returns how many, the span's length and where it starts in in.
 // msgs[0] lies in in.
 func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from int) {
-	from, end := -1, 0
+	from = offsetIn(in, msgs[0])
+	// Each message's offset is taken from in's start without a check of
+	// its own: one that does not lie in in shows as a gap out of range
+	// (before end wraps around as unsigned) or an end beyond limit.
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+	end, limit := uintptr(from), uintptr(min(len(in), from+room))
+	ext = ext[:len(msgs)]
 	for ; k < len(msgs); k++ {
 		m := msgs[k]
 		if len(m) == 0 {
 			ext[k] = extent{}
 			continue
 		}
-		off := offsetIn(in, m)
-		gap := 0
-		if from >= 0 {
-			gap = off - end
-			if off < 0 || gap < 0 || gap > maxGap {
-				break
-			}
-		} else {
-			from, end = off, off
-		}
-		if end+gap+len(m)-from > room {
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(m))) - base
+		gap, next := off-end, off+uintptr(len(m))
+		if gap > maxGap || next > limit || next < off {
 			break
 		}
 		ext[k] = extent{gap: uint32(gap), size: uint32(len(m))}
-		end = off + len(m)
+		end = next
 	}
-	if from < 0 {
-		return k, 0, 0
-	}
-	span = end - from
+	span = int(end) - from
 	// The run starts with the gap its first two messages have between them
 	// (read before the first, where in has it), so that the gaps between
 	// runs are those within them: the Python binding, which splits a poll

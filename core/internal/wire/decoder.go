@@ -102,6 +102,28 @@ func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
 	return nil, b, false
 }
 
+// AppendPlain appends to msgs the payloads of the complete plain DATA
+// frames at the start of b, as NextPlain takes them one by one, until it
+// has appended max of them or their bytes reach maxBytes (the frame that
+// reaches it included); it returns msgs, what follows the frames taken and
+// how many payload bytes it appended. One loop for a read's run of frames,
+// with its state in registers, is what a receive loop taking each frame
+// through NextPlain and counting it in memory paid for per message.
+func (d *Decoder) AppendPlain(msgs [][]byte, b []byte, max, maxBytes int) (_ [][]byte, rest []byte, bytes int) {
+	limit := d.limit()
+	for n := 0; n < max && bytes < maxBytes && len(b) >= HeaderSize; n++ {
+		size := binary.BigEndian.Uint32(b)
+		end := HeaderSize + int(size)
+		if b[4] != TypeData || b[5] != 0 || size > limit || len(b) < end {
+			break
+		}
+		msgs = append(msgs, b[HeaderSize:end:end])
+		bytes += int(size)
+		b = b[end:]
+	}
+	return msgs, b, bytes
+}
+
 // isPlain reports whether h is a plain DATA header (no flags) within the
 // current limit: valid without ParseHeader's full check.
 func (d *Decoder) isPlain(h Header) bool {
