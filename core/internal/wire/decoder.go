@@ -110,18 +110,21 @@ func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
 // with its state in registers, is what a receive loop taking each frame
 // through NextPlain and counting it in memory paid for per message.
 func (d *Decoder) AppendPlain(msgs [][]byte, b []byte, max, maxBytes int) (_ [][]byte, rest []byte, bytes int) {
-	limit := d.limit()
-	for n := 0; n < max && bytes < maxBytes && len(b) >= HeaderSize; n++ {
-		size := binary.BigEndian.Uint32(b)
-		end := HeaderSize + int(size)
-		if b[4] != TypeData || b[5] != 0 || size > limit || len(b) < end {
+	limit := uint64(d.limit())
+	pos, n := 0, 0
+	for n < max && bytes < maxBytes && len(b)-pos >= HeaderSize {
+		h := b[pos : pos+HeaderSize]
+		size := uint64(binary.BigEndian.Uint32(h))
+		if h[4] != TypeData || h[5] != 0 || size > limit || uint64(len(b)-pos-HeaderSize) < size {
 			break
 		}
-		msgs = append(msgs, b[HeaderSize:end:end])
+		start := pos + HeaderSize
+		pos = start + int(size)
+		msgs = append(msgs, b[start:pos:pos])
 		bytes += int(size)
-		b = b[end:]
+		n++
 	}
-	return msgs, b, bytes
+	return msgs, b[pos:], bytes
 }
 
 // isPlain reports whether h is a plain DATA header (no flags) within the

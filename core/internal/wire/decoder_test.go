@@ -48,3 +48,20 @@ func TestAppendPlainTakesWhatNextPlainTakesUpToTheRoom(t *testing.T) {
 	msgs, _, _ = tooLarge.AppendPlain(nil, in, 100, 1<<20)
 	require.Len(t, msgs, 2, "a frame over the limit is left for the decoder to refuse")
 }
+
+// BenchmarkAppendPlain64B is the cost per message of taking a read's run
+// of 64 B plain frames into a batch.
+func BenchmarkAppendPlain64B(b *testing.B) {
+	var in []byte
+	for len(in) < 256<<10-HeaderSize-64 {
+		in = AppendFrame(in, TypeData, 0, make([]byte, 64))
+	}
+	d := &Decoder{DataLimit: 1 << 20}
+	msgs, _, _ := d.AppendPlain(nil, in, 1<<30, 1<<30)
+	perRead := len(msgs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += perRead {
+		msgs, _, _ = d.AppendPlain(msgs[:0], in, 1<<30, 1<<30)
+	}
+}
