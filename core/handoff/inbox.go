@@ -651,29 +651,33 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 			}
 			base, start = blk.base, blk.start
 		}
-		text := r.flags&pendingText != 0
-		for c.in < int(r.n) && n < len(out) {
-			e := extents[c.ext]
-			size := e.size
+		// The run's records up to out's room, in one loop over windows of
+		// both arrays with the position in a register.
+		k := min(int(r.n)-c.in, len(out)-n)
+		exts, recs := extents[c.ext:c.ext+k], out[n:n+k]
+		pos, offset := c.pos, base-uintptr(start) // data is at offset+pos
+		for i := range recs {
+			e := exts[i]
 			var data uintptr
-			if size > 0 {
-				c.pos += uint64(e.gap)
-				data = base + uintptr(c.pos-start)
-				c.pos += uint64(size)
-			}
-			if texts != nil {
-				texts[n] = text // a notice is a run of one: its zero byte ends the run
+			if e.size > 0 {
+				pos += uint64(e.gap)
+				data = offset + uintptr(pos)
+				pos += uint64(e.size)
 			}
 			// Field by field: a struct literal is built on the stack and
 			// copied in 16-byte loads that its smaller stores cannot
 			// forward to, a stall per record.
-			o := &out[n]
-			o.Kind, o.Status, o.Session, o.Data, o.Size = r.kind, r.status, r.session, data, uintptr(size)
-			c.ext++
-			c.in++
-			n++
-			dataBytes += int(size) // texts count against the byte bound too
+			o := &recs[i]
+			o.Kind, o.Status, o.Session, o.Data, o.Size = r.kind, r.status, r.session, data, uintptr(e.size)
+			dataBytes += int(e.size) // texts count against the byte bound too
 		}
+		if texts != nil {
+			text := r.flags&pendingText != 0 // a notice is a run of one: its zero byte ends the run
+			for i := range k {
+				texts[n+i] = text
+			}
+		}
+		c.pos, c.ext, c.in, n = pos, c.ext+k, c.in+k, n+k
 		if c.in == int(r.n) {
 			c.run, c.in = c.run+1, 0
 		}
