@@ -32,25 +32,17 @@ BENCH_TARGETS += bench-python
 .PHONY: python-accel test-python test-python-typing demo-python bench-python
 
 # The extension uses CPython's stable ABI (3.8 and later): one
-# _accel.abi3.so for every CPython 3 on this platform. The headers are
-# those of $(PYTHON) (sysconfig); warnings are errors, as for our other C.
+# _accel.abi3.so for every CPython 3 on this platform. The package's build
+# backend compiles it (the same command as for the wheel, with the headers
+# of $(PYTHON)); warnings are errors, as for our other C. It says in one
+# line when it cannot (no Python headers, no compiler).
 PYACCEL     := $(BUILD)/python/netsys/_accel.abi3.so
 PYACCEL_SRC := bindings/python/_ext/_accel.c
 
 python-accel: $(PYACCEL) ## The Python package's optional C extension (build/python/netsys/)
 
-$(PYACCEL): $(PYACCEL_SRC) include/netsys.h
-	$(Q)inc=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null); \
-	if [ -z "$$inc" ] || [ ! -f "$$inc/Python.h" ]; then \
-		echo "  SKIP    Python C extension: no Python.h for $(PYTHON) (install its development headers); the package runs pure Python"; \
-	elif ! command -v $(CC) >/dev/null 2>&1; then \
-		echo "  SKIP    Python C extension: no C compiler ($(CC)); the package runs pure Python"; \
-	else \
-		mkdir -p $(dir $@); \
-		printf '  %-7s %s\n' CC "$(PYACCEL_SRC) -> $(patsubst $(CURDIR)/%,%,$@)"; \
-		$(if $(filter 1,$(V)),set -x;) \
-		$(CC) $(C_WARN) -O2 -fPIC -shared -fvisibility=hidden -I include -I "$$inc" -o $@.tmp $(PYACCEL_SRC) && mv $@.tmp $@; \
-	fi
+$(PYACCEL): $(PYACCEL_SRC) include/netsys.h bindings/python/_build/backend.py
+	$(Q)V=$(V) $(PYTHON) bindings/python/_build/backend.py extension include $@ $(C_WARN)
 
 # -p no:cacheprovider: no .pytest_cache in the source tree. The timeout is
 # a backstop only: every test bounds its own waits. Counts come from

@@ -65,10 +65,6 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-if sys.version_info >= (3, 11):
-    import tomllib as _toml
-else:  # pragma: no cover - exercised on older Pythons only
-    import tomli as _toml
 
 PROJECT = Path(__file__).resolve().parent.parent
 #: The Go module of netsys, as ``go.mod`` names it.
@@ -111,6 +107,12 @@ def _version(source: Path) -> str:
 
 
 def _project_table() -> Dict[str, Any]:
+    # Imported here, not at the top: `make python-accel` runs this file to
+    # compile the extension on Pythons older than 3.11 without tomli.
+    if sys.version_info >= (3, 11):
+        import tomllib as _toml
+    else:  # pragma: no cover - exercised on older Pythons only
+        import tomli as _toml
     with open(PROJECT / "pyproject.toml", "rb") as f:
         project = _toml.load(f)["project"]
     if not isinstance(project, dict):
@@ -278,6 +280,14 @@ def _c_compiler() -> List[str]:
     return shlex.split(command) or ["cc"]
 
 
+def _extension_command(include: Path, target: Path, extra_flags: Iterable[str] = ()) -> List[str]:
+    """The one compile command of the C extension, for the wheel and for
+    `make python-accel` alike (which adds its warnings as errors)."""
+    return _c_compiler() + ["-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-s", *extra_flags,
+                            "-I", str(include), "-I", sysconfig.get_paths()["include"],
+                            "-o", str(target), str(ACCEL_SOURCE)]
+
+
 def _build_extension(source: Path, out_dir: Path) -> Optional[Path]:
     """Compile the optional C extension; None (and one line saying why)
     where it cannot be built: the wheel is then pure Python."""
@@ -286,9 +296,7 @@ def _build_extension(source: Path, out_dir: Path) -> Optional[Path]:
         print(f"netsys: not building the C extension ({why}): the wheel is pure Python", file=sys.stderr)
         return None
     target = out_dir / ACCEL_NAME
-    command = _c_compiler() + ["-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-s",
-                               "-I", str(source / "include"), "-I", sysconfig.get_paths()["include"],
-                               "-o", str(target), str(ACCEL_SOURCE)]
+    command = _extension_command(source / "include", target)
     print(f"netsys: building the C extension {ACCEL_NAME} (stable ABI, CPython >= 3.8)", file=sys.stderr)
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if result.returncode != 0:
@@ -297,6 +305,39 @@ def _build_extension(source: Path, out_dir: Path) -> Optional[Path]:
             f"  {' '.join(command)}\n" + result.stdout.decode("utf-8", "replace")
         )
     return target
+
+
+def _make_extension(argv: List[str]) -> int:
+    """``backend.py extension INCLUDE TARGET [CFLAG...]``: what `make
+    python-accel` runs, so that the build and the wheel compile the
+    extension the same way. Where it cannot be built it says why in one
+    line and succeeds (the package then runs pure Python)."""
+    if len(argv) < 2:
+        print("usage: backend.py extension INCLUDE TARGET [CFLAG...]", file=sys.stderr)
+        return 2
+    include, target, extra = Path(argv[0]), Path(argv[1]), argv[2:]
+    why = _extension_unavailable()
+    if why is not None:
+        print(f"  SKIP    Python C extension: {why}; the package runs pure Python")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".tmp")
+    command = _extension_command(include, partial, extra)
+    print(f"  {'CC':<7} {os.path.relpath(ACCEL_SOURCE)} -> {os.path.relpath(target)}")
+    if os.environ.get("V") == "1":
+        print(" ".join(shlex.quote(word) for word in command))
+    if subprocess.run(command).returncode != 0:
+        return 1
+    os.replace(partial, target)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["extension"]:
+        sys.exit(_make_extension(sys.argv[2:]))
+    print("usage: backend.py extension INCLUDE TARGET [CFLAG...] (it is otherwise a PEP 517 build backend)",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 # ---------------------------------------------------------------------------
