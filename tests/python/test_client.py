@@ -329,3 +329,30 @@ def test_unread_messages_count_against_the_one_bound(connect):
         assert taken_in <= 1024, f"{taken_in} messages taken in past a bound of 16"
         for _ in range(sent):
             assert len(client.recv(WAIT)) == 1024
+
+
+def test_a_batch_of_messages_and_other_events_is_handled_in_order():
+    # A poll that returns messages around a disconnect (what a reconnecting
+    # client sees): each run of messages goes the way a batch of only
+    # messages does, and a failing handler loses nothing else.
+    from netsys import _ffi
+
+    calls = []
+
+    def on_message(data):
+        calls.append(("message", data))
+        if data == b"boom":
+            raise RuntimeError("handler failed")
+
+    client = netsys.Client("mixed")
+    try:
+        client.on_connect(lambda: calls.append(("connect",)))
+        client.on_disconnect(lambda reason: calls.append(("disconnect", reason)))
+        client.on_message(on_message)
+        message = _ffi.EVENT_MESSAGE
+        client._dispatch([(_ffi.EVENT_CONNECT, 0, 1, "srv"), (message, 0, 1, b"a"), (message, 0, 1, b"boom"),
+                          (message, 0, 1, b"b"), (_ffi.EVENT_DISCONNECT, 0, 1, "bye"), (message, 0, 2, b"c")])
+        assert calls == [("connect",), ("message", b"a"), ("message", b"boom"), ("message", b"b"),
+                         ("disconnect", "bye"), ("message", b"c")]
+    finally:
+        client.close()

@@ -467,21 +467,17 @@ class Client(_handlers.HandlerHost):
         if type(batch) is MessageBatch:
             self._dispatch_messages(batch.datas)
             return
-        on_message = self._on_message
-        buffered = self._recv_waiters and on_message is None
+        # A batch with other events: each run of messages between them goes
+        # the way a batch of only messages does, in order with the rest.
+        run: List[bytes] = []
         for etype, status, _sid, data in batch:
             if etype == _ffi.EVENT_MESSAGE:
-                if on_message is None:
-                    self._buffer_message(data)
-                    continue
-                try:
-                    result = on_message(data)
-                except BaseException as exc:  # noqa: BLE001
-                    self._handler_failed("on_message", exc)
-                    continue
-                if result is not None:
-                    self._deliver_result(result, "on_message", ())
-            elif etype == _ffi.EVENT_CONNECT:
+                run.append(data)
+                continue
+            if run:
+                self._dispatch_messages(run)
+                run = []
+            if etype == _ffi.EVENT_CONNECT:
                 self._connected()
                 self._call(self._on_connect, "on_connect")
             elif etype == _ffi.EVENT_DISCONNECT:
@@ -492,9 +488,8 @@ class Client(_handlers.HandlerHost):
                 self._library_error(None, status, data, False, raised)
             elif etype == _ffi.EVENT_STOPPED:
                 self._mark_stopped(self._last_reason if self._last_reason != "not connected" else "stopped")
-            on_message = self._on_message
-        if buffered and self._dispatcher is not None and threading.current_thread() is self._dispatcher.thread:
-            self._wake_receivers()
+        if run:
+            self._dispatch_messages(run)
 
     def _dispatch_messages(self, datas: List[bytes]) -> None:
         """The hot loop: a batch made only of messages (_to_client: the C
