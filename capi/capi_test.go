@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -355,5 +356,33 @@ func TestAcknowledgedDeliveryOptions(t *testing.T) {
 	}
 	if statusOf(core.ErrUnsupported) != errUnsupported {
 		t.Errorf("ErrUnsupported maps to status %d", statusOf(core.ErrUnsupported))
+	}
+}
+
+func TestPullDeliveryGivesTheRuntimeASecondProcessor(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "") // as if unset: the library decides
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	raiseProcsOnce = sync.Once{}
+	defer func() { raiseProcsOnce = sync.Once{} }()
+
+	s, err := newServer("one-cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.configure(deliveryConfig{mode: deliveryCallbacks})
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("callback delivery on the loops changed GOMAXPROCS to %d", n)
+	}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	if n := runtime.GOMAXPROCS(0); n != minProcs {
+		t.Fatalf("GOMAXPROCS %d with the pull interface, want %d", n, minProcs)
+	}
+
+	t.Setenv("GOMAXPROCS", "1") // the user's choice stands
+	runtime.GOMAXPROCS(1)
+	raiseProcsOnce = sync.Once{}
+	s.configure(deliveryConfig{mode: deliveryEvents})
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("GOMAXPROCS=1 in the environment, but the library set %d", n)
 	}
 }

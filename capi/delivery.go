@@ -118,6 +118,9 @@ func (e *endpoint) configure(d deliveryConfig) {
 	e.flow.SetLimits(limit, bytes)
 	old := e.active.Load()
 	st := &deliveryState{mode: d.mode}
+	if d.mode == deliveryEvents || d.workers > 0 {
+		ensureProcs()
+	}
 	if d.mode == deliveryCallbacks && d.workers > 0 {
 		if old.pool != nil && old.pool.Len() == d.workers {
 			st.pool = old.pool

@@ -115,6 +115,11 @@
 /// A host that keeps polled events in a backlog of its own (unfinished
 /// asynchronous handlers, a receive buffer) counts them against the same
 /// bound with netsys_server_hold_events() / netsys_client_hold_events().
+/// With the pull interface (or callback workers), host threads run inside
+/// the library at the same time as its event loops, so the library's Go
+/// runtime gives itself at least two processors (GOMAXPROCS) where it would
+/// have one (a process limited to one CPU); the kernel time-shares them.
+/// GOMAXPROCS set in the environment is respected.
 ///
 /// @section safety Process safety and what is unsupported
 /// - SIGPIPE never reaches the host: every socket write uses MSG_NOSIGNAL
