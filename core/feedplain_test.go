@@ -56,6 +56,19 @@ func TestOneReadLoopKeepsTheMessageRules(t *testing.T) {
 		require.Equal(t, 2, reported)
 		require.EqualValues(t, 8, c.sess.Statistics().MessagesReceived)
 	})
+	t.Run("statistics", func(t *testing.T) {
+		s := newTestServer(t)
+		s.OnMessage(func(_ *Session, m []byte) {
+			if string(m) == "3" {
+				panic("boom")
+			}
+		})
+		c := readConn(t, s)
+		require.True(t, c.feed(oneRead(12)))
+		st := c.sess.Statistics()
+		require.EqualValues(t, 12, st.MessagesReceived)
+		require.EqualValues(t, 10+2*2, st.BytesReceived, "payload bytes: \"0\"..\"9\", \"10\", \"11\"")
+	})
 	t.Run("swap", func(t *testing.T) {
 		s := newTestServer(t)
 		var got []string

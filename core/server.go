@@ -793,11 +793,20 @@ func (s *Server) callMessage(fn func(*Session, []byte), sess *Session, msg []byt
 // message), a pause stops delivery after the message that asked for it, and
 // a close stops it. On c's loop.
 func (s *Server) feedPlain(c *conn, b []byte) (rest []byte, err error) {
-	sess, l := c.sess, c.loop
+	sess := c.sess
 	rest = b
+	fn := s.plainHandler(sess)
+	if fn == nil {
+		return rest, nil
+	}
 	var msg []byte
+	delivered := 0
 	returned := false
 	defer func() {
+		// Every frame NextPlain takes has a header of HeaderSize bytes, so the
+		// bytes consumed give the payload bytes: no count in memory per message.
+		c.loop.recvMsgs += uint64(delivered)
+		c.loop.recvBytes += uint64(len(b) - len(rest) - delivered*wire.HeaderSize)
 		if !returned {
 			s.handlerPanicked(sess, recover()) // recover must be called here, by the deferred function itself
 			s.deliverToSessionHandler(sess, msg)
@@ -806,32 +815,48 @@ func (s *Server) feedPlain(c *conn, b []byte) (rest []byte, err error) {
 			}
 		}
 	}()
+	// The handler is held in a local and the checks after each call are
+	// loads with no call: a Go call spills every live register, so a call
+	// between two messages costs about as much as the handler's own.
+	handler := *fn
 	for {
 		var next []byte
 		var ok bool
 		if msg, next, ok = c.dec.NextPlain(rest); !ok {
 			break
 		}
-		fn := s.onMessage.Load()
-		if fn == nil || s.onMessageBatch.Load() != nil || sess.messageHandler() != nil {
-			break
-		}
 		rest = next // before the call: a panicking handler's message is done with
-		l.recvMsgs++
-		l.recvBytes += uint64(len(msg))
-		(*fn)(sess, msg)
-		s.deliverToSessionHandler(sess, msg)
-		if c.state.Load() == stClosed {
-			err = errStopFeed
-			break
-		}
-		if c.paused != 0 {
-			err = c.dec.Suspend(rest)
-			break
+		delivered++
+		handler(sess, msg)
+		if c.paused != 0 || c.state.Load() == stClosed || s.onMessage.Load() != fn ||
+			s.onMessageBatch.Load() != nil || sess.messageHandler() != nil {
+			// The handler changed something: what the message-by-message
+			// path does after a message, then the handler for the next one.
+			s.deliverToSessionHandler(sess, msg)
+			if err = c.afterDeliver(); err != nil {
+				if err == wire.ErrSuspend {
+					err = c.dec.Suspend(rest)
+				}
+				break
+			}
+			if fn = s.plainHandler(sess); fn == nil {
+				break
+			}
+			handler = *fn
 		}
 	}
 	returned = true
 	return rest, err
+}
+
+// plainHandler is the handler feedPlain calls for sess's next message, or
+// nil when a batch or per-session handler takes the messages instead.
+func (s *Server) plainHandler(sess *Session) *func(*Session, []byte) {
+	fn := s.onMessage.Load()
+	if fn == nil || s.onMessageBatch.Load() != nil || sess.messageHandler() != nil {
+		return nil
+	}
+	return fn
 }
 
 // deliverToSessionHandler gives msg to the session's own handler if the
