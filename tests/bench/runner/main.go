@@ -217,11 +217,15 @@ func scenarios(c config) []Scenario {
 // PUSH/PULL for the 64 B stream, REQ/REP for ping-pong.
 var zmqScenarios = []string{"stream-64", "pingpong-64"}
 
-// servers lists the systems under test. Order matters: rawc first, so the
-// ratios are known when the others are printed in the log.
-func servers(c config) []Server {
-	libEnv := []string{"LD_LIBRARY_PATH=" + c.lib}
-	pyEnv := append([]string{
+// libraryEnv is the environment of a server on libnetsys.so.
+func libraryEnv(c config) []string {
+	return []string{"LD_LIBRARY_PATH=" + c.lib}
+}
+
+// pythonEnv is the environment of a Python server: the package from the
+// source tree on the library of the build.
+func pythonEnv(c config) []string {
+	return append([]string{
 		"PYTHONPATH=" + filepath.Join(filepath.Dir(filepath.Dir(c.src)), "bindings", "python"),
 		"NETSYS_LIBRARY=" + filepath.Join(c.lib, "libnetsys.so"),
 		// The build directory: the package's C extension, when built, is
@@ -229,7 +233,14 @@ func servers(c config) []Server {
 		// environment measures the package as pure Python).
 		"NETSYS_BUILD=" + filepath.Dir(c.lib),
 		"PYTHONUNBUFFERED=1",
-	}, libEnv...)
+	}, libraryEnv(c)...)
+}
+
+// servers lists the systems under test. Order matters: rawc first, so the
+// ratios are known when the others are printed in the log.
+func servers(c config) []Server {
+	libEnv := libraryEnv(c)
+	pyEnv := pythonEnv(c)
 	pingOnly := []string{"pingpong-64"}
 	list := []Server{
 		{Name: "rawc", Label: "raw C epoll (limit)", Argv: []string{"rawc"}},

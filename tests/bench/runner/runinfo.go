@@ -147,7 +147,7 @@ func toolchain(c config) string {
 		parts = append(parts, "cc "+v)
 	}
 	if v := first(c.python, "-c", "import platform; print(platform.python_version())"); v != "" {
-		parts = append(parts, "Python "+v)
+		parts = append(parts, "Python "+v+" "+pythonAccel(c))
 	}
 	if v := first("pkg-config", "--modversion", "libzmq"); v != "" {
 		parts = append(parts, "libzmq "+v)
@@ -158,6 +158,24 @@ func toolchain(c config) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// pythonAccel says whether the Python servers run with the package's C
+// extension (they run about half as fast as pure Python), asked of the
+// package itself in the servers' environment.
+func pythonAccel(c config) string {
+	cmd := exec.Command(c.python, "-c",
+		"from netsys import _speedups as s; print('with' if s.module else 'without', s.REASON)")
+	cmd.Env = append(os.Environ(), pythonEnv(c)...)
+	out, err := cmd.Output()
+	if err != nil {
+		return "(netsys package not importable)"
+	}
+	with, reason, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if with == "with" {
+		return "(netsys with its C extension)"
+	}
+	return "(netsys as pure Python: its C extension " + reason + ")"
 }
 
 // describe is the run's header for results.md: the lines docs/benchmarks.md
