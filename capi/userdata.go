@@ -35,7 +35,16 @@ type userData struct {
 	polled []uint64                 // pull mode: sessions whose DISCONNECT the last poll returned
 	spare  []uint64                 // polled's previous backing array, reused
 	closed bool                     // destroy has released everything: attach nothing more
+	// holding is whether ending or polled holds a session, stored under mu
+	// whenever either changes: a poll of messages only, the common one,
+	// then skips the lock and the scan of its events for DISCONNECT. (A
+	// session is in ending before its DISCONNECT is queued, so a poll that
+	// takes that event finds holding set.)
+	holding atomic.Bool
 }
+
+// heldLocked updates holding after ending or polled changed; u.mu is held.
+func (u *userData) heldLocked() { u.holding.Store(len(u.ending) > 0 || len(u.polled) > 0) }
 
 // ended records a session that core has just closed; called before its
 // disconnect event is delivered, so the event's callback still finds it.
@@ -46,6 +55,7 @@ func (u *userData) ended(sess *core.Session) {
 			u.ending = make(map[uint64]*core.Session)
 		}
 		u.ending[sess.ID()] = sess
+		u.heldLocked()
 	}
 	u.mu.Unlock()
 }
@@ -106,6 +116,7 @@ func (s *server) releaseEnded(sid uint64, io C.int) {
 	var v hostData
 	if sess != nil {
 		delete(s.ud.ending, sid)
+		s.ud.heldLocked()
 		v = take(sess)
 	}
 	s.ud.mu.Unlock()
@@ -141,6 +152,9 @@ func capi_release_ended(h, sid C.uint64_t, io C.int) {
 // poll after the one that returned its DISCONNECT event, when that event's
 // data is no longer valid, on the polling thread.
 func (s *server) releasePolled(events []C.capi_event) {
+	if !s.ud.holding.Load() {
+		return // no session ended since the last poll released them: no DISCONNECT among these events
+	}
 	s.ud.mu.Lock()
 	prev := s.ud.polled
 	next := s.ud.spare[:0]
@@ -161,6 +175,7 @@ func (s *server) releasePolled(events []C.capi_event) {
 		}
 	}
 	s.ud.spare = prev[:0]
+	s.ud.heldLocked()
 	s.ud.mu.Unlock()
 	s.callRelease(sids, data, 0)
 }
@@ -186,6 +201,7 @@ func (s *server) releaseAll() {
 		add(sess)
 	}
 	s.ud.ending, s.ud.polled, s.ud.spare = nil, nil, nil
+	s.ud.heldLocked()
 	s.ud.mu.Unlock()
 	s.callRelease(sids, data, 0)
 }

@@ -494,13 +494,17 @@ func TestInboxPushReadCopiesOneReadsMessagesWithTheirFrameHeaders(t *testing.T) 
 }
 
 func TestInboxPushReadStartsANewRunAtALargeGapOrAMessageFromElsewhere(t *testing.T) {
-	q := NewInbox(newBacklog(1<<20, 1<<30), nil, nil)
+	b := newBacklog(1<<20, 1<<30)
+	q := NewInbox(b, nil, nil)
 	defer q.Free()
 	read, msgs := oneRead([]int{6, maxGap + 1, 6, 6, 6}, "a", "b", "c", "d", "e")
-	msgs[2] = []byte("C") // decompressed, say: not in the read
+	msgs[2] = []byte("CC") // decompressed, say: not in the read
 	require.Equal(t, 5, q.PushRead(kindMessage, 1, read, msgs, nil))
+	events, pending := b.Pending()
+	require.Equal(t, int64(5), events)
+	require.Equal(t, int64(len("abCCde")), pending, "runs and lone copies count their message bytes only")
 	got := take(t, q, 10, 0)
-	require.Equal(t, []string{"a", "b", "C", "d", "e"}, got.datas)
+	require.Equal(t, []string{"a", "b", "CC", "d", "e"}, got.datas)
 	require.Equal(t, []int{0, 0, 6, 6}, gapsBetween(got),
 		"the large gap is not copied, C is copied alone, d and e run on with their headers")
 }

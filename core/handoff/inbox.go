@@ -208,25 +208,17 @@ func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src cor
 // order in one block but not back to back: each event's data is where its
 // record says. in nil, or a message outside it, is copied on its own.
 func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, src core.Pausable) int {
-	bytes := 0
-	for _, m := range msgs {
-		bytes += len(m)
-	}
-	over := q.backlog.AddMany(len(msgs), bytes)
-	n := 0
+	n, over := 0, false
 	q.mu.Lock()
 	if !q.dead {
-		n = q.pushMessagesLocked(kind, session, in, msgs)
+		var bytes int
+		n, bytes = q.pushMessagesLocked(kind, session, in, msgs)
+		// Counted before the lock is let go: the consumer takes under it,
+		// so it cannot count them consumed first.
+		over = q.backlog.AddMany(n, bytes)
 		q.signalLocked()
 	}
 	q.mu.Unlock()
-	if n < len(msgs) {
-		lost := 0
-		for _, m := range msgs[n:] {
-			lost += len(m)
-		}
-		q.backlog.Consumed(len(msgs)-n, lost)
-	}
 	if over {
 		q.backlog.Pause(src)
 	}
@@ -241,19 +233,18 @@ func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, 
 const maxGap = 32
 
 // pushMessagesLocked queues msgs and returns how many it queued (those
-// before the first that found no memory). One read's messages go into the
+// before the first that found no memory) and their bytes. One read's messages go into the
 // last block as one run, until the block is full; the rest start a run in
 // the next. Each run is laid down in passes (the messages that fit with
 // their extents, then their bytes) with nothing else live across the
 // copies, which a loop doing all at once spilled around every one.
-func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs [][]byte) int {
+func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs [][]byte) (done, sizes int) {
 	iq := &q.incoming
 	iq.extents = slices.Grow(iq.extents, len(msgs))
 	var blk *block
 	if n := len(q.blocks); n > 0 {
 		blk = q.blocks[n-1]
 	}
-	done := 0
 	for done < len(msgs) {
 		room := 0
 		if blk != nil {
@@ -261,18 +252,19 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 		}
 		rest := msgs[done:]
 		ext := iq.extents[len(iq.extents):cap(iq.extents)]
-		var k, bytes, from int
+		var k, bytes, from, runSizes int
 		spanning := offsetIn(in, rest[0]) >= 0
 		if spanning {
-			k, bytes, from = fitSpan(in, rest, room, ext)
+			k, bytes, from, runSizes = fitSpan(in, rest, room, ext)
 		} else {
 			k, bytes = fitCopies(in, rest, room, ext)
+			runSizes = bytes
 		}
 		if k == 0 { // the next message needs a block of its own
 			if size := len(rest[0]); size > maxEventSize {
-				return done
+				return done, sizes
 			} else if blk = q.roomLocked(size); blk == nil {
-				return done
+				return done, sizes
 			}
 			continue
 		}
@@ -291,9 +283,9 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 		}
 		iq.extents = iq.extents[:len(iq.extents)+k]
 		iq.runs = append(iq.runs, run)
-		done += k
+		done, sizes = done+k, sizes+runSizes
 	}
-	return done
+	return done, sizes
 }
 
 // fitCopies counts the messages at the start of msgs that fit in room
@@ -312,9 +304,9 @@ func fitCopies(in []byte, msgs [][]byte, room int, ext []extent) (k, bytes int) 
 // fitSpan counts the messages at the start of msgs that fit in room bytes
 // as one span of in, each after the one before with at most maxGap bytes
 // between (an empty message lies anywhere); it writes their extents into
-// ext and returns how many, the span's length and where it starts in in.
-// msgs[0] lies in in.
-func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from int) {
+// ext and returns how many, the span's length, where it starts in in and
+// the messages' bytes. msgs[0] lies in in.
+func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from, sizes int) {
 	from = offsetIn(in, msgs[0])
 	// Each message's offset is taken from in's start without a check of
 	// its own: one that does not lie in in shows as a gap out of range
@@ -335,6 +327,7 @@ func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from in
 		}
 		ext[k] = extent{gap: uint32(gap), size: uint32(len(m))}
 		end = next
+		sizes += len(m)
 	}
 	span = int(end) - from
 	// The run starts with the gap its first two messages have between them
@@ -347,7 +340,7 @@ func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from in
 			ext[0].gap = uint32(lead)
 		}
 	}
-	return k, span, from
+	return k, span, from, sizes
 }
 
 // offsetIn is where m starts in in, or -1 if it does not lie in it (or is
@@ -654,23 +647,9 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 		// The run's records up to out's room, in one loop over windows of
 		// both arrays with the position in a register.
 		k := min(int(r.n)-c.in, len(out)-n)
-		exts, recs := extents[c.ext:c.ext+k], out[n:n+k]
-		pos, offset := c.pos, base-uintptr(start) // data is at offset+pos
-		for i := range recs {
-			e := exts[i]
-			var data uintptr
-			if e.size > 0 {
-				pos += uint64(e.gap)
-				data = offset + uintptr(pos)
-				pos += uint64(e.size)
-			}
-			// Field by field: a struct literal is built on the stack and
-			// copied in 16-byte loads that its smaller stores cannot
-			// forward to, a stall per record.
-			o := &recs[i]
-			o.Kind, o.Status, o.Session, o.Data, o.Size = r.kind, r.status, r.session, data, uintptr(e.size)
-			dataBytes += int(e.size) // texts count against the byte bound too
-		}
+		pos, bytes := writeRecords(out[n:n+k], extents[c.ext:c.ext+k], r.kind, r.status, r.session,
+			base-uintptr(start), c.pos)
+		dataBytes += bytes // texts count against the byte bound too
 		if texts != nil {
 			text := r.flags&pendingText != 0 // a notice is a run of one: its zero byte ends the run
 			for i := range k {
@@ -684,6 +663,36 @@ func (q *Inbox) handOutRecords(out []Record, texts []bool, blk *block) (n, dataB
 	}
 	q.cur = c
 	return n, dataBytes, blk
+}
+
+// writeRecords writes a run's records: recs[i] gets the run's kind, status
+// and session and the data of exts[i], which lies at offset+pos in memory
+// (pos the run's position in the stream of blocks, moved over each
+// extent). It returns the position after the last extent and the records'
+// data bytes. A function of its own, its few values stay in registers
+// (in its caller's loop they were spilled and reloaded for every record),
+// and the run's fields are read once, not after each store that might
+// have changed them. Inlined, it would be back in its caller's registers.
+//
+//go:noinline
+func writeRecords(recs []Record, exts []extent, kind uint32, status int32, session uint64, offset uintptr, pos uint64) (_ uint64, bytes int) {
+	exts = exts[:len(recs)]
+	for i := range recs {
+		e := exts[i]
+		var data uintptr
+		if e.size > 0 {
+			pos += uint64(e.gap)
+			data = offset + uintptr(pos)
+			pos += uint64(e.size)
+		}
+		// Field by field: a struct literal is built on the stack and
+		// copied in 16-byte loads that its smaller stores cannot
+		// forward to, a stall per record.
+		o := &recs[i]
+		o.Kind, o.Status, o.Session, o.Data, o.Size = kind, status, session, data, uintptr(e.size)
+		bytes += int(e.size)
+	}
+	return pos, bytes
 }
 
 // zeroText is the data of an empty text: its zero byte.
