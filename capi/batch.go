@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -65,35 +66,38 @@ func (sc *batchScratch) release() {
 	batchScratches.Put(sc)
 }
 
+// spansIn writes into spans (as long as msgs) each message's offset in in
+// and its size, and returns the end of the part of in they cover; inside
+// is false, and spans unfinished, if a message does not lie in in. A
+// function of its own, with two compares per message, so that its values
+// stay in registers.
+func spansIn(in []byte, msgs [][]byte, spans []C.capi_span) (hi uintptr, inside bool) {
+	start, n := uintptr(unsafe.Pointer(unsafe.SliceData(in))), uintptr(len(in))
+	spans = spans[:len(msgs)]
+	for i, m := range msgs {
+		size := uintptr(len(m))
+		if size == 0 {
+			spans[i] = C.capi_span{}
+			continue
+		}
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(m))) - start // wraps around when m starts before in
+		if off >= n || size > n-off {
+			return 0, false
+		}
+		spans[i] = C.capi_span{offset: C.size_t(off), size: C.size_t(size)}
+		hi = max(hi, off+size)
+	}
+	return hi, true
+}
+
 // batchOf describes msgs as one buffer plus spans. The core hands a batch
 // with the memory its messages lie in (in: the bytes they were decoded
 // from), so each message is its offset in in and no byte is copied. A
 // message outside in (which the core does not hand) would be copied into
 // sc.copy with the others rather than trusted.
 func batchOf(in []byte, msgs [][]byte, sc *batchScratch) messageBatch {
-	spans := sc.spans[:0]
-	var start, end uintptr
-	if len(in) > 0 {
-		start = uintptr(unsafe.Pointer(unsafe.SliceData(in)))
-		end = start + uintptr(len(in))
-	}
-	inside := true
-	var hi uintptr // the end of the part of in the messages cover, from in's start
-	for _, m := range msgs {
-		if len(m) == 0 {
-			spans = append(spans, C.capi_span{})
-			continue
-		}
-		p := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
-		if p < start || p+uintptr(len(m)) > end {
-			inside = false
-			break
-		}
-		off := p - start
-		spans = append(spans, C.capi_span{offset: C.size_t(off), size: C.size_t(len(m))})
-		hi = max(hi, off+uintptr(len(m)))
-	}
-	if inside {
+	spans := slices.Grow(sc.spans[:0], len(msgs))[:len(msgs)]
+	if hi, inside := spansIn(in, msgs, spans); inside {
 		sc.spans = spans
 		if hi == 0 {
 			return messageBatch{spans: spans} // every message is empty

@@ -132,6 +132,26 @@ func TestOptionsTableCoversEveryOptionWithSetterAndGetter(t *testing.T) {
 	}
 }
 
+// BenchmarkBatchOf64B is the C ABI's cost per message of describing a
+// read's 64 B messages to C for the batch callback (1,024 to a read).
+func BenchmarkBatchOf64B(b *testing.B) {
+	const header, size, perRead = 6, 64, 1024
+	read := make([]byte, perRead*(header+size))
+	msgs := make([][]byte, perRead)
+	for i := range msgs {
+		start := i*(header+size) + header
+		msgs[i] = read[start : start+size : start+size]
+	}
+	sc := new(batchScratch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += perRead {
+		if batch := batchOf(read, msgs, sc); len(batch.spans) != perRead {
+			b.Fatalf("%d spans", len(batch.spans))
+		}
+	}
+}
+
 // batchOf passes messages that lie in the buffer the core names (a read
 // buffer: frames separated by their headers) without copying, and copies
 // anything else, keeping every message, its order and the empty ones.
