@@ -828,6 +828,8 @@ func (s *Server) feedPlain(c *conn, b []byte) (rest []byte, err error) {
 		rest = next // before the call: a panicking handler's message is done with
 		delivered++
 		handler(sess, msg)
+		// plainHandler(sess) != fn, written out: the call's own nil check
+		// and order of loads cost 6 more instructions per message.
 		if c.paused != 0 || c.state.Load() == stClosed || s.onMessage.Load() != fn ||
 			s.onMessageBatch.Load() != nil || sess.messageHandler() != nil {
 			// The handler changed something: what the message-by-message

@@ -233,9 +233,9 @@ func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, 
 const maxGap = 32
 
 // pushMessagesLocked queues msgs and returns how many it queued (those
-// before the first that found no memory) and their bytes. One read's messages go into the
-// last block as one run, until the block is full; the rest start a run in
-// the next. Each run is laid down in passes (the messages that fit with
+// before the first that found no memory) and their bytes. One read's
+// messages go into the last block as one run, until the block is full; the
+// rest start a run in the next. Each run is laid down in passes (the messages that fit with
 // their extents, then their bytes) with nothing else live across the
 // copies, which a loop doing all at once spilled around every one.
 func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs [][]byte) (done, sizes int) {
