@@ -35,9 +35,10 @@ func oneRead(n int, extra ...byte) []byte {
 // is still delivered; a handler set inside a handler applies from the next
 // message (global or batch), a per-session one from the message whose
 // handling set it (also when that handler then panics); a pause stops at
-// its message and
-// the rest comes on resume; a frame it does not handle (a PING here, an
-// incomplete frame) goes to the decoder, and messages after it still come.
+// its message and the rest comes on resume, a close stops at its message;
+// empty messages come as empty slices; a frame it does not handle (a PING
+// here, an incomplete frame) goes to the decoder, and messages after it
+// still come.
 func TestOneReadLoopKeepsTheMessageRules(t *testing.T) {
 	t.Run("panic", func(t *testing.T) {
 		s := newTestServer(t)
@@ -156,6 +157,36 @@ func TestOneReadLoopKeepsTheMessageRules(t *testing.T) {
 		require.Equal(t, []string{"0", "1"}, got)
 		c.setPaused(pauseHost, false)
 		require.Equal(t, []string{"0", "1", "2", "3"}, got, "the rest on resume")
+	})
+	t.Run("close", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(sess *Session, m []byte) {
+			got = append(got, string(m))
+			if string(m) == "1" {
+				require.NoError(t, sess.Disconnect("enough"))
+			}
+		})
+		c := readConn(t, s)
+		c.loop.g.Store(getg()) // this goroutine plays the loop: the close is at once
+		require.False(t, c.feed(oneRead(4)), "reading stops at the close")
+		require.Equal(t, []string{"0", "1"}, got)
+	})
+	t.Run("empty messages", func(t *testing.T) {
+		s := newTestServer(t)
+		var got []string
+		s.OnMessage(func(_ *Session, m []byte) {
+			require.Equal(t, len(m), cap(m), "a message cannot be appended to in place")
+			got = append(got, fmt.Sprintf("%q", m))
+		})
+		c := readConn(t, s)
+		read := wire.AppendFrame(nil, wire.TypeData, 0, nil)
+		read = append(read, oneRead(1)...)
+		read = wire.AppendFrame(read, wire.TypeData, 0, nil) // the read ends with it
+		require.True(t, c.feed(read[:len(read):len(read)]))
+		require.Equal(t, []string{`""`, `"0"`, `""`}, got)
+		require.EqualValues(t, 3, c.sess.Statistics().MessagesReceived)
+		require.EqualValues(t, 1, c.sess.Statistics().BytesReceived)
 	})
 	t.Run("other frames and a partial one", func(t *testing.T) {
 		s := newTestServer(t)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -62,10 +63,14 @@ type Server struct {
 
 	onMessage      atomic.Pointer[func(*Session, []byte)]
 	onMessageBatch atomic.Pointer[func(*Session, []byte, [][]byte)]
-	batchLimit     atomic.Pointer[func() (int, int)]
-	onConnect      atomic.Pointer[func(*Session)]
-	onDisconnect   atomic.Pointer[func(*Session, string)]
-	onError        atomic.Pointer[func(*Session, error)]
+	// handlersSet counts changes of the message handlers (the server's, its
+	// batch handler, any session's), so a receive loop checks one number
+	// after each call to see whether the handler it holds is still the one.
+	handlersSet  atomic.Uint32
+	batchLimit   atomic.Pointer[func() (int, int)]
+	onConnect    atomic.Pointer[func(*Session)]
+	onDisconnect atomic.Pointer[func(*Session, string)]
+	onError      atomic.Pointer[func(*Session, error)]
 }
 
 // NewServer creates a stopped server. The configuration is validated here.
@@ -136,7 +141,7 @@ func isClosed(ch chan struct{}) bool {
 // Nil restores OnMessage.
 func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
 	if fn == nil {
-		s.onMessageBatch.Store(nil)
+		s.OnMessageBatchIn(nil)
 		return
 	}
 	s.OnMessageBatchIn(func(sess *Session, _ []byte, msgs [][]byte) { fn(sess, msgs) })
@@ -150,6 +155,7 @@ func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
 // OnMessage.
 func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs [][]byte)) {
 	storeHandler(&s.onMessageBatch, fn)
+	s.handlersSet.Add(1)
 }
 
 // LimitMessageBatches bounds the batches given to the batch handler: when
@@ -167,7 +173,10 @@ func (s *Server) LimitMessageBatches(room func() (events, bytes int)) {
 
 // OnMessage sets the message handler. The message slice is valid only
 // during the call: copy it (or use bytes.Clone) to keep it.
-func (s *Server) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.onMessage, fn) }
+func (s *Server) OnMessage(fn func(*Session, []byte)) {
+	storeHandler(&s.onMessage, fn)
+	s.handlersSet.Add(1)
+}
 
 // OnConnect sets the handler called when a session completes its handshake.
 func (s *Server) OnConnect(fn func(*Session)) { storeHandler(&s.onConnect, fn) }
@@ -788,67 +797,99 @@ func (s *Server) callMessage(fn func(*Session, []byte), sess *Session, msg []byt
 // (another type, compression, an incomplete frame), once a batch or
 // per-session handler appears, or after a handler panicked (reported, like
 // any handler panic); conn.feed hands the rest to the decoder, whose path
-// delivers message by message. It keeps that path's rules: the handler is
-// loaded again for each message (one set by a handler applies to the next
-// message), a pause stops delivery after the message that asked for it, and
-// a close stops it. On c's loop.
+// delivers message by message. It keeps that path's rules: a handler set
+// during a call (by the handler itself or elsewhere) applies from the next
+// message, a pause stops delivery after the message that asked for it, and
+// a close stops it; one comparison after each call (the handler generation,
+// the pause reasons and the state) sees all three. On c's loop.
 func (s *Server) feedPlain(c *conn, b []byte) (rest []byte, err error) {
 	sess := c.sess
-	rest = b
+	set := s.handlersSet.Load() // before the handler is read: a change after it is seen
+	state := c.state.Load()
 	fn := s.plainHandler(sess)
 	if fn == nil {
-		return rest, nil
+		return b, nil
 	}
-	var msg []byte
+	limit := c.dec.PlainLimit()
+	// Only delivered lives in memory while the loop runs: after a panic the
+	// frames delivered are found again from it, so the loop's position and
+	// message stay in registers (a Go call spills every live register, and
+	// each value the deferred function reads is a store per message).
 	delivered := 0
 	returned := false
 	defer func() {
-		// Every frame NextPlain takes has a header of HeaderSize bytes, so the
-		// bytes consumed give the payload bytes: no count in memory per message.
-		c.loop.recvMsgs += uint64(delivered)
-		c.loop.recvBytes += uint64(len(b) - len(rest) - delivered*wire.HeaderSize)
-		if !returned {
-			s.handlerPanicked(sess, recover()) // recover must be called here, by the deferred function itself
-			s.deliverToSessionHandler(sess, msg)
-			if err = c.afterDeliver(); err == wire.ErrSuspend {
-				err = c.dec.Suspend(rest)
-			}
+		if returned {
+			return
+		}
+		var msg []byte
+		rest = b
+		for i := 0; i < delivered; i++ {
+			msg, rest, _ = wire.NextPlainWithin(rest, limit)
+		}
+		s.countPlain(c, delivered, len(b)-len(rest))
+		s.handlerPanicked(sess, recover()) // recover must be called here, by the deferred function itself
+		s.deliverToSessionHandler(sess, msg)
+		if err = c.afterDeliver(); err == wire.ErrSuspend {
+			err = c.dec.Suspend(rest)
 		}
 	}()
-	// The handler is held in a local and the checks after each call are
-	// loads with no call: a Go call spills every live register, so a call
-	// between two messages costs about as much as the handler's own.
-	handler := *fn
+	base, n := unsafe.Pointer(unsafe.SliceData(b)), len(b)
+	pos := 0
+	// The inner loop runs while nothing changes, with what it checks held
+	// unchanged, so that they are spilled once for the run of messages and
+	// not once per message; a change ends it, and the outer loop does what
+	// the message-by-message path does after a message.
 	for {
-		var next []byte
-		var ok bool
-		if msg, next, ok = c.dec.NextPlain(rest); !ok {
+		handler := *fn
+		changed := false
+		var size uint64
+		for n-pos >= wire.HeaderSize {
+			head := unsafe.Add(base, pos)
+			if size = wire.PlainLength((*[wire.HeaderSize]byte)(head), limit); size > uint64(n-pos-wire.HeaderSize) {
+				break
+			}
+			// Counted before the call: a panicking handler's message is
+			// done with.
+			pos += wire.HeaderSize + int(size)
+			delivered++
+			if size > 0 { // an empty message must not point past b
+				handler(sess, unsafe.Slice((*byte)(unsafe.Add(head, wire.HeaderSize)), size))
+			} else {
+				handler(sess, b[:0:0])
+			}
+			// One test for the three things a handler may change (written
+			// with | so that it compiles to loads and no branch each).
+			if uint32(c.paused)|uint32(c.state.Load()^state)|(s.handlersSet.Load()^set) != 0 {
+				changed = true
+				break
+			}
+		}
+		if !changed {
 			break
 		}
-		rest = next // before the call: a panicking handler's message is done with
-		delivered++
-		handler(sess, msg)
-		// plainHandler(sess) != fn, written out: the call's own nil check
-		// and order of loads cost 6 more instructions per message.
-		if c.paused != 0 || c.state.Load() == stClosed || s.onMessage.Load() != fn ||
-			s.onMessageBatch.Load() != nil || sess.messageHandler() != nil {
-			// The handler changed something: what the message-by-message
-			// path does after a message, then the handler for the next one.
-			s.deliverToSessionHandler(sess, msg)
-			if err = c.afterDeliver(); err != nil {
-				if err == wire.ErrSuspend {
-					err = c.dec.Suspend(rest)
-				}
-				break
+		s.deliverToSessionHandler(sess, b[pos-int(size):pos])
+		if err = c.afterDeliver(); err != nil {
+			if err == wire.ErrSuspend {
+				err = c.dec.Suspend(b[pos:])
 			}
-			if fn = s.plainHandler(sess); fn == nil {
-				break
-			}
-			handler = *fn
+			break
+		}
+		set, state = s.handlersSet.Load(), c.state.Load()
+		if fn = s.plainHandler(sess); fn == nil {
+			break
 		}
 	}
 	returned = true
-	return rest, err
+	s.countPlain(c, delivered, pos)
+	return b[pos:], err
+}
+
+// countPlain counts the messages feedPlain delivered from the first used
+// bytes of a read: every frame has a header of HeaderSize bytes, so the
+// bytes give the payload bytes with no count per message.
+func (s *Server) countPlain(c *conn, delivered, used int) {
+	c.loop.recvMsgs += uint64(delivered)
+	c.loop.recvBytes += uint64(used - delivered*wire.HeaderSize)
 }
 
 // plainHandler is the handler feedPlain calls for sess's next message, or

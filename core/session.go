@@ -280,7 +280,12 @@ func (s *Session) errorCount() uint64 {
 func (s *Session) OnStateChange(fn func(old, new SessionState)) { storeHandler(&s.more().onState, fn) }
 
 // OnMessage sets a per-session message handler, called after the server's.
-func (s *Session) OnMessage(fn func(*Session, []byte)) { storeHandler(&s.more().onMessage, fn) }
+func (s *Session) OnMessage(fn func(*Session, []byte)) {
+	storeHandler(&s.more().onMessage, fn)
+	if srv, ok := s.c.ep.(*Server); ok {
+		srv.handlersSet.Add(1)
+	}
+}
 
 func (s *Session) setState(st SessionState) {
 	old := SessionState(s.state.Swap(int32(st)))

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 )
 
 // Decoder splits a TCP byte stream into validated frames. The zero value is
@@ -93,10 +94,39 @@ func (d *Decoder) Complete(b []byte, fn func(Header, []byte) error) ([]byte, err
 // handles. It is for a receive loop that delivers plain messages itself
 // while the decoder holds no partial frame; the decoder is not changed.
 func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
+	return NextPlainWithin(b, d.PlainLimit())
+}
+
+// PlainLimit is the largest payload NextPlain takes now. A receive loop
+// may hold it for a read: it changes only at the end of the handshake.
+func (d *Decoder) PlainLimit() uint32 { return d.limit() }
+
+// PlainLength returns the payload length that the frame header h declares
+// if h is a plain DATA header (no flags) with a payload of at most limit
+// bytes, and NotPlain otherwise: a receive loop compares it with the bytes
+// it holds after the header, and one comparison tests both.
+func PlainLength(h *[HeaderSize]byte, limit uint32) uint64 {
+	size := binary.BigEndian.Uint32(h[:4])
+	if binary.BigEndian.Uint16(h[4:]) != plainTypeFlags || size > limit {
+		return NotPlain
+	}
+	return uint64(size)
+}
+
+// NotPlain is what PlainLength returns for a header that is not a plain
+// DATA header within the limit: more than any read holds.
+const NotPlain = math.MaxUint64
+
+// plainTypeFlags is the type and flags bytes of a plain DATA header, read
+// as one big-endian number.
+const plainTypeFlags = uint16(TypeData) << 8
+
+// NextPlainWithin is NextPlain with the limit given (PlainLimit).
+func NextPlainWithin(b []byte, limit uint32) (msg, rest []byte, ok bool) {
 	if len(b) >= HeaderSize {
-		h := Header{Length: binary.BigEndian.Uint32(b), Type: b[4], Flags: b[5]}
-		if end := HeaderSize + int(h.Length); d.isPlain(h) && len(b) >= end {
-			return b[HeaderSize:end], b[end:], true
+		if size := PlainLength((*[HeaderSize]byte)(b), limit); size <= uint64(len(b)-HeaderSize) {
+			end := HeaderSize + int(size)
+			return b[HeaderSize:end:end], b[end:], true
 		}
 	}
 	return nil, b, false
@@ -110,12 +140,11 @@ func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
 // with its state in registers, is what a receive loop taking each frame
 // through NextPlain and counting it in memory paid for per message.
 func (d *Decoder) AppendPlain(msgs [][]byte, b []byte, max, maxBytes int) (_ [][]byte, rest []byte, bytes int) {
-	limit := uint64(d.limit())
+	limit := d.limit()
 	pos, n := 0, 0
 	for n < max && bytes < maxBytes && len(b)-pos >= HeaderSize {
-		h := b[pos : pos+HeaderSize]
-		size := uint64(binary.BigEndian.Uint32(h))
-		if h[4] != TypeData || h[5] != 0 || size > limit || uint64(len(b)-pos-HeaderSize) < size {
+		size := PlainLength((*[HeaderSize]byte)(b[pos:]), limit)
+		if size > uint64(len(b)-pos-HeaderSize) {
 			break
 		}
 		start := pos + HeaderSize
