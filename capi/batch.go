@@ -123,7 +123,7 @@ func (s *server) batching() bool { return s.onMessageBatch.Load() != nil }
 // batch in one step (the core stops each batch at the queue's room, see
 // syncBatching). Workers queue the messages one by one (and regroup them:
 // handoff.Funcs.Batch).
-func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
+func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs []core.MessageSpan) {
 	if s.closed.Load() {
 		return
 	}
@@ -135,15 +135,26 @@ func (s *server) onCoreBatch(sess *core.Session, in []byte, msgs [][]byte) {
 		return
 	case a.pool != nil:
 		for _, m := range msgs {
-			s.emitMessage(sess.ID(), m, sess)
+			s.emitMessage(sess.ID(), m.Of(in), sess)
 		}
 		return
 	}
-	sc := batchScratches.Get().(*batchScratch)
-	b := batchOf(in, msgs, sc)
+	b := messageBatch{base: in, spans: cSpans(msgs)}
 	s.callHostBatch(sess.ID(), &b, 1)
-	sc.release()
 }
+
+// cSpans is the core's spans as C's, the same memory: both are two
+// pointer-sized integers (checked below), and neither holds a pointer.
+func cSpans(msgs []core.MessageSpan) []C.capi_span {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*C.capi_span)(unsafe.Pointer(unsafe.SliceData(msgs))), len(msgs))
+}
+
+// The layouts cSpans relies on: a build where they differ fails here.
+var _ = [1]struct{}{}[unsafe.Sizeof(core.MessageSpan{})-unsafe.Sizeof(C.capi_span{})]
+var _ = [1]struct{}{}[unsafe.Offsetof(core.MessageSpan{}.Size)-unsafe.Offsetof(C.capi_span{}.size)]
 
 // callHostBatch calls the host for a batch of one session's messages: the
 // batch callback if set, else (it was removed meanwhile) the message

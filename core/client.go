@@ -558,9 +558,9 @@ func (cl *Client) batching() bool { return false }
 
 func (cl *Client) batchRoom() (int, int) { return math.MaxInt, math.MaxInt }
 
-func (cl *Client) deliverBatch(c *conn, _ []byte, msgs [][]byte) {
+func (cl *Client) deliverBatch(c *conn, in []byte, msgs []MessageSpan) {
 	for _, m := range msgs {
-		cl.deliver(c, m)
+		cl.deliver(c, m.Of(in))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -69,9 +70,9 @@ type endpoint interface {
 	// hold (both at least 1): a batch that reaches either is delivered at
 	// once, mid-read.
 	batchRoom() (events, bytes int)
-	// deliverBatch hands over messages decoded from one read, in order;
-	// every one of them is a subslice of in.
-	deliverBatch(c *conn, in []byte, msgs [][]byte)
+	// deliverBatch hands over messages decoded from one read, in order,
+	// each as its span of in.
+	deliverBatch(c *conn, in []byte, msgs []MessageSpan)
 	// closed reports the end of the connection, exactly once.
 	closed(c *conn, kind error, reason string, undelivered int)
 	// countRecv adds the messages and bytes decoded from one read.
@@ -108,9 +109,9 @@ type conn struct {
 	dec           wire.Decoder
 	wbuf          []byte
 	woff          int
-	batch         *[][]byte // during a read in batching mode: the loop's batch
-	wroteRecently bool      // a flush completed since the last tick (see trimBuffers)
-	plainData     bool      // open, no transforms: onFrame's fast path applies
+	batch         *[]MessageSpan // during a read in batching mode: the loop's batch
+	wroteRecently bool           // a flush completed since the last tick (see trimBuffers)
+	plainData     bool           // open, no transforms: onFrame's fast path applies
 	reconnect     bool
 	wantWrite     bool
 	paused        uint8 // pause reasons (pauseHost, ...): read only when 0
@@ -875,7 +876,8 @@ func (c *conn) batchPlain(b []byte) ([]byte, error) {
 		l := c.loop
 		had := len(*c.batch)
 		var bytes int
-		*c.batch, b, bytes = c.dec.AppendPlain(*c.batch, b, l.batchRoom, l.batchRoomBytes)
+		// b is what is left of the read, so its offset in it is known.
+		*c.batch, b, bytes = c.dec.AppendPlain(*c.batch, b, len(l.batchIn)-len(b), l.batchRoom, l.batchRoomBytes)
 		if n := len(*c.batch) - had; n == 0 || !c.countBatched(n, bytes) {
 			return b, nil // the next frame is not a plain one, or b is done
 		}
@@ -888,11 +890,24 @@ func (c *conn) batchPlain(b []byte) ([]byte, error) {
 	}
 }
 
-// addToBatch adds a plain message to the read's batch, counting it, and
-// reports whether the batch has reached its room (the caller delivers it).
+// addToBatch adds a plain message, which lies in the read's memory, to
+// the read's batch, counting it, and reports whether the batch has reached
+// its room (the caller delivers it).
 func (c *conn) addToBatch(msg []byte) (full bool) {
-	*c.batch = append(*c.batch, msg)
+	*c.batch = append(*c.batch, MessageSpan{Offset: offsetIn(c.loop.batchIn, msg), Size: len(msg)})
 	return c.countBatched(1, len(msg))
+}
+
+// offsetIn is where msg starts in in, which holds it (0 for an empty msg).
+func offsetIn(in, msg []byte) int {
+	if len(msg) == 0 {
+		return 0
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(msg))) - uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+	if off >= uintptr(len(in)) || uintptr(len(msg)) > uintptr(len(in))-off {
+		panic("netsys: a batched message does not lie in its read") // a bug here, not input
+	}
+	return int(off)
 }
 
 // countBatched counts n messages of bytes bytes just added to the read's
@@ -1065,21 +1080,20 @@ func (c *conn) deliverOne(msg []byte) error {
 	if err := c.flushBatch(); err != nil {
 		return err
 	}
-	*c.batch = append(*c.batch, msg)
+	*c.batch = append(*c.batch, MessageSpan{Size: len(msg)})
 	return c.flushBatchIn(msg)
 }
 
 // flushBatch delivers the batched messages, which alias the decoder's input.
 func (c *conn) flushBatch() error { return c.flushBatchIn(c.loop.batchIn) }
 
-// flushBatchIn delivers the batched messages, every one a subslice of in.
+// flushBatchIn delivers the batched messages, every one a span of in.
 func (c *conn) flushBatchIn(in []byte) error {
 	if c.batch == nil || len(*c.batch) == 0 {
 		return nil
 	}
 	msgs := *c.batch
 	c.ep.deliverBatch(c, in, msgs)
-	clear(msgs) // drop the references into the read buffer
 	*c.batch = msgs[:0]
 	c.loop.batchRoom, c.loop.batchRoomBytes = c.ep.batchRoom()
 	return c.afterDeliver()

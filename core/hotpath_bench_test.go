@@ -14,13 +14,13 @@ import (
 // countingEndpoint counts deliveries and does nothing else.
 type countingEndpoint struct{ n int }
 
-func (e *countingEndpoint) handshake(*conn, wire.Header, []byte) error    { return nil }
-func (e *countingEndpoint) deliver(*conn, []byte)                         { e.n++ }
-func (e *countingEndpoint) batching() bool                                { return false }
-func (e *countingEndpoint) batchRoom() (int, int)                         { return 1, 1 }
-func (e *countingEndpoint) deliverBatch(_ *conn, _ []byte, msgs [][]byte) { e.n += len(msgs) }
-func (e *countingEndpoint) closed(*conn, error, string, int)              {}
-func (e *countingEndpoint) countRecv(*conn, uint64, uint64)               {}
+func (e *countingEndpoint) handshake(*conn, wire.Header, []byte) error         { return nil }
+func (e *countingEndpoint) deliver(*conn, []byte)                              { e.n++ }
+func (e *countingEndpoint) batching() bool                                     { return false }
+func (e *countingEndpoint) batchRoom() (int, int)                              { return 1, 1 }
+func (e *countingEndpoint) deliverBatch(_ *conn, _ []byte, msgs []MessageSpan) { e.n += len(msgs) }
+func (e *countingEndpoint) closed(*conn, error, string, int)                   {}
+func (e *countingEndpoint) countRecv(*conn, uint64, uint64)                    {}
 
 // benchConn is an open connection without a socket: only its decoder and
 // send queue are exercised.

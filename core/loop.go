@@ -45,8 +45,11 @@ type loop struct {
 	conns   []*conn
 	free    []int32 // free slots of conns
 	readBuf []byte
-	batch   [][]byte // messages of the current read, in batching mode
-	batchIn []byte   // the memory those messages lie in (the decoder's input)
+	batch   []MessageSpan // messages of the current read, in batching mode
+	batchIn []byte        // the memory those messages lie in (the decoder's input)
+	// batchMsgs is the batch as slices, for a handler that takes them
+	// (Server.OnMessageBatch); emptied after each call.
+	batchMsgs [][]byte
 	// batchRoom, batchRoomBytes: what the batch may still take before it
 	// is delivered (the endpoint's batchRoom, counted down).
 	batchRoom, batchRoomBytes int

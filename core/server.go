@@ -62,7 +62,7 @@ type Server struct {
 	startTime atomic.Int64
 
 	onMessage      atomic.Pointer[func(*Session, []byte)]
-	onMessageBatch atomic.Pointer[func(*Session, []byte, [][]byte)]
+	onMessageBatch atomic.Pointer[batchHandler]
 	// handlersSet counts changes of the message handlers (the server's, its
 	// batch handler, any session's), so a receive loop checks one number
 	// after each call to see whether the handler it holds is still the one.
@@ -140,21 +140,37 @@ func isClosed(ch chan struct{}) bool {
 // OnMessage handlers still run, after the batch handler, for each message.
 // Nil restores OnMessage.
 func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
-	if fn == nil {
-		s.OnMessageBatchIn(nil)
-		return
-	}
-	s.OnMessageBatchIn(func(sess *Session, _ []byte, msgs [][]byte) { fn(sess, msgs) })
+	s.setBatchHandler(fn == nil, batchHandler{slices: fn})
 }
 
-// OnMessageBatchIn is OnMessageBatch whose handler also receives the memory
-// the messages lie in: every message is a subslice of in (the bytes they
-// were decoded from, which hold other bytes between them), so a host
-// handing the batch on, to C say, can describe each message by its offset
-// in in without copying it. in is valid only during the call; Nil restores
-// OnMessage.
-func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs [][]byte)) {
-	storeHandler(&s.onMessageBatch, fn)
+// OnMessageBatchIn is OnMessageBatch whose handler receives the memory the
+// messages lie in (the bytes they were decoded from, which hold other bytes
+// between them) and each message as its span of it: a host handing the
+// batch on, to C say, passes one buffer and the spans as they are, with
+// nothing copied or converted per message. in and msgs are valid only
+// during the call; nil restores OnMessage.
+func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs []MessageSpan)) {
+	s.setBatchHandler(fn == nil, batchHandler{spans: fn})
+}
+
+// MessageSpan is one message of a batch (OnMessageBatchIn) by its place in
+// the memory the batch lies in: in[Offset : Offset+Size]. A batch of spans
+// holds no pointers, so it is built without the garbage collector's write
+// barriers and C can read it as an array of two size_t.
+type MessageSpan = wire.Span
+
+// batchHandler is the batch handler in one of its two forms.
+type batchHandler struct {
+	slices func(*Session, [][]byte)
+	spans  func(*Session, []byte, []MessageSpan)
+}
+
+func (s *Server) setBatchHandler(none bool, h batchHandler) {
+	if none {
+		s.onMessageBatch.Store(nil)
+	} else {
+		s.onMessageBatch.Store(&h)
+	}
 	s.handlersSet.Add(1)
 }
 
@@ -724,9 +740,10 @@ func (s *Server) chooseCodec(offered []byte) byte {
 
 func (s *Server) deliver(c *conn, msg []byte) {
 	sess := c.sess
-	if fn := s.onMessageBatch.Load(); fn != nil {
+	if h := s.onMessageBatch.Load(); h != nil {
 		// Set during this read: honour it for the rest.
-		s.callBatch(*fn, sess, msg, [][]byte{msg})
+		one := [1]MessageSpan{{Size: len(msg)}}
+		s.callBatch(h, c, msg, one[:])
 	} else if fn := s.onMessage.Load(); fn != nil {
 		s.callMessage(*fn, sess, msg)
 	}
@@ -746,31 +763,42 @@ func (s *Server) batchRoom() (int, int) {
 	return max(events, 1), max(bytes, 1)
 }
 
-func (s *Server) deliverBatch(c *conn, in []byte, msgs [][]byte) {
+func (s *Server) deliverBatch(c *conn, in []byte, msgs []MessageSpan) {
 	sess := c.sess
-	if fn := s.onMessageBatch.Load(); fn != nil {
-		s.callBatch(*fn, sess, in, msgs)
+	if h := s.onMessageBatch.Load(); h != nil {
+		s.callBatch(h, c, in, msgs)
 	} else if fn := s.onMessage.Load(); fn != nil {
 		// The batch handler was removed during this read.
 		for _, m := range msgs {
-			s.callMessage(*fn, sess, m)
+			s.callMessage(*fn, sess, m.Of(in))
 		}
 	}
 	if fn := sess.messageHandler(); fn != nil {
 		for _, m := range msgs {
-			s.callMessage(*fn, sess, m)
+			s.callMessage(*fn, sess, m.Of(in))
 		}
 	}
 }
 
-func (s *Server) callBatch(fn func(*Session, []byte, [][]byte), sess *Session, in []byte, msgs [][]byte) {
+func (s *Server) callBatch(h *batchHandler, c *conn, in []byte, msgs []MessageSpan) {
+	sess := c.sess
+	l := c.loop
 	returned := false
 	defer func() {
+		clear(l.batchMsgs) // drop the references into the read
+		l.batchMsgs = l.batchMsgs[:0]
 		if !returned {
 			s.handlerPanicked(sess, recover()) // recover must be called here, by the deferred function itself
 		}
 	}()
-	fn(sess, in, msgs)
+	if h.spans != nil {
+		h.spans(sess, in, msgs)
+	} else {
+		for _, m := range msgs {
+			l.batchMsgs = append(l.batchMsgs, m.Of(in))
+		}
+		h.slices(sess, l.batchMsgs)
+	}
 	returned = true
 }
 

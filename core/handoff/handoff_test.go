@@ -450,21 +450,17 @@ func TestInboxPushMessagesOutOfMemoryKeepsThoseBeforeAndUncountsTheRest(t *testi
 }
 
 // oneRead lays msgs out as one read holds them, each after a gap of the
-// given size (a frame header is 6 bytes), and returns the read and views
-// of the messages in it.
-func oneRead(gaps []int, msgs ...string) ([]byte, [][]byte) {
+// given size (a frame header is 6 bytes), and returns the read and the
+// messages' spans in it.
+func oneRead(gaps []int, msgs ...string) ([]byte, []core.MessageSpan) {
 	var read []byte
-	starts := make([]int, len(msgs))
+	spans := make([]core.MessageSpan, len(msgs))
 	for i, m := range msgs {
 		read = append(read, bytes.Repeat([]byte{'h'}, gaps[i])...)
-		starts[i] = len(read)
+		spans[i] = core.MessageSpan{Offset: len(read), Size: len(m)}
 		read = append(read, m...)
 	}
-	views := make([][]byte, len(msgs))
-	for i, m := range msgs {
-		views[i] = read[starts[i] : starts[i]+len(m) : starts[i]+len(m)]
-	}
-	return read, views
+	return read, spans
 }
 
 // gapsBetween is how many bytes lie between each event's data and the
@@ -493,20 +489,30 @@ func TestInboxPushReadCopiesOneReadsMessagesWithTheirFrameHeaders(t *testing.T) 
 		"each read's run starts with its frame header, so one gap holds all through a stream")
 }
 
-func TestInboxPushReadStartsANewRunAtALargeGapOrAMessageFromElsewhere(t *testing.T) {
+func TestInboxPushReadStartsANewRunAtALargeGap(t *testing.T) {
 	b := newBacklog(1<<20, 1<<30)
 	q := NewInbox(b, nil, nil)
 	defer q.Free()
 	read, msgs := oneRead([]int{6, maxGap + 1, 6, 6, 6}, "a", "b", "c", "d", "e")
-	msgs[2] = []byte("CC") // decompressed, say: not in the read
 	require.Equal(t, 5, q.PushRead(kindMessage, 1, read, msgs, nil))
 	events, pending := b.Pending()
 	require.Equal(t, int64(5), events)
-	require.Equal(t, int64(len("abCCde")), pending, "runs and lone copies count their message bytes only")
+	require.Equal(t, int64(len("abcde")), pending, "runs count their message bytes only")
 	got := take(t, q, 10, 0)
-	require.Equal(t, []string{"a", "b", "CC", "d", "e"}, got.datas)
-	require.Equal(t, []int{0, 0, 6, 6}, gapsBetween(got),
-		"the large gap is not copied, C is copied alone, d and e run on with their headers")
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, got.datas)
+	require.Equal(t, []int{6, 6, 6, 6}, gapsBetween(got),
+		"the large gap is not copied: b starts a run, which starts with b's header as every run does")
+	require.Len(t, q.incoming.runs, 0, "taken")
+}
+
+func TestInboxPushReadRefusesASpanOutsideItsRead(t *testing.T) {
+	q := NewInbox(newBacklog(1<<20, 1<<30), nil, nil)
+	defer q.Free()
+	read, msgs := oneRead([]int{6}, "abc")
+	msgs[0].Size++
+	require.PanicsWithValue(t, "handoff: a message span outside its read", func() {
+		q.PushRead(kindMessage, 1, read, msgs, nil)
+	})
 }
 
 func TestInboxPushReadSkipsEmptyMessagesInARun(t *testing.T) {

@@ -198,31 +198,54 @@ func (q *Inbox) PushNotice(kind uint32, status int32, session uint64, text strin
 // it drains. A server's batch handler bounded with
 // Server.LimitMessageBatches(backlog.Room) keeps the bound message-exact.
 func (q *Inbox) PushMessages(kind uint32, session uint64, msgs [][]byte, src core.Pausable) int {
-	return q.PushRead(kind, session, nil, msgs, src)
+	return q.push(src, func() (n, bytes int) {
+		for _, m := range msgs {
+			one := [1]core.MessageSpan{{Size: len(m)}}
+			k, b := q.pushMessagesLocked(kind, session, m, one[:])
+			n, bytes = n+k, bytes+b
+			if k == 0 {
+				break
+			}
+		}
+		return n, bytes
+	})
 }
 
 // PushRead is PushMessages for messages decoded from one read, as a
-// server's batch handler gets them: those that lie in in, one after the
-// other, are copied with the few bytes between them (their frame headers)
-// in one copy per run, instead of one copy each. Their events are then in
-// order in one block but not back to back: each event's data is where its
-// record says. in nil, or a message outside it, is copied on its own.
-func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, src core.Pausable) int {
-	n, over := 0, false
-	q.mu.Lock()
-	if !q.dead {
-		var bytes int
-		n, bytes = q.pushMessagesLocked(kind, session, in, msgs)
-		// Counted before the lock is let go: the consumer takes under it,
-		// so it cannot count them consumed first.
-		over = q.backlog.AddMany(n, bytes)
-		q.signalLocked()
-	}
-	q.mu.Unlock()
+// server's batch handler gets them (Server.OnMessageBatchIn): each message
+// is its span of in, and those one after the other are copied with the few
+// bytes between them (their frame headers) in one copy per run, instead of
+// one copy each. Their events are then in order in one block but not back
+// to back: each event's data is where its record says. Every span must lie
+// in in.
+func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs []core.MessageSpan, src core.Pausable) int {
+	return q.push(src, func() (int, int) { return q.pushMessagesLocked(kind, session, in, msgs) })
+}
+
+// push runs a push under the lock and counts what it queued in the
+// backlog, pausing src when that crosses the bound.
+func (q *Inbox) push(src core.Pausable, locked func() (n, bytes int)) int {
+	n, over := q.pushUnderLock(locked)
 	if over {
 		q.backlog.Pause(src)
 	}
 	return n
+}
+
+// pushUnderLock is push's part under the lock, let go also when a bad span
+// panics (what the panic then reports is the caller's bug).
+func (q *Inbox) pushUnderLock(locked func() (n, bytes int)) (n int, over bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return 0, false
+	}
+	n, bytes := locked()
+	// Counted before the lock is let go: the consumer takes under it, so it
+	// cannot count them consumed first.
+	over = q.backlog.AddMany(n, bytes)
+	q.signalLocked()
+	return n, over
 }
 
 // maxGap is the most bytes between two messages of a read that are copied
@@ -232,13 +255,14 @@ func (q *Inbox) PushRead(kind uint32, session uint64, in []byte, msgs [][]byte, 
 // more memory than its data, as it does for its extent and record.
 const maxGap = 32
 
-// pushMessagesLocked queues msgs and returns how many it queued (those
-// before the first that found no memory) and their bytes. One read's
-// messages go into the last block as one run, until the block is full; the
-// rest start a run in the next. Each run is laid down in passes (the messages that fit with
-// their extents, then their bytes) with nothing else live across the
-// copies, which a loop doing all at once spilled around every one.
-func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs [][]byte) (done, sizes int) {
+// pushMessagesLocked queues msgs, spans of in, and returns how many it
+// queued (those before the first that found no memory) and their bytes.
+// One read's messages go into the last block as one run, until the block
+// is full; the rest start a run in the next. Each run is laid down in
+// passes (the messages that fit with their extents, then their bytes) with
+// nothing else live across the copy, which a loop doing all at once
+// spilled around every message.
+func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs []core.MessageSpan) (done, sizes int) {
 	iq := &q.incoming
 	iq.extents = slices.Grow(iq.extents, len(msgs))
 	var blk *block
@@ -252,16 +276,9 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 		}
 		rest := msgs[done:]
 		ext := iq.extents[len(iq.extents):cap(iq.extents)]
-		var k, bytes, from, runSizes int
-		spanning := offsetIn(in, rest[0]) >= 0
-		if spanning {
-			k, bytes, from, runSizes = fitSpan(in, rest, room, ext)
-		} else {
-			k, bytes = fitCopies(in, rest, room, ext)
-			runSizes = bytes
-		}
+		k, bytes, from, runSizes := fitSpan(len(in), rest, room, ext)
 		if k == 0 { // the next message needs a block of its own
-			if size := len(rest[0]); size > maxEventSize {
+			if size := rest[0].Size; size > maxEventSize {
 				return done, sizes
 			} else if blk = q.roomLocked(size); blk == nil {
 				return done, sizes
@@ -271,14 +288,7 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 		run := pending{kind: kind, session: session, n: uint32(k)}
 		if bytes > 0 {
 			run.pos, run.flags = blk.start+uint64(blk.used), pendingHasData
-			dst := blk.buf[blk.used : blk.used+bytes]
-			if spanning {
-				copy(dst, in[from:from+bytes])
-			} else {
-				for _, m := range rest[:k] {
-					dst = dst[copy(dst, m):]
-				}
-			}
+			copy(blk.buf[blk.used:blk.used+bytes], in[from:from+bytes])
 			blk.used += bytes
 		}
 		iq.extents = iq.extents[:len(iq.extents)+k]
@@ -288,52 +298,38 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 	return done, sizes
 }
 
-// fitCopies counts the messages at the start of msgs that fit in room
-// bytes, copied one by one, up to the first that lies in in (to be copied
-// with its neighbours); it writes their extents into ext and returns how
-// many and their bytes.
-func fitCopies(in []byte, msgs [][]byte, room int, ext []extent) (k, bytes int) {
-	for k < len(msgs) && bytes+len(msgs[k]) <= room && (k == 0 || offsetIn(in, msgs[k]) < 0) {
-		ext[k] = extent{size: uint32(len(msgs[k]))}
-		bytes += len(msgs[k])
-		k++
-	}
-	return k, bytes
-}
-
 // fitSpan counts the messages at the start of msgs that fit in room bytes
-// as one span of in, each after the one before with at most maxGap bytes
-// between (an empty message lies anywhere); it writes their extents into
-// ext and returns how many, the span's length, where it starts in in and
-// the messages' bytes. msgs[0] lies in in.
-func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from, sizes int) {
-	from = offsetIn(in, msgs[0])
-	// Each message's offset is taken from in's start without a check of
-	// its own: one that does not lie in in shows as a gap out of range
-	// (before end wraps around as unsigned) or an end beyond limit.
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(in)))
-	end, limit := uintptr(from), uintptr(min(len(in), from+room))
+// as one span of a read of size bytes, each after the one before with at
+// most maxGap bytes between (an empty message lies anywhere); it writes
+// their extents into ext and returns how many, the span's length, where it
+// starts in the read and the messages' bytes.
+func fitSpan(size int, msgs []core.MessageSpan, room int, ext []extent) (k, span, from, sizes int) {
+	from = msgs[0].Offset
+	end := from
 	ext = ext[:len(msgs)]
 	for ; k < len(msgs); k++ {
 		m := msgs[k]
-		if len(m) == 0 {
+		if m.Size == 0 {
 			ext[k] = extent{}
 			continue
 		}
-		off := uintptr(unsafe.Pointer(unsafe.SliceData(m))) - base
-		gap, next := off-end, off+uintptr(len(m))
-		if gap > maxGap || next > limit || next < off {
+		next := m.Offset + m.Size
+		if m.Offset < 0 || m.Size < 0 || next > size {
+			panic("handoff: a message span outside its read")
+		}
+		gap := m.Offset - end
+		if gap < 0 || gap > maxGap || next-from > room {
 			break
 		}
-		ext[k] = extent{gap: uint32(gap), size: uint32(len(m))}
+		ext[k] = extent{gap: uint32(gap), size: uint32(m.Size)}
 		end = next
-		sizes += len(m)
+		sizes += m.Size
 	}
-	span = int(end) - from
+	span = end - from
 	// The run starts with the gap its first two messages have between them
-	// (read before the first, where in has it), so that the gaps between
-	// runs are those within them: the Python binding, which splits a poll
-	// with one pattern, then has one pattern for a stream.
+	// (read before the first, where the read has it), so that the gaps
+	// between runs are those within them: the Python binding, which splits
+	// a poll with one pattern, then has one pattern for a stream.
 	if k >= 2 && ext[0].size > 0 && ext[1].size > 0 {
 		if lead := int(ext[1].gap); lead <= from && span+lead <= room {
 			from, span = from-lead, span+lead
@@ -341,19 +337,6 @@ func fitSpan(in []byte, msgs [][]byte, room int, ext []extent) (k, span, from, s
 		}
 	}
 	return k, span, from, sizes
-}
-
-// offsetIn is where m starts in in, or -1 if it does not lie in it (or is
-// empty, and so lies nowhere in particular).
-func offsetIn(in, m []byte) int {
-	if len(m) == 0 || len(in) == 0 {
-		return -1
-	}
-	off := uintptr(unsafe.Pointer(unsafe.SliceData(m))) - uintptr(unsafe.Pointer(unsafe.SliceData(in)))
-	if off >= uintptr(len(in)) || uintptr(len(m)) > uintptr(len(in))-off {
-		return -1
-	}
-	return int(off)
 }
 
 // maxEventSize is the largest event the queue takes (extent.size).

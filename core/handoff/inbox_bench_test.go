@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netsys/netsys/core"
 )
 
 // mmapMemory is Memory outside Go's heap, as the C library's is: Records'
@@ -28,10 +30,10 @@ func (mmapMemory) Free(b []byte) { unix.Munmap(b) }
 func BenchmarkInboxStream64B(b *testing.B) {
 	const perRead, size = 900, 64
 	read := make([]byte, perRead*(size+8))
-	msgs := make([][]byte, perRead)
+	msgs := make([]core.MessageSpan, perRead)
 	for i := range msgs {
-		msgs[i] = read[i*(size+8)+8 : (i+1)*(size+8)]
-		msgs[i][0] = byte(i)
+		msgs[i] = core.MessageSpan{Offset: i*(size+8) + 8, Size: size}
+		read[msgs[i].Offset] = byte(i)
 	}
 	q := NewInbox(newBacklog(1<<30, 1<<40), mmapMemory{}, nil)
 	defer q.Free()

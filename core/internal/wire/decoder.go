@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
+	"unsafe"
 )
 
 // Decoder splits a TCP byte stream into validated frames. The zero value is
@@ -132,29 +134,66 @@ func NextPlainWithin(b []byte, limit uint32) (msg, rest []byte, ok bool) {
 	return nil, b, false
 }
 
-// AppendPlain appends to msgs the payloads of the complete plain DATA
+// Span is one message of a batch by its place in the memory the batch lies
+// in: in[Offset : Offset+Size]. A batch of spans holds no pointers, so
+// building it costs no write barriers and C may read it in place.
+type Span struct {
+	Offset, Size int
+}
+
+// Of is the message s describes in in, with no room to append over what
+// follows it.
+func (s Span) Of(in []byte) []byte { return in[s.Offset : s.Offset+s.Size : s.Offset+s.Size] }
+
+// AppendPlain appends to spans the payloads of the complete plain DATA
 // frames at the start of b, as NextPlain takes them one by one, until it
 // has appended max of them or their bytes reach maxBytes (the frame that
-// reaches it included); it returns msgs, what follows the frames taken and
-// how many payload bytes it appended. One loop for a read's run of frames,
-// with its state in registers, is what a receive loop taking each frame
-// through NextPlain and counting it in memory paid for per message.
-func (d *Decoder) AppendPlain(msgs [][]byte, b []byte, max, maxBytes int) (_ [][]byte, rest []byte, bytes int) {
+// reaches it included); offsets count from base, b's own offset in the
+// memory the spans describe. It returns the spans, what follows the frames
+// taken and how many payload bytes it appended.
+func (d *Decoder) AppendPlain(spans []Span, b []byte, base, max, maxBytes int) (_ []Span, rest []byte, bytes int) {
 	limit := d.limit()
 	pos, n := 0, 0
-	for n < max && bytes < maxBytes && len(b)-pos >= HeaderSize {
-		size := PlainLength((*[HeaderSize]byte)(b[pos:]), limit)
+	for n < max && bytes < maxBytes {
+		// Room for as many frames as b can still hold (each has a header),
+		// in chunks: fillPlain then appends with no call.
+		room := min(max-n, (len(b)-pos)/HeaderSize, appendChunk)
+		if room == 0 {
+			break
+		}
+		spans = slices.Grow(spans, room)
+		at := len(spans)
+		k, next, more := fillPlain(spans[at:at+room], b, pos, base, limit, maxBytes-bytes)
+		spans = spans[:at+k]
+		n, pos, bytes = n+k, next, bytes+more
+		if k < room {
+			break
+		}
+	}
+	return spans, b[pos:], bytes
+}
+
+// fillPlain is AppendPlain's loop over at most len(out) frames of b from
+// pos, until their payload bytes reach room: a function of its own with
+// few values, so that they stay in registers.
+func fillPlain(out []Span, b []byte, pos, base int, limit uint32, room int) (k, next, bytes int) {
+	data := unsafe.Pointer(unsafe.SliceData(b))
+	for k < len(out) && bytes < room && len(b)-pos >= HeaderSize {
+		// The loop's test keeps the header inside b.
+		size := PlainLength((*[HeaderSize]byte)(unsafe.Add(data, pos)), limit)
 		if size > uint64(len(b)-pos-HeaderSize) {
 			break
 		}
-		start := pos + HeaderSize
-		pos = start + int(size)
-		msgs = append(msgs, b[start:pos:pos])
+		out[k] = Span{Offset: base + pos + HeaderSize, Size: int(size)}
+		pos += HeaderSize + int(size)
 		bytes += int(size)
-		n++
+		k++
 	}
-	return msgs, b[pos:], bytes
+	return k, pos, bytes
 }
+
+// appendChunk is how many frames AppendPlain makes room for at a time.
+const appendChunk = 256
 
 // isPlain reports whether h is a plain DATA header (no flags) within the
 // current limit: valid without ParseHeader's full check.
