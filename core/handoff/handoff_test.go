@@ -508,11 +508,20 @@ func TestInboxPushReadStartsANewRunAtALargeGap(t *testing.T) {
 func TestInboxPushReadRefusesASpanOutsideItsRead(t *testing.T) {
 	q := NewInbox(newBacklog(1<<20, 1<<30), nil, nil)
 	defer q.Free()
+	for _, bad := range [][2]int{{100, 0}, {0, 100}, {-100, 0}, {0, -100}} { // offset or size moved out
+		read, msgs := oneRead([]int{6, 6, 6}, "abc", "def", "ghi")
+		for i := range msgs {
+			msgs[i].Offset += bad[0]
+			msgs[i].Size += bad[1]
+			require.PanicsWithValue(t, "handoff: a message span outside its read", func() {
+				q.PushRead(kindMessage, 1, read, msgs, nil)
+			}, "message %d moved by %v", i, bad)
+			msgs[i].Offset -= bad[0]
+			msgs[i].Size -= bad[1]
+		}
+	}
 	read, msgs := oneRead([]int{6}, "abc")
-	msgs[0].Size++
-	require.PanicsWithValue(t, "handoff: a message span outside its read", func() {
-		q.PushRead(kindMessage, 1, read, msgs, nil)
-	})
+	require.Equal(t, 1, q.PushRead(kindMessage, 1, read, msgs, nil), "the lock was let go")
 }
 
 func TestInboxPushReadSkipsEmptyMessagesInARun(t *testing.T) {

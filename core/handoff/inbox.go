@@ -305,7 +305,7 @@ func (q *Inbox) pushMessagesLocked(kind uint32, session uint64, in []byte, msgs 
 // starts in the read and the messages' bytes.
 func fitSpan(size int, msgs []core.MessageSpan, room int, ext []extent) (k, span, from, sizes int) {
 	from = msgs[0].Offset
-	end := from
+	end, limit := from, min(size, from+room)
 	ext = ext[:len(msgs)]
 	for ; k < len(msgs); k++ {
 		m := msgs[k]
@@ -313,17 +313,19 @@ func fitSpan(size int, msgs []core.MessageSpan, room int, ext []extent) (k, span
 			ext[k] = extent{}
 			continue
 		}
-		next := m.Offset + m.Size
-		if m.Offset < 0 || m.Size < 0 || next > size {
-			panic("handoff: a message span outside its read")
-		}
-		gap := m.Offset - end
-		if gap < 0 || gap > maxGap || next-from > room {
+		// Unsigned, a negative gap or size is out of range too.
+		gap, next := uint(m.Offset-end), m.Offset+m.Size
+		if gap > maxGap || uint(next) > uint(limit) || uint(m.Size) > uint(limit) {
 			break
 		}
 		ext[k] = extent{gap: uint32(gap), size: uint32(m.Size)}
 		end = next
 		sizes += m.Size
+	}
+	// Every span taken lies in the read; the one that stopped the run is
+	// checked here, once, so the loop above need not tell the two apart.
+	if from < 0 || k < len(msgs) && !spanWithin(msgs[k], size) {
+		panic("handoff: a message span outside its read")
 	}
 	span = end - from
 	// The run starts with the gap its first two messages have between them
@@ -337,6 +339,11 @@ func fitSpan(size int, msgs []core.MessageSpan, room int, ext []extent) (k, span
 		}
 	}
 	return k, span, from, sizes
+}
+
+// spanWithin reports whether m lies in a read of size bytes.
+func spanWithin(m core.MessageSpan, size int) bool {
+	return m.Offset >= 0 && m.Size >= 0 && m.Offset <= size-m.Size
 }
 
 // maxEventSize is the largest event the queue takes (extent.size).
