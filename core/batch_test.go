@@ -214,3 +214,30 @@ func TestLimitedBatchesStopAtTheRoomAndAPauseMidRead(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i), m)
 	}
 }
+
+// offsetIn places a message in the read it aliases, and says so when it
+// does not (such a message is then delivered alone, never given a span
+// that points elsewhere).
+func TestOffsetInPlacesOnlyWhatLiesInTheRead(t *testing.T) {
+	read := []byte("hdr...firstHDR...second")
+	other := []byte("elsewhere")
+	for _, tc := range []struct {
+		msg    []byte
+		off    int
+		inside bool
+	}{
+		{read[6:11], 6, true},
+		{read[17:], 17, true},
+		{read[:0], 0, true}, // empty: anywhere
+		{read[20:23:23], 20, true},
+		{other, 0, false},
+		{other[:0], 0, true},
+	} {
+		off, inside := offsetIn(read[:len(read):len(read)], tc.msg)
+		require.Equal(t, tc.inside, inside, "%q", tc.msg)
+		require.Equal(t, tc.off, off, "%q", tc.msg)
+	}
+	// A message that starts in the read but runs past its end is outside.
+	_, inside := offsetIn(read[:10], read[6:11])
+	require.False(t, inside)
+}

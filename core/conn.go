@@ -890,24 +890,25 @@ func (c *conn) batchPlain(b []byte) ([]byte, error) {
 	}
 }
 
-// addToBatch adds a plain message, which lies in the read's memory, to
-// the read's batch, counting it, and reports whether the batch has reached
-// its room (the caller delivers it).
-func (c *conn) addToBatch(msg []byte) (full bool) {
-	*c.batch = append(*c.batch, MessageSpan{Offset: offsetIn(c.loop.batchIn, msg), Size: len(msg)})
-	return c.countBatched(1, len(msg))
+// addToBatch adds the plain message at in[off:off+size] of the read's
+// memory to the read's batch, counting it, and reports whether the batch
+// has reached its room (the caller delivers it).
+func (c *conn) addToBatch(off, size int) (full bool) {
+	*c.batch = append(*c.batch, MessageSpan{Offset: off, Size: size})
+	return c.countBatched(1, size)
 }
 
-// offsetIn is where msg starts in in, which holds it (0 for an empty msg).
-func offsetIn(in, msg []byte) int {
+// offsetIn is where msg starts in in, and whether in holds it (an empty
+// msg lies anywhere: at 0).
+func offsetIn(in, msg []byte) (off int, inside bool) {
 	if len(msg) == 0 {
-		return 0
+		return 0, true
 	}
-	off := uintptr(unsafe.Pointer(unsafe.SliceData(msg))) - uintptr(unsafe.Pointer(unsafe.SliceData(in)))
-	if off >= uintptr(len(in)) || uintptr(len(msg)) > uintptr(len(in))-off {
-		panic("netsys: a batched message does not lie in its read") // a bug here, not input
+	o := uintptr(unsafe.Pointer(unsafe.SliceData(msg))) - uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+	if o >= uintptr(len(in)) || uintptr(len(msg)) > uintptr(len(in))-o {
+		return 0, false
 	}
-	return int(off)
+	return int(o), true
 }
 
 // countBatched counts n messages of bytes bytes just added to the read's
@@ -978,11 +979,14 @@ func (c *conn) onFrame(h wire.Header, p []byte) error {
 			// p aliases the read buffer: it stays valid until the end of
 			// this read, when the batch is delivered, or until the batch
 			// is full: then it goes at once, and a pause its handler asked
-			// for stops the read at this message.
-			if c.addToBatch(p) {
-				return c.flushBatch()
+			// for stops the read at this message. (One that does not lie
+			// in the read, never expected, goes alone, below.)
+			if off, inside := offsetIn(c.loop.batchIn, p); inside {
+				if c.addToBatch(off, len(p)) {
+					return c.flushBatch()
+				}
+				return nil
 			}
-			return nil
 		}
 		l := c.loop
 		l.recvMsgs++
