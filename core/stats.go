@@ -58,14 +58,17 @@ type traffic struct {
 
 func (t *traffic) sent(n int) { t.sentMany(1, uint64(n)) }
 
+// Bytes are added before messages, and Statistics loads messages before
+// bytes: a reader that sees a message counted sees its bytes too (the two
+// counters are not one atomic value).
 func (t *traffic) sentMany(msgs, bytes uint64) {
-	t.msgsSent.Add(msgs)
 	t.bytesSent.Add(bytes)
+	t.msgsSent.Add(msgs)
 }
 
 func (t *traffic) recv(msgs, bytes uint64, now time.Time) {
-	t.msgsRecv.Add(msgs)
 	t.bytesRecv.Add(bytes)
+	t.msgsRecv.Add(msgs)
 	t.lastMessage.Store(now.UnixNano())
 }
 
