@@ -241,3 +241,19 @@ func TestOffsetInPlacesOnlyWhatLiesInTheRead(t *testing.T) {
 	_, inside := offsetIn(read[:10], read[6:11])
 	require.False(t, inside)
 }
+
+// A nil batch handler, of either form, restores OnMessage.
+func TestNilBatchHandlerRestoresOnMessage(t *testing.T) {
+	s := newTestServer(t)
+	var got []string
+	s.OnMessage(func(_ *Session, m []byte) { got = append(got, string(m)) })
+	s.OnMessageBatch(func(*Session, [][]byte) { t.Error("batch handler called") })
+	s.OnMessageBatch(nil)
+	require.False(t, s.batching())
+	s.OnMessageBatchIn(func(*Session, []byte, []MessageSpan) { t.Error("batch handler called") })
+	s.OnMessageBatchIn(nil)
+	require.False(t, s.batching())
+	c := readConn(t, s)
+	require.True(t, c.feed(oneRead(2)))
+	require.Equal(t, []string{"0", "1"}, got)
+}

@@ -140,7 +140,7 @@ func isClosed(ch chan struct{}) bool {
 // OnMessage handlers still run, after the batch handler, for each message.
 // Nil restores OnMessage.
 func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
-	s.setBatchHandler(fn == nil, batchHandler{slices: fn})
+	s.setBatchHandler(batchHandler{slices: fn})
 }
 
 // OnMessageBatchIn is OnMessageBatch whose handler receives the memory the
@@ -150,7 +150,7 @@ func (s *Server) OnMessageBatch(fn func(*Session, [][]byte)) {
 // nothing copied or converted per message. in and msgs are valid only
 // during the call; nil restores OnMessage.
 func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs []MessageSpan)) {
-	s.setBatchHandler(fn == nil, batchHandler{spans: fn})
+	s.setBatchHandler(batchHandler{spans: fn})
 }
 
 // MessageSpan is one message of a batch (OnMessageBatchIn) by its place in
@@ -159,14 +159,15 @@ func (s *Server) OnMessageBatchIn(fn func(sess *Session, in []byte, msgs []Messa
 // barriers and C can read it as an array of two size_t.
 type MessageSpan = wire.Span
 
-// batchHandler is the batch handler in one of its two forms.
+// batchHandler is the batch handler in one of its two forms (both nil:
+// none).
 type batchHandler struct {
 	slices func(*Session, [][]byte)
 	spans  func(*Session, []byte, []MessageSpan)
 }
 
-func (s *Server) setBatchHandler(none bool, h batchHandler) {
-	if none {
+func (s *Server) setBatchHandler(h batchHandler) {
+	if h.slices == nil && h.spans == nil {
 		s.onMessageBatch.Store(nil)
 	} else {
 		s.onMessageBatch.Store(&h)

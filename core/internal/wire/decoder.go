@@ -90,17 +90,9 @@ func (d *Decoder) Complete(b []byte, fn func(Header, []byte) error) ([]byte, err
 	return b, nil
 }
 
-// NextPlain returns the payload of the complete plain DATA frame (no flags,
-// within the limit) at the start of b, and what follows it; ok is false for
-// anything else (another type, a flag, an incomplete frame), which Feed then
-// handles. It is for a receive loop that delivers plain messages itself
-// while the decoder holds no partial frame; the decoder is not changed.
-func (d *Decoder) NextPlain(b []byte) (msg, rest []byte, ok bool) {
-	return NextPlainWithin(b, d.PlainLimit())
-}
-
-// PlainLimit is the largest payload NextPlain takes now. A receive loop
-// may hold it for a read: it changes only at the end of the handshake.
+// PlainLimit is the largest payload a plain DATA frame may have now
+// (PlainLength, NextPlainWithin). A receive loop may hold it for a read: it
+// changes only at the end of the handshake.
 func (d *Decoder) PlainLimit() uint32 { return d.limit() }
 
 // PlainLength returns the payload length that the frame header h declares
@@ -123,7 +115,11 @@ const NotPlain = math.MaxUint64
 // as one big-endian number.
 const plainTypeFlags = uint16(TypeData) << 8
 
-// NextPlainWithin is NextPlain with the limit given (PlainLimit).
+// NextPlainWithin returns the payload of the complete plain DATA frame (no
+// flags, payload within limit) at the start of b, and what follows it; ok
+// is false for anything else (another type, a flag, an incomplete frame),
+// which Feed then handles. It is for a receive loop that takes plain
+// messages itself while the decoder holds no partial frame.
 func NextPlainWithin(b []byte, limit uint32) (msg, rest []byte, ok bool) {
 	if len(b) >= HeaderSize {
 		if size := PlainLength((*[HeaderSize]byte)(b), limit); size <= uint64(len(b)-HeaderSize) {
@@ -146,7 +142,7 @@ type Span struct {
 func (s Span) Of(in []byte) []byte { return in[s.Offset : s.Offset+s.Size : s.Offset+s.Size] }
 
 // AppendPlain appends to spans the payloads of the complete plain DATA
-// frames at the start of b, as NextPlain takes them one by one, until it
+// frames at the start of b, as NextPlainWithin takes them one by one, until it
 // has appended max of them or their bytes reach maxBytes (the frame that
 // reaches it included); offsets count from base, b's own offset in the
 // memory the spans describe. It returns the spans, what follows the frames
@@ -203,7 +199,7 @@ func (d *Decoder) isPlain(h Header) bool {
 
 // Suspend keeps rest for Replay and returns ErrSuspend, as Feed does when
 // its fn returns ErrSuspend: for a receive loop that took frames with
-// NextPlain and must stop at a pause.
+// NextPlainWithin or PlainLength and must stop at a pause.
 func (d *Decoder) Suspend(rest []byte) error {
 	if len(rest) > 0 {
 		d.pending, d.need = append([]byte(nil), rest...), 0

@@ -33,10 +33,10 @@ func TestAppendPlainTakesWhatNextPlainTakesUpToTheRoom(t *testing.T) {
 		}
 		require.Equal(t, tc.want, got, "max %d, maxBytes %d", tc.max, tc.maxBytes)
 		require.Equal(t, total, bytes)
-		// What is left is what NextPlain would have left after as many.
+		// What is left is what NextPlainWithin would have left after as many.
 		want := in
 		for range spans {
-			_, want, _ = d.NextPlain(want)
+			_, want, _ = NextPlainWithin(want, d.PlainLimit())
 		}
 		require.Equal(t, want, rest)
 	}
